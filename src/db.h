@@ -1,0 +1,95 @@
+/*
+ * The database interface.  Handlers never see MYSQL *: they call this small
+ * API of parameterised statements (server-side prepared, cached per SQL
+ * text) and get rows as strings.  A multi-row statement is built by the
+ * caller from placeholders only; no byte of input is ever pasted into SQL.
+ *
+ * One struct db per responder process; not thread-safe.
+ */
+#ifndef BULK_DB_H
+#define BULK_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+struct db_settings {
+	const char *host;        /* NULL or "" with socket set: unix socket */
+	unsigned port;
+	const char *socket;
+	const char *user;
+	const char *password;
+	const char *name;
+	unsigned connect_timeout_s;
+	unsigned rw_timeout_s;
+};
+
+enum db_err {
+	DB_OK = 0,
+	DB_ERR_CONNECT,     /* server unreachable / gone; connection dropped */
+	DB_ERR_RETRY,       /* deadlock (1213) or lock wait timeout (1205): retry the transaction */
+	DB_ERR_CONSTRAINT,  /* duplicate key, foreign key, data too long, ... */
+	DB_ERR_QUERY,       /* any other server or client error */
+	DB_ERR_NOMEM,
+	DB_ERR_ABORTED      /* a row callback returned non-zero */
+};
+
+enum db_param_type { DB_T_NULL, DB_T_INT, DB_T_STR };
+
+struct db_param {
+	enum db_param_type type;
+	int64_t i;
+	const char *s;
+	size_t len;
+};
+
+#define DB_NULLP()          ((struct db_param){ DB_T_NULL, 0, NULL, 0 })
+#define DB_INTP(v)          ((struct db_param){ DB_T_INT, (int64_t)(v), NULL, 0 })
+#define DB_STRP(str)        ((struct db_param){ DB_T_STR, 0, (str), strlen(str) })
+#define DB_STRNP(str, n)    ((struct db_param){ DB_T_STR, 0, (str), (n) })
+
+/* One result row: vals[i] is NULL for SQL NULL, else NUL-terminated. */
+struct db_row {
+	size_t ncols;
+	const char *const *vals;
+	const size_t *lens;
+};
+
+/* Called once per row; a non-zero return stops the query (DB_ERR_ABORTED). */
+typedef int (*db_row_fn)(void *ctx, const struct db_row *row);
+
+/* Returns a handle (not yet connected) or NULL on OOM.  Strings are copied. */
+struct db *db_new(const struct db_settings *s) __attribute__((warn_unused_result));
+
+/* Connects if not connected (utf8mb4, UTC session time zone, autocommit on). */
+enum db_err db_connect(struct db *db) __attribute__((warn_unused_result));
+
+/* Checks the connection with a round trip, reconnecting once if it is gone. */
+enum db_err db_ping(struct db *db) __attribute__((warn_unused_result));
+
+/*
+ * Runs a statement with n parameters.  affected / insert_id may be NULL.
+ * Reconnects first if the connection was lost earlier (never mid-transaction).
+ */
+enum db_err db_exec(struct db *db, const char *sql, const struct db_param *params,
+    size_t n, uint64_t *affected, uint64_t *insert_id) __attribute__((warn_unused_result));
+
+/* Runs a query and calls fn for each row. */
+enum db_err db_query(struct db *db, const char *sql, const struct db_param *params,
+    size_t n, db_row_fn fn, void *ctx) __attribute__((warn_unused_result));
+
+enum db_err db_begin(struct db *db) __attribute__((warn_unused_result));
+enum db_err db_commit(struct db *db) __attribute__((warn_unused_result));
+/* Rolls back; safe to call after any error. */
+void db_rollback(struct db *db);
+
+/* The last error's text and server error number (0 when none). */
+const char *db_error(const struct db *db);
+unsigned db_errno(const struct db *db);
+const char *db_strerror(enum db_err e);
+
+/* Closes the connection and frees the handle; NULL is accepted. */
+void db_free(struct db *db);
+
+#endif
