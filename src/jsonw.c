@@ -1,0 +1,225 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jsonw.h"
+
+void
+jsonw_init(struct jsonw *w, struct buf *out)
+{
+	memset(w, 0, sizeof(*w));
+	w->out = out;
+	w->first[0] = true;
+}
+
+static void
+put(struct jsonw *w, const char *s, size_t n)
+{
+	if (!w->failed && buf_append(w->out, s, n) != 0)
+		w->failed = 1;
+}
+
+/* Writes the separator a new value needs at the current level. */
+static void
+before_value(struct jsonw *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (!w->first[w->depth])
+		put(w, ", ", 2);
+	w->first[w->depth] = false;
+}
+
+static void
+open_container(struct jsonw *w, char c)
+{
+	before_value(w);
+	if (w->depth + 1 >= JSONW_MAX_DEPTH) {
+		w->failed = 1;
+		return;
+	}
+	put(w, &c, 1);
+	w->depth++;
+	w->first[w->depth] = true;
+}
+
+static void
+close_container(struct jsonw *w, char c)
+{
+	if (w->depth == 0 || w->after_key) {
+		w->failed = 1;
+		return;
+	}
+	w->depth--;
+	put(w, &c, 1);
+}
+
+void jsonw_object_open(struct jsonw *w) { open_container(w, '{'); }
+void jsonw_object_close(struct jsonw *w) { close_container(w, '}'); }
+void jsonw_array_open(struct jsonw *w) { open_container(w, '['); }
+void jsonw_array_close(struct jsonw *w) { close_container(w, ']'); }
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+int
+json_quote(struct buf *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run;
+
+	if (buf_append(out, "\"", 1) != 0)
+		return -1;
+	while (i < n) {
+		unsigned char c = p[i];
+		char esc[7];
+		size_t k;
+
+		/* Copy the longest run that needs no escaping in one go. */
+		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 &&
+		    p[run] != '"' && p[run] != '\\'; run++)
+			;
+		if (run > i) {
+			if (buf_append(out, s + i, run - i) != 0)
+				return -1;
+			i = run;
+			continue;
+		}
+		if (c >= 0x80) {
+			k = utf8_seq(p + i, n - i);
+			if (k == 0) {
+				if (buf_append(out, "\xef\xbf\xbd", 3) != 0)
+					return -1;
+				i++;
+			} else {
+				if (buf_append(out, s + i, k) != 0)
+					return -1;
+				i += k;
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':  memcpy(esc, "\\\"", 2); k = 2; break;
+		case '\\': memcpy(esc, "\\\\", 2); k = 2; break;
+		case '\n': memcpy(esc, "\\n", 2); k = 2; break;
+		case '\r': memcpy(esc, "\\r", 2); k = 2; break;
+		case '\t': memcpy(esc, "\\t", 2); k = 2; break;
+		case '\b': memcpy(esc, "\\b", 2); k = 2; break;
+		case '\f': memcpy(esc, "\\f", 2); k = 2; break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			k = 6;
+			break;
+		}
+		if (buf_append(out, esc, k) != 0)
+			return -1;
+		i++;
+	}
+	return buf_append(out, "\"", 1);
+}
+
+void
+jsonw_key(struct jsonw *w, const char *key)
+{
+	before_value(w);
+	if (!w->failed && json_quote(w->out, key, strlen(key)) != 0)
+		w->failed = 1;
+	put(w, ": ", 2);
+	w->after_key = true;
+}
+
+void
+jsonw_stringn(struct jsonw *w, const char *s, size_t n)
+{
+	before_value(w);
+	if (!w->failed && json_quote(w->out, s, n) != 0)
+		w->failed = 1;
+}
+
+void
+jsonw_string(struct jsonw *w, const char *s)
+{
+	jsonw_stringn(w, s, strlen(s));
+}
+
+void
+jsonw_int(struct jsonw *w, int64_t v)
+{
+	char tmp[24];
+	int n;
+
+	before_value(w);
+	n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		w->failed = 1;
+		return;
+	}
+	put(w, tmp, (size_t)n);
+}
+
+void
+jsonw_bool(struct jsonw *w, bool v)
+{
+	before_value(w);
+	if (v)
+		put(w, "true", 4);
+	else
+		put(w, "false", 5);
+}
+
+void
+jsonw_null(struct jsonw *w)
+{
+	before_value(w);
+	put(w, "null", 4);
+}
+
+void
+jsonw_raw(struct jsonw *w, const char *json, size_t n)
+{
+	before_value(w);
+	put(w, json, n);
+}
+
+int
+jsonw_finish(struct jsonw *w)
+{
+	return (w->failed || w->depth != 0 || w->after_key) ? -1 : 0;
+}
