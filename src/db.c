@@ -1,2 +1,537 @@
+/*
+ * MariaDB Connector/C behind the small API of db.h.
+ *
+ * Statements are server-side prepared once per connection and cached by
+ * their SQL text (a small LRU), so the set-based multi-row statements of a
+ * chunk cost one prepare the first time and none afterwards.  Results are
+ * bound as strings; a value longer than the column buffer is fetched again
+ * with a larger one (mysql_stmt_fetch_column).
+ *
+ * Reconnection: a lost connection (2006/2013/2002/2003) is closed and marked;
+ * the next statement outside a transaction reconnects.  Inside a
+ * transaction the error is returned so the caller can redo the whole unit.
+ */
 #include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+
 #include "db.h"
+
+#define STMT_CACHE     64
+#define MAX_PARAMS     65535
+#define COL_BUF_INIT   256
+#define COL_BUF_MAX    (16u * 1024 * 1024)
+
+struct cached_stmt {
+	char *sql;
+	MYSQL_STMT *stmt;
+	unsigned long long last_used;
+};
+
+struct db {
+	MYSQL *conn;            /* NULL when not connected */
+	bool in_txn;
+	char *host, *socket, *user, *password, *name;
+	unsigned port, connect_timeout_s, rw_timeout_s;
+	struct cached_stmt cache[STMT_CACHE];
+	unsigned long long tick;
+	unsigned last_errno;
+	char last_error[512];
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return (s != NULL && *s != '\0') ? strdup(s) : NULL;
+}
+
+struct db *
+db_new(const struct db_settings *s)
+{
+	struct db *db;
+
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return NULL;
+	db->host = dup_or_null(s->host);
+	db->socket = dup_or_null(s->socket);
+	db->user = dup_or_null(s->user);
+	db->password = dup_or_null(s->password);
+	db->name = dup_or_null(s->name);
+	if ((s->host && *s->host && !db->host) || (s->socket && *s->socket && !db->socket) ||
+	    (s->user && *s->user && !db->user) || (s->password && *s->password && !db->password) ||
+	    (s->name && *s->name && !db->name)) {
+		db_free(db);
+		return NULL;
+	}
+	db->port = s->port;
+	db->connect_timeout_s = s->connect_timeout_s ? s->connect_timeout_s : 5;
+	db->rw_timeout_s = s->rw_timeout_s ? s->rw_timeout_s : 30;
+	return db;
+}
+
+static void
+set_error(struct db *db, unsigned no, const char *msg)
+{
+	db->last_errno = no;
+	snprintf(db->last_error, sizeof(db->last_error), "%s", msg ? msg : "");
+}
+
+static void
+cache_clear(struct db *db)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (db->cache[i].stmt != NULL)
+			mysql_stmt_close(db->cache[i].stmt);
+		free(db->cache[i].sql);
+		db->cache[i].stmt = NULL;
+		db->cache[i].sql = NULL;
+		db->cache[i].last_used = 0;
+	}
+}
+
+static void
+disconnect(struct db *db)
+{
+	cache_clear(db);
+	if (db->conn != NULL)
+		mysql_close(db->conn);
+	db->conn = NULL;
+	db->in_txn = false;
+}
+
+/* Maps a server or client error number to the API's classes. */
+static enum db_err
+classify(struct db *db, unsigned no)
+{
+	switch (no) {
+	case ER_LOCK_DEADLOCK:
+	case ER_LOCK_WAIT_TIMEOUT:
+		return DB_ERR_RETRY;
+	case ER_DUP_ENTRY:
+	case ER_NO_REFERENCED_ROW_2:
+	case ER_ROW_IS_REFERENCED_2:
+	case ER_DATA_TOO_LONG:
+	case ER_BAD_NULL_ERROR:
+	case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
+	case ER_WARN_DATA_OUT_OF_RANGE:
+		return DB_ERR_CONSTRAINT;
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_COMMANDS_OUT_OF_SYNC:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+		disconnect(db);
+		return DB_ERR_CONNECT;
+	case CR_OUT_OF_MEMORY:
+		return DB_ERR_NOMEM;
+	default:
+		return DB_ERR_QUERY;
+	}
+}
+
+static enum db_err
+conn_error(struct db *db)
+{
+	unsigned no = mysql_errno(db->conn);
+
+	set_error(db, no, mysql_error(db->conn));
+	return classify(db, no);
+}
+
+static enum db_err
+stmt_error(struct db *db, MYSQL_STMT *st)
+{
+	unsigned no = mysql_stmt_errno(st);
+
+	set_error(db, no, mysql_stmt_error(st));
+	return classify(db, no);
+}
+
+enum db_err
+db_connect(struct db *db)
+{
+	unsigned timeout;
+	MYSQL *m;
+
+	if (db->conn != NULL)
+		return DB_OK;
+	if ((m = mysql_init(NULL)) == NULL) {
+		set_error(db, CR_OUT_OF_MEMORY, "mysql_init failed");
+		return DB_ERR_NOMEM;
+	}
+	timeout = db->connect_timeout_s;
+	if (mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout) != 0)
+		goto fail_options;
+	timeout = db->rw_timeout_s;
+	if (mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout) != 0 ||
+	    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout) != 0 ||
+	    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
+	    mysql_options(m, MYSQL_INIT_COMMAND,
+	        "SET time_zone = '+00:00', SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')") != 0)
+		goto fail_options;
+	if (mysql_real_connect(m, db->socket ? NULL : db->host, db->user, db->password,
+	    db->name, db->port, db->socket, 0) == NULL) {
+		set_error(db, mysql_errno(m), mysql_error(m));
+		mysql_close(m);
+		return DB_ERR_CONNECT;
+	}
+	db->conn = m;
+	db->in_txn = false;
+	set_error(db, 0, "");
+	return DB_OK;
+
+fail_options:
+	set_error(db, mysql_errno(m), "mysql_options failed");
+	mysql_close(m);
+	return DB_ERR_CONNECT;
+}
+
+enum db_err
+db_ping(struct db *db)
+{
+	enum db_err e;
+
+	if (db->conn == NULL && (e = db_connect(db)) != DB_OK)
+		return e;
+	if (mysql_real_query(db->conn, "SELECT 1", 8) == 0) {
+		MYSQL_RES *res = mysql_store_result(db->conn);
+
+		if (res != NULL) {
+			mysql_free_result(res);
+			return DB_OK;
+		}
+	}
+	e = conn_error(db);
+	if (e != DB_ERR_CONNECT || db->in_txn)
+		return e;
+	/* The server went away since the last request: one fresh attempt. */
+	if ((e = db_connect(db)) != DB_OK)
+		return e;
+	if (mysql_real_query(db->conn, "SELECT 1", 8) != 0)
+		return conn_error(db);
+	mysql_free_result(mysql_store_result(db->conn));
+	return DB_OK;
+}
+
+/* Returns the cached prepared statement for sql, preparing it if needed. */
+static enum db_err
+prepare(struct db *db, const char *sql, MYSQL_STMT **out)
+{
+	struct cached_stmt *slot = NULL;
+	MYSQL_STMT *st = NULL;
+	size_t i;
+	char *copy;
+
+	db->tick++;
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (db->cache[i].sql != NULL && strcmp(db->cache[i].sql, sql) == 0) {
+			db->cache[i].last_used = db->tick;
+			*out = db->cache[i].stmt;
+			return DB_OK;
+		}
+		if (slot == NULL || db->cache[i].last_used < slot->last_used)
+			slot = &db->cache[i];
+	}
+	if ((copy = strdup(sql)) == NULL)
+		return DB_ERR_NOMEM;
+	if ((st = mysql_stmt_init(db->conn)) == NULL) {
+		free(copy);
+		return conn_error(db);
+	}
+	if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+		enum db_err e = stmt_error(db, st);
+
+		mysql_stmt_close(st);
+		free(copy);
+		return e;
+	}
+	if (slot->stmt != NULL)
+		mysql_stmt_close(slot->stmt);
+	free(slot->sql);
+	slot->sql = copy;
+	slot->stmt = st;
+	slot->last_used = db->tick;
+	*out = st;
+	return DB_OK;
+}
+
+/* Prepares (from cache), binds and executes; *out is the statement. */
+static enum db_err
+run(struct db *db, const char *sql, const struct db_param *params, size_t n,
+    MYSQL_STMT **out)
+{
+	MYSQL_BIND *bind = NULL;
+	MYSQL_STMT *st = NULL;
+	enum db_err e;
+	size_t i;
+
+	if (n > MAX_PARAMS) {
+		set_error(db, 0, "too many statement parameters");
+		return DB_ERR_QUERY;
+	}
+	if (db->conn == NULL) {
+		if (db->in_txn)
+			return DB_ERR_CONNECT;
+		if ((e = db_connect(db)) != DB_OK)
+			return e;
+	}
+	if ((e = prepare(db, sql, &st)) != DB_OK)
+		return e;
+	if (mysql_stmt_param_count(st) != n) {
+		set_error(db, 0, "parameter count does not match the statement");
+		return DB_ERR_QUERY;
+	}
+	if (n > 0) {
+		if ((bind = calloc(n, sizeof(*bind))) == NULL)
+			return DB_ERR_NOMEM;
+		for (i = 0; i < n; i++) {
+			switch (params[i].type) {
+			case DB_T_NULL:
+				bind[i].buffer_type = MYSQL_TYPE_NULL;
+				break;
+			case DB_T_INT:
+				bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+				bind[i].buffer = (void *)&params[i].i;
+				break;
+			case DB_T_STR:
+				bind[i].buffer_type = MYSQL_TYPE_STRING;
+				bind[i].buffer = (void *)params[i].s;
+				bind[i].buffer_length = (unsigned long)params[i].len;
+				break;
+			}
+		}
+		if (mysql_stmt_bind_param(st, bind) != 0) {
+			e = stmt_error(db, st);
+			goto done;
+		}
+	}
+	if (mysql_stmt_execute(st) != 0) {
+		e = stmt_error(db, st);
+		goto done;
+	}
+	*out = st;
+	e = DB_OK;
+done:
+	free(bind);
+	return e;
+}
+
+enum db_err
+db_exec(struct db *db, const char *sql, const struct db_param *params, size_t n,
+    uint64_t *affected, uint64_t *insert_id)
+{
+	MYSQL_STMT *st = NULL;
+	enum db_err e;
+
+	if ((e = run(db, sql, params, n, &st)) != DB_OK)
+		return e;
+	if (affected != NULL)
+		*affected = (uint64_t)mysql_stmt_affected_rows(st);
+	if (insert_id != NULL)
+		*insert_id = (uint64_t)mysql_stmt_insert_id(st);
+	/* A statement that unexpectedly returned rows must not leave the
+	 * connection out of sync. */
+	if (mysql_stmt_field_count(st) > 0 && mysql_stmt_free_result(st) != 0)
+		return stmt_error(db, st);
+	return DB_OK;
+}
+
+enum db_err
+db_query(struct db *db, const char *sql, const struct db_param *params, size_t n,
+    db_row_fn fn, void *ctx)
+{
+	MYSQL_BIND *bind = NULL;
+	MYSQL_STMT *st = NULL;
+	char **bufs = NULL;
+	unsigned long *lens = NULL;
+	my_bool *nulls = NULL, *errs = NULL;
+	const char **vals = NULL;
+	size_t *outlens = NULL;
+	unsigned ncols, i;
+	enum db_err e;
+	int rc;
+
+	if ((e = run(db, sql, params, n, &st)) != DB_OK)
+		return e;
+	if ((ncols = mysql_stmt_field_count(st)) == 0)
+		return DB_OK;
+	if ((bind = calloc(ncols, sizeof(*bind))) == NULL ||
+	    (bufs = calloc(ncols, sizeof(*bufs))) == NULL ||
+	    (lens = calloc(ncols, sizeof(*lens))) == NULL ||
+	    (nulls = calloc(ncols, sizeof(*nulls))) == NULL ||
+	    (errs = calloc(ncols, sizeof(*errs))) == NULL ||
+	    (vals = calloc(ncols, sizeof(*vals))) == NULL ||
+	    (outlens = calloc(ncols, sizeof(*outlens))) == NULL) {
+		e = DB_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < ncols; i++) {
+		if ((bufs[i] = malloc(COL_BUF_INIT)) == NULL) {
+			e = DB_ERR_NOMEM;
+			goto out;
+		}
+		bind[i].buffer_type = MYSQL_TYPE_STRING;
+		bind[i].buffer = bufs[i];
+		bind[i].buffer_length = COL_BUF_INIT - 1;
+		bind[i].length = &lens[i];
+		bind[i].is_null = &nulls[i];
+		bind[i].error = &errs[i];
+	}
+	if (mysql_stmt_bind_result(st, bind) != 0) {
+		e = stmt_error(db, st);
+		goto out;
+	}
+	e = DB_OK;
+	while ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
+		struct db_row row;
+
+		for (i = 0; i < ncols; i++) {
+			if (nulls[i]) {
+				vals[i] = NULL;
+				outlens[i] = 0;
+				continue;
+			}
+			if (lens[i] >= bind[i].buffer_length) {
+				/* Truncated: grow this column's buffer and refetch it. */
+				unsigned long want = lens[i] + 1;
+				char *p;
+
+				if (want > COL_BUF_MAX || (p = realloc(bufs[i], want)) == NULL) {
+					e = DB_ERR_NOMEM;
+					break;
+				}
+				bufs[i] = p;
+				bind[i].buffer = p;
+				bind[i].buffer_length = want;
+				if (mysql_stmt_fetch_column(st, &bind[i], i, 0) != 0) {
+					e = stmt_error(db, st);
+					break;
+				}
+				/* Later rows use the grown buffer too (one byte
+				 * kept back for the NUL). */
+				bind[i].buffer_length = want - 1;
+				if (mysql_stmt_bind_result(st, bind) != 0) {
+					e = stmt_error(db, st);
+					break;
+				}
+			}
+			bufs[i][lens[i]] = '\0';
+			vals[i] = bufs[i];
+			outlens[i] = lens[i];
+		}
+		if (e != DB_OK)
+			break;
+		row.ncols = ncols;
+		row.vals = vals;
+		row.lens = outlens;
+		if (fn != NULL && fn(ctx, &row) != 0) {
+			e = DB_ERR_ABORTED;
+			break;
+		}
+	}
+	if (e == DB_OK && rc != MYSQL_NO_DATA)
+		e = stmt_error(db, st);
+	if (db->conn != NULL && mysql_stmt_free_result(st) != 0 && e == DB_OK)
+		e = stmt_error(db, st);
+	if (db->conn != NULL && e != DB_OK && e != DB_ERR_CONNECT)
+		(void)mysql_stmt_reset(st);
+out:
+	if (bufs != NULL)
+		for (i = 0; i < ncols; i++)
+			free(bufs[i]);
+	free(bufs);
+	free(bind);
+	free(lens);
+	free(nulls);
+	free(errs);
+	free(vals);
+	free(outlens);
+	return e;
+}
+
+enum db_err
+db_begin(struct db *db)
+{
+	enum db_err e;
+
+	if (db->conn == NULL && (e = db_connect(db)) != DB_OK)
+		return e;
+	if (mysql_real_query(db->conn, "START TRANSACTION", 17) != 0)
+		return conn_error(db);
+	db->in_txn = true;
+	return DB_OK;
+}
+
+enum db_err
+db_commit(struct db *db)
+{
+	if (db->conn == NULL)
+		return DB_ERR_CONNECT;
+	db->in_txn = false;
+	if (mysql_commit(db->conn) != 0)
+		return conn_error(db);
+	return DB_OK;
+}
+
+void
+db_rollback(struct db *db)
+{
+	db->in_txn = false;
+	if (db->conn != NULL && mysql_rollback(db->conn) != 0)
+		(void)conn_error(db);
+}
+
+const char *
+db_error(const struct db *db)
+{
+	return db->last_error;
+}
+
+unsigned
+db_errno(const struct db *db)
+{
+	return db->last_errno;
+}
+
+const char *
+db_strerror(enum db_err e)
+{
+	switch (e) {
+	case DB_OK:             return "ok";
+	case DB_ERR_CONNECT:    return "database unreachable";
+	case DB_ERR_RETRY:      return "deadlock or lock wait timeout";
+	case DB_ERR_CONSTRAINT: return "constraint violation";
+	case DB_ERR_QUERY:      return "query failed";
+	case DB_ERR_NOMEM:      return "out of memory";
+	case DB_ERR_ABORTED:    return "aborted by caller";
+	}
+	return "unknown database error";
+}
+
+void
+db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	disconnect(db);
+	free(db->host);
+	free(db->socket);
+	free(db->user);
+	if (db->password != NULL) {
+		explicit_bzero(db->password, strlen(db->password));
+		free(db->password);
+	}
+	free(db->name);
+	free(db);
+}
