@@ -1,0 +1,453 @@
+/*
+ * The key table drives everything: file parsing, environment overrides,
+ * and defaults.  Adding a key is one row here and one field in struct conf.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+#define CONF_MAX_FILE    (1024 * 1024)
+#define CONF_MAX_LINE    4096
+#define SECRET_MAX       (64 * 1024)
+
+enum key_type { KEY_STR, KEY_SECRET, KEY_LONG };
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	const char *def;      /* default in text form, NULL for none */
+	long min, max;        /* for KEY_LONG */
+};
+
+#define STR(n, f, d)          { n, KEY_STR, offsetof(struct conf, f), d, 0, 0 }
+#define SECRET(n, f)          { n, KEY_SECRET, offsetof(struct conf, f), NULL, 0, 0 }
+#define NUM(n, f, d, lo, hi)  { n, KEY_LONG, offsetof(struct conf, f), d, lo, hi }
+
+static const struct key keys[] = {
+	STR("listen", listen, NULL),
+	NUM("workers", workers, "0", 0, 256),
+
+	STR("db.host", db_host, "localhost"),
+	NUM("db.port", db_port, "3306", 0, 65535),
+	STR("db.socket", db_socket, NULL),
+	STR("db.user", db_user, NULL),
+	SECRET("db.password", db_password),
+	STR("db.password_file", db_password_file, NULL),
+	STR("db.name", db_name, "edxapp"),
+	NUM("db.connect_timeout", db_connect_timeout, "5", 1, 600),
+	NUM("db.timeout", db_timeout, "60", 1, 3600),
+
+	STR("jwt.issuer", jwt_issuer, NULL),
+	STR("jwt.audience", jwt_audience, NULL),
+	SECRET("jwt.secret", jwt_secret),
+	STR("jwt.secret_file", jwt_secret_file, NULL),
+	STR("jwt.issuers_file", jwt_issuers_file, NULL),
+	STR("jwt.jwks_file", jwt_jwks_file, NULL),
+	NUM("jwt.leeway", jwt_leeway, "1", 0, 3600),
+	STR("jwt.admin_roles", jwt_admin_roles, "enterprise_admin,enterprise_openedx_operator"),
+
+	STR("order.url", order_url, NULL),
+	STR("order.token_file", order_token_file, NULL),
+	STR("order.oauth_url", order_oauth_url, NULL),
+	STR("order.client_id", order_client_id, NULL),
+	STR("order.client_secret_file", order_client_secret_file, NULL),
+	NUM("order.batch_size", order_batch_size, "100", 1, 10000),
+	NUM("order.timeout_ms", order_timeout_ms, "10000", 100, 600000),
+
+	STR("mail.url", mail_url, NULL),
+	STR("mail.from", mail_from, NULL),
+	STR("mail.username", mail_username, NULL),
+	STR("mail.password_file", mail_password_file, NULL),
+	STR("mail.templates_dir", mail_templates_dir, NULL),
+	STR("mail.lms_root_url", mail_lms_root_url, NULL),
+	STR("mail.learner_portal_url", mail_learner_portal_url, NULL),
+
+	NUM("outbox.max_attempts", outbox_max_attempts, "10", 1, 1000),
+	NUM("outbox.retry_base_ms", outbox_retry_base_ms, "1000", 1, 86400000),
+
+	NUM("limits.max_body_bytes", limits_max_body_bytes, "33554432", 1024, 1073741824L),
+	NUM("limits.max_items", limits_max_items, "100000", 1, 10000000),
+	NUM("limits.max_depth", limits_max_depth, "16", 4, 1024),
+	NUM("limits.max_request_memory", limits_max_request_memory, "1073741824", 1048576, 17179869184L),
+
+	STR("log.level", log_level, "info"),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key *
+find_key(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strlen(keys[i].name) == len && memcmp(keys[i].name, name, len) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static char **
+str_slot(struct conf *c, const struct key *k)
+{
+	return (char **)(void *)((char *)c + k->offset);
+}
+
+static long *
+long_slot(struct conf *c, const struct key *k)
+{
+	return (long *)(void *)((char *)c + k->offset);
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* Parses a whole decimal number within [min, max]. */
+static int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (*s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Stores value (text) into key k; err gets the reason without location. */
+static int
+set_value(struct conf *c, const struct key *k, const char *value, char *err, size_t errlen)
+{
+	char *copy;
+	long v;
+
+	switch (k->type) {
+	case KEY_LONG:
+		if (parse_long(value, k->min, k->max, &v) != 0) {
+			snprintf(err, errlen, "key \"%s\": \"%.64s\" is not a whole number from %ld to %ld",
+			    k->name, value, k->min, k->max);
+			return -1;
+		}
+		*long_slot(c, k) = v;
+		return 0;
+	case KEY_STR:
+	case KEY_SECRET:
+		if (*value == '\0') {
+			copy = NULL;        /* an empty value unsets the key */
+		} else if ((copy = strdup(value)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if (k->type == KEY_SECRET)
+			wipe_free(*str_slot(c, k));
+		else
+			free(*str_slot(c, k));
+		*str_slot(c, k) = copy;
+		return 0;
+	}
+	return -1;
+}
+
+int
+conf_init(struct conf *c)
+{
+	char err[256];
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++)
+		if (keys[i].def != NULL && set_value(c, &keys[i], keys[i].def, err, sizeof(err)) != 0) {
+			conf_free(c);
+			return -1;
+		}
+	return 0;
+}
+
+int
+conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct key *k = find_key(key, strlen(key));
+
+	if (k == NULL) {
+		snprintf(err, errlen, "unknown key \"%.64s\"", key);
+		return -1;
+	}
+	return set_value(c, k, value, err, errlen);
+}
+
+static bool
+key_char(unsigned char ch)
+{
+	return islower(ch) || isdigit(ch) || ch == '_' || ch == '.';
+}
+
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && (**s == ' ' || **s == '\t'))
+		(*s)++;
+	while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+		(*e)--;
+}
+
+int
+conf_load_text(struct conf *c, const char *origin, const char *text, size_t len,
+    char *err, size_t errlen)
+{
+	unsigned char seen[NKEYS];
+	const char *p = text, *end = text + len;
+	unsigned lineno = 0;
+	char why[256];
+
+	memset(seen, 0, sizeof(seen));
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *ls = p, *le = eol ? eol : end, *eq, *ks, *ke, *vs, *ve;
+		const struct key *k;
+		char value[CONF_MAX_LINE + 1];
+		size_t i;
+
+		lineno++;
+		p = eol ? eol + 1 : end;
+		if ((size_t)(le - ls) > CONF_MAX_LINE) {
+			snprintf(err, errlen, "%s:%u: line longer than %d bytes", origin, lineno, CONF_MAX_LINE);
+			return -1;
+		}
+		if (memchr(ls, '\0', (size_t)(le - ls)) != NULL) {
+			snprintf(err, errlen, "%s:%u: NUL byte in line", origin, lineno);
+			return -1;
+		}
+		trim(&ls, &le);
+		if (ls == le || *ls == '#')
+			continue;
+		if ((eq = memchr(ls, '=', (size_t)(le - ls))) == NULL) {
+			snprintf(err, errlen, "%s:%u: expected \"key = value\"", origin, lineno);
+			return -1;
+		}
+		ks = ls;
+		ke = eq;
+		trim(&ks, &ke);
+		vs = eq + 1;
+		ve = le;
+		trim(&vs, &ve);
+		if (ks == ke) {
+			snprintf(err, errlen, "%s:%u: missing key before \"=\"", origin, lineno);
+			return -1;
+		}
+		for (i = 0; ks + i < ke; i++)
+			if (!key_char((unsigned char)ks[i])) {
+				snprintf(err, errlen, "%s:%u: invalid character in key \"%.*s\"",
+				    origin, lineno, (int)(ke - ks > 64 ? 64 : ke - ks), ks);
+				return -1;
+			}
+		if ((k = find_key(ks, (size_t)(ke - ks))) == NULL) {
+			snprintf(err, errlen, "%s:%u: unknown key \"%.*s\"", origin, lineno,
+			    (int)(ke - ks > 64 ? 64 : ke - ks), ks);
+			return -1;
+		}
+		if (seen[k - keys]) {
+			snprintf(err, errlen, "%s:%u: key \"%s\" is set twice", origin, lineno, k->name);
+			return -1;
+		}
+		seen[k - keys] = 1;
+		memcpy(value, vs, (size_t)(ve - vs));
+		value[ve - vs] = '\0';
+		if (set_value(c, k, value, why, sizeof(why)) != 0) {
+			explicit_bzero(value, sizeof(value));
+			snprintf(err, errlen, "%s:%u: %s", origin, lineno, why);
+			return -1;
+		}
+		explicit_bzero(value, sizeof(value));
+	}
+	return 0;
+}
+
+/* Reads a whole regular file of at most max bytes into a malloc'd string. */
+static int
+read_file(const char *path, size_t max, char **out, size_t *outlen, char *err, size_t errlen)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+		goto fail;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: read failed", path);
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	data[got] = '\0';
+	close(fd);
+	*out = data;
+	*outlen = got;
+	return 0;
+fail:
+	free(data);
+	close(fd);
+	return -1;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if (read_file(path, CONF_MAX_FILE, &text, &len, err, errlen) != 0)
+		return -1;
+	rc = conf_load_text(c, path, text, len, err, errlen);
+	explicit_bzero(text, len);
+	free(text);
+	return rc;
+}
+
+int
+conf_load_env(struct conf *c, char *err, size_t errlen)
+{
+	char name[128], why[256];
+	size_t i, j;
+
+	for (i = 0; i < NKEYS; i++) {
+		const char *v;
+		int n = snprintf(name, sizeof(name), "BULK_ENROLL_%s", keys[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(name))
+			continue;
+		for (j = 12; name[j] != '\0'; j++)
+			name[j] = name[j] == '.' ? '_' : (char)toupper((unsigned char)name[j]);
+		if ((v = getenv(name)) == NULL)
+			continue;
+		if (set_value(c, &keys[i], v, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "environment %s: %s", name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+conf_read_secret(const char *path, char **out, char *err, size_t errlen)
+{
+	size_t len;
+	char *s;
+
+	if (read_file(path, SECRET_MAX, &s, &len, err, errlen) != 0)
+		return -1;
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		s[--len] = '\0';
+	if (len == 0) {
+		snprintf(err, errlen, "%s: the secret is empty", path);
+		free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+/* If file is set, reads it into *value (which must not also be set). */
+static int
+resolve_secret(const char *file_key, const char *file, const char *value_key, char **value,
+    char *err, size_t errlen)
+{
+	char why[512];
+	char *s;
+
+	if (file == NULL)
+		return 0;
+	if (*value != NULL) {
+		snprintf(err, errlen, "set either %s or %s, not both", value_key, file_key);
+		return -1;
+	}
+	if (conf_read_secret(file, &s, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", file_key, why);
+		return -1;
+	}
+	*value = s;
+	return 0;
+}
+
+int
+conf_finish(struct conf *c, char *err, size_t errlen)
+{
+	if (resolve_secret("db.password_file", c->db_password_file, "db.password",
+	    &c->db_password, err, errlen) != 0)
+		return -1;
+	if (resolve_secret("jwt.secret_file", c->jwt_secret_file, "jwt.secret",
+	    &c->jwt_secret, err, errlen) != 0)
+		return -1;
+	if ((c->jwt_secret != NULL || c->jwt_issuer != NULL || c->jwt_audience != NULL) &&
+	    (c->jwt_secret == NULL || c->jwt_issuer == NULL || c->jwt_audience == NULL)) {
+		snprintf(err, errlen, "jwt.issuer, jwt.audience and jwt.secret (or jwt.secret_file) go together");
+		return -1;
+	}
+	if (c->jwt_secret == NULL && c->jwt_issuers_file == NULL) {
+		snprintf(err, errlen, "no JWT issuer configured: set jwt.issuer/jwt.audience/jwt.secret or jwt.issuers_file");
+		return -1;
+	}
+	if (c->db_user == NULL) {
+		snprintf(err, errlen, "db.user is required");
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].type == KEY_LONG)
+			continue;
+		if (keys[i].type == KEY_SECRET)
+			wipe_free(*str_slot(c, &keys[i]));
+		else
+			free(*str_slot(c, &keys[i]));
+		*str_slot(c, &keys[i]) = NULL;
+	}
+}
