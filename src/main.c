@@ -1,2 +1,232 @@
+/*
+ * bulk-enrolld: command line, configuration, the listening socket, then
+ * the pool (pool.c) of responders (responder.c) running the app (app.c).
+ */
 #include "config.h"
-int main(void) { return 1; } /* replaced by the daemon shortly */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "conf.h"
+#include "log.h"
+#include "pool.h"
+
+#define LISTEN_BACKLOG 1024
+
+struct cli {
+	const char *config;
+	const char *listen;
+	const char *workers;
+	int check_only;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: bulk-enrolld [--config FILE] [--listen unix:/path | HOST:PORT] "
+	    "[--workers N] [--check-config] [--version]\n");
+}
+
+/* Builds the configuration: defaults, file, environment, command line. */
+static int
+load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
+{
+	char why[512];
+
+	if (conf_init(c) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (cli->config != NULL && conf_load_file(c, cli->config, err, errlen) != 0)
+		goto fail;
+	if (conf_load_env(c, err, errlen) != 0)
+		goto fail;
+	if (cli->listen != NULL && conf_set(c, "listen", cli->listen, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--listen: %s", why);
+		goto fail;
+	}
+	if (cli->workers != NULL && conf_set(c, "workers", cli->workers, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--workers: %s", why);
+		goto fail;
+	}
+	if (conf_finish(c, err, errlen) != 0)
+		goto fail;
+	if (c->log_level != NULL) {
+		enum log_level lvl;
+
+		if (log_level_parse(c->log_level, &lvl) != 0) {
+			snprintf(err, errlen, "log.level: \"%.32s\" is not one of error, warn, info, debug",
+			    c->log_level);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	conf_free(c);
+	return -1;
+}
+
+/* Everything a worker will build, checked once in the master. */
+static int
+check_conf(const struct conf *c, char *err, size_t errlen)
+{
+	struct app app;
+
+	if (app_open(&app, c, err, errlen) != 0)
+		return -1;
+	app_close(&app);
+	return 0;
+}
+
+static int
+reload_cb(void *ctx, struct conf *out, char *err, size_t errlen)
+{
+	const struct cli *cli = ctx;
+
+	if (load_conf(cli, out, err, errlen) != 0)
+		return -1;
+	if (check_conf(out, err, errlen) != 0) {
+		conf_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Returns the listening fd: the one on fd 0, or one opened for `listen`. */
+static int
+open_listener(const char *listen, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (listen == NULL) {
+		int type;
+		socklen_t len = sizeof(type);
+
+		if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+		    getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+			snprintf(err, errlen, "no listening socket on standard input: "
+			    "use --listen (or the listen key), spawn-fcgi or a systemd socket unit");
+			return -1;
+		}
+		return 0;
+	}
+	if (strncmp(listen, "unix:", 5) == 0) {
+		const char *path = listen + 5;
+
+		if (*path != '/') {
+			snprintf(err, errlen, "listen: unix socket path must be absolute");
+			return -1;
+		}
+		/* A stale socket from a previous run would make bind() fail. */
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && unlink(path) != 0) {
+			snprintf(err, errlen, "listen: cannot remove stale %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if ((fd = FCGX_OpenSocket(path, LISTEN_BACKLOG)) < 0) {
+			snprintf(err, errlen, "listen: cannot open %s", path);
+			return -1;
+		}
+		/* nginx's group may connect; nobody else. */
+		if (chmod(path, 0660) != 0) {
+			snprintf(err, errlen, "listen: chmod %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (strchr(listen, ':') == NULL) {
+		snprintf(err, errlen, "listen: expected unix:/path or HOST:PORT, got \"%.64s\"", listen);
+		return -1;
+	}
+	if (strncmp(listen, "127.", 4) != 0 && strncmp(listen, "localhost:", 10) != 0)
+		log_warn(NULL, "listen: %s is not a loopback address; FastCGI has no authentication", listen);
+	if ((fd = FCGX_OpenSocket(listen, LISTEN_BACKLOG)) < 0) {
+		snprintf(err, errlen, "listen: cannot open %s", listen);
+		return -1;
+	}
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cli cli;
+	struct conf conf;
+	char err[1024];
+	int ch, fd, rc;
+
+	memset(&cli, 0, sizeof(cli));
+	while ((ch = getopt_long(argc, argv, "c:l:w:CVh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': cli.config = optarg; break;
+		case 'l': cli.listen = optarg; break;
+		case 'w': cli.workers = optarg; break;
+		case 'C': cli.check_only = 1; break;
+		case 'V':
+			printf("bulk-enrolld %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_conf(&cli, &conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err);
+		return 1;
+	}
+	if (check_conf(&conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err);
+		conf_free(&conf);
+		return 1;
+	}
+	if (cli.check_only) {
+		printf("bulk-enrolld: configuration OK\n");
+		conf_free(&conf);
+		return 0;
+	}
+	{
+		enum log_level lvl = LOG_LVL_INFO;
+
+		if (conf.log_level != NULL && log_level_parse(conf.log_level, &lvl) == 0)
+			log_set_level(lvl);
+	}
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "bulk-enrolld: FCGX_Init failed\n");
+		conf_free(&conf);
+		return 1;
+	}
+	if ((fd = open_listener(conf.listen, err, sizeof(err))) < 0) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err);
+		conf_free(&conf);
+		return 1;
+	}
+	rc = pool_run(fd, &conf, reload_cb, &cli);
+	conf_free(&conf);
+	return rc;
+}

@@ -1,0 +1,337 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "arena.h"
+#include "auth.h"
+#include "conf.h"
+#include "db.h"
+#include "enroll.h"
+#include "jwt.h"
+#include "log.h"
+#include "request.h"
+#include "response.h"
+#include "store.h"
+
+#define BODY_CHUNK  (64 * 1024)
+
+/* The 500 body, as Django REST framework's generic server error. */
+#define SERVER_ERROR "A server error occurred."
+
+int
+app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
+{
+	struct jwt_settings js;
+	struct db_settings ds;
+
+	memset(app, 0, sizeof(*app));
+	app->conf = conf;
+	app->limits.max_items = (size_t)conf->limits_max_items;
+	app->limits.max_depth = (unsigned)conf->limits_max_depth;
+
+	memset(&js, 0, sizeof(js));
+	js.issuer = conf->jwt_issuer;
+	js.audience = conf->jwt_audience;
+	js.secret = conf->jwt_secret;
+	js.issuers_file = conf->jwt_issuers_file;
+	js.jwks_file = conf->jwt_jwks_file;
+	js.leeway = conf->jwt_leeway;
+	if (jwt_keyring_load(&app->keys, &js, err, errlen) != 0)
+		goto fail;
+	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, err, errlen) != 0)
+		goto fail_keys;
+
+	memset(&ds, 0, sizeof(ds));
+	ds.host = conf->db_host;
+	ds.port = (unsigned)conf->db_port;
+	ds.socket = conf->db_socket;
+	ds.user = conf->db_user;
+	ds.password = conf->db_password;
+	ds.name = conf->db_name;
+	ds.connect_timeout_s = (unsigned)conf->db_connect_timeout;
+	ds.rw_timeout_s = (unsigned)conf->db_timeout;
+	if ((app->db = db_new(&ds)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail_roles;
+	}
+	return 0;
+
+fail_roles:
+	auth_roles_free(app->roles);
+fail_keys:
+	jwt_keyring_free(app->keys);
+fail:
+	memset(app, 0, sizeof(*app));
+	return -1;
+}
+
+void
+app_close(struct app *app)
+{
+	db_free(app->db);
+	auth_roles_free(app->roles);
+	jwt_keyring_free(app->keys);
+	memset(app, 0, sizeof(*app));
+}
+
+/* Sets a 500; if even that fails the responder sends a fixed body. */
+static void
+server_error(struct http_response *resp)
+{
+	if (http_detail(resp, 500, SERVER_ERROR) != 0) {
+		buf_reset(&resp->body);
+		resp->status = 500;
+	}
+}
+
+static void
+detail(struct http_response *resp, int status, const char *text)
+{
+	if (http_detail(resp, status, text) != 0)
+		server_error(resp);
+}
+
+static void
+method_not_allowed(struct http_response *resp, const char *method, const char *allow)
+{
+	resp->allow = allow;
+	if (http_detailf(resp, 405, "Method \"%.32s\" not allowed.", method) != 0)
+		server_error(resp);
+}
+
+static void
+handle_healthz(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+	static const char down[] = "{\"status\":\"unavailable\"}";
+	enum db_err e;
+
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		method_not_allowed(resp, req->method, "GET, HEAD");
+		return;
+	}
+	buf_reset(&resp->body);
+	if ((e = db_ping(app->db)) == DB_OK) {
+		resp->status = 200;
+		if (buf_append(&resp->body, ok, sizeof(ok) - 1) != 0)
+			server_error(resp);
+		return;
+	}
+	log_warn(req->request_id, "healthz: database: %s (%s)", db_strerror(e), db_error(app->db));
+	resp->status = 503;
+	if (buf_append(&resp->body, down, sizeof(down) - 1) != 0)
+		server_error(resp);
+}
+
+/*
+ * Steps 1-3 of SPEC §2.1: authentication, then method, media type and
+ * size, then permission.  Returns 0 when the request may go on.
+ */
+static int
+check_edges(struct app *app, struct arena *arena, const struct http_request *req,
+    const struct route *route, struct jwt_claims *claims, struct http_response *resp)
+{
+	const long max_body = app->conf->limits_max_body_bytes;
+	enum jwt_err why = JWT_OK;
+
+	switch (auth_authenticate(app->keys, arena, req->authorization, time(NULL), claims, &why)) {
+	case AUTH_OK:
+		break;
+	case AUTH_NO_CREDENTIALS:
+		resp->www_authenticate = true;
+		detail(resp, 401, "Authentication credentials were not provided.");
+		return -1;
+	case AUTH_ERROR:
+		log_error(req->request_id, "authentication failed internally: %s", jwt_strerror(why));
+		server_error(resp);
+		return -1;
+	case AUTH_INVALID:
+		log_info(req->request_id, "token refused: %s", jwt_strerror(why));
+		resp->www_authenticate = true;
+		detail(resp, 401, "Invalid token.");
+		return -1;
+	case AUTH_RESTRICTED:
+		log_info(req->request_id, "token refused: %s", jwt_strerror(why));
+		detail(resp, 403, "You do not have permission to perform this action.");
+		return -1;
+	}
+
+	if (strcmp(req->method, "POST") != 0) {
+		method_not_allowed(resp, req->method, "POST");
+		return -1;
+	}
+	if (!http_media_is_json(req->content_type)) {
+		if (http_detailf(resp, 415, "Unsupported media type \"%.200s\" in request.",
+		    req->content_type ? req->content_type : "") != 0)
+			server_error(resp);
+		return -1;
+	}
+	if (req->content_length == -2) {
+		detail(resp, 400, "Malformed Content-Length header.");
+		return -1;
+	}
+	if (req->content_length > max_body) {
+		if (http_detailf(resp, 413, "Request body exceeds %ld bytes.", max_body) != 0)
+			server_error(resp);
+		return -1;
+	}
+	if (!auth_can_enroll(claims, app->roles, route->enterprise)) {
+		char who[128];
+
+		log_info(req->request_id, "permission refused: %s may not enroll for %s",
+		    log_escape(claims->username, strlen(claims->username), who, sizeof(who)),
+		    route->enterprise);
+		detail(resp, 403, "Missing: enterprise.can_enroll_learners");
+		return -1;
+	}
+	return 0;
+}
+
+/* Step 4: the enterprise exists, is active, and a non-staff caller is linked. */
+static int
+check_enterprise(struct app *app, struct arena *arena, const struct http_request *req,
+    const struct route *route, const struct jwt_claims *claims, struct enterprise *ent,
+    struct http_response *resp)
+{
+	enum db_err e;
+	bool found = false, linked = false;
+
+	if ((e = store_find_enterprise(app->db, arena, route->enterprise, ent, &found)) != DB_OK) {
+		log_error(req->request_id, "enterprise lookup: %s (%s)", db_strerror(e), db_error(app->db));
+		server_error(resp);
+		return -1;
+	}
+	if (!found || !ent->active) {
+		detail(resp, 404, "Not found.");
+		return -1;
+	}
+	if (claims->administrator)
+		return 0;
+	if ((e = store_user_linked(app->db, claims->username, route->enterprise, &linked)) != DB_OK) {
+		log_error(req->request_id, "link lookup: %s (%s)", db_strerror(e), db_error(app->db));
+		server_error(resp);
+		return -1;
+	}
+	if (!linked) {
+		detail(resp, 404, "Not found.");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Step 5: streams the body into the parser.  Returns 0 with *out filled,
+ * or -1 with the response set.
+ */
+static int
+parse_body(struct app *app, struct arena *arena, const struct http_request *req,
+    struct enroll_request *out, struct http_response *resp)
+{
+	struct request_parser *p;
+	enum request_status st = REQUEST_OK;
+	const char *ebody = NULL;
+	size_t elen = 0;
+	int64_t left = req->content_length > 0 ? req->content_length : 0;
+	unsigned char *chunk;
+
+	if ((p = request_parser_new(arena, &app->limits)) == NULL ||
+	    (chunk = arena_alloc(arena, BODY_CHUNK)) == NULL) {
+		request_parser_free(p);
+		server_error(resp);
+		return -1;
+	}
+	while (left > 0 && st == REQUEST_OK) {
+		size_t want = left > BODY_CHUNK ? BODY_CHUNK : (size_t)left;
+		long n = req->read_body(req->read_ctx, chunk, want);
+
+		if (n <= 0) {
+			log_warn(req->request_id, "request body ended after %lld of %lld bytes",
+			    (long long)(req->content_length - left), (long long)req->content_length);
+			request_parser_free(p);
+			detail(resp, 400, "JSON parse error - request body ended early");
+			return -1;
+		}
+		left -= n;
+		st = request_parser_feed(p, chunk, (size_t)n);
+	}
+	if (st == REQUEST_OK)
+		st = request_parser_finish(p, out, &ebody, &elen);
+	request_parser_free(p);
+	switch (st) {
+	case REQUEST_OK:
+		return 0;
+	case REQUEST_BAD_JSON:
+	case REQUEST_INVALID:
+		if (ebody == NULL) {
+			/* The parser stopped at feed time; finish for the body. */
+			server_error(resp);
+			return -1;
+		}
+		buf_reset(&resp->body);
+		resp->status = 400;
+		if (buf_append(&resp->body, ebody, elen) != 0)
+			server_error(resp);
+		return -1;
+	case REQUEST_NOMEM:
+		break;
+	}
+	log_error(req->request_id, "request too large for memory limits");
+	server_error(resp);
+	return -1;
+}
+
+static void
+handle_enroll(struct app *app, struct arena *arena, const struct http_request *req,
+    const struct route *route, struct http_response *resp)
+{
+	struct jwt_claims claims;
+	struct enterprise ent;
+	struct enroll_request er;
+	struct enroll_outcome *outcome = NULL;
+	int status = 500;
+
+	memset(&claims, 0, sizeof(claims));
+	memset(&ent, 0, sizeof(ent));
+	memset(&er, 0, sizeof(er));
+	if (check_edges(app, arena, req, route, &claims, resp) != 0)
+		return;
+	if (check_enterprise(app, arena, req, route, &claims, &ent, resp) != 0)
+		return;
+	if (parse_body(app, arena, req, &er, resp) != 0)
+		return;
+	log_info(req->request_id, "enroll: enterprise %s, %zu items", ent.uuid, er.nitems);
+	if (enroll_run(app->db, arena, &ent, &er, req->request_id, &outcome) != 0) {
+		server_error(resp);
+		return;
+	}
+	buf_reset(&resp->body);
+	if (response_render(outcome, &resp->body, &status) != 0) {
+		log_error(req->request_id, "response too large to render");
+		server_error(resp);
+		return;
+	}
+	resp->status = status;
+}
+
+void
+app_handle(struct app *app, struct arena *arena, const struct http_request *req,
+    struct http_response *resp)
+{
+	struct route route;
+
+	route_match(req->path, strlen(req->path), &route);
+	switch (route.kind) {
+	case ROUTE_HEALTHZ:
+		handle_healthz(app, req, resp);
+		return;
+	case ROUTE_ENROLL:
+		handle_enroll(app, arena, req, &route, resp);
+		return;
+	case ROUTE_NOT_FOUND:
+		break;
+	}
+	detail(resp, 404, "Not found.");
+}

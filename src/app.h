@@ -1,0 +1,49 @@
+/*
+ * The application: what a responder holds (configuration, database handle,
+ * JWT keyring, role mapping) and the request handler that walks SPEC §2.1
+ * in order: route -> authenticate -> method/media/size -> permission ->
+ * enterprise -> parse -> enroll -> respond.
+ */
+#ifndef BULK_APP_H
+#define BULK_APP_H
+
+#include <stddef.h>
+
+#include "http.h"
+#include "request.h"
+
+struct arena;
+struct conf;
+struct db;
+struct jwt_keyring;
+struct auth_roles;
+
+struct app {
+	const struct conf *conf;
+	struct db *db;                 /* created, connected lazily */
+	struct jwt_keyring *keys;
+	struct auth_roles *roles;
+	struct request_limits limits;
+};
+
+/*
+ * Builds everything the handler needs from conf (which must outlive app).
+ * Loads the JWT keyring and the role list; does not connect to the
+ * database.  Returns 0, or -1 with the reason in err (used by
+ * --check-config).
+ */
+int app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Releases what app_open built. */
+void app_close(struct app *app);
+
+/*
+ * Handles one request.  Always leaves a complete response in resp (a
+ * 500 with a JSON body when something inside failed).  Memory for the
+ * request comes from arena.
+ */
+void app_handle(struct app *app, struct arena *arena, const struct http_request *req,
+    struct http_response *resp);
+
+#endif

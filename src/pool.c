@@ -1,0 +1,341 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "conf.h"
+#include "log.h"
+#include "pool.h"
+#include "responder.h"
+
+#define MAX_WORKERS        256
+#define YOUNG_DEATH_MS     2000      /* a worker dying sooner counts as a crash */
+#define BACKOFF_FIRST_MS   100
+#define BACKOFF_MAX_MS     10000
+#define DRAIN_RESEND_MS    200       /* re-signal idle workers that missed SIGTERM */
+#define DRAIN_TIMEOUT_MS   120000    /* then SIGKILL whatever is left */
+
+struct slot {
+	pid_t pid;               /* 0: not running */
+	long long started_ms;
+	long long restart_at_ms; /* when pid == 0: earliest restart */
+	unsigned fails;          /* consecutive young deaths */
+};
+
+struct pool {
+	int listen_fd;
+	struct conf *conf;
+	struct slot slots[MAX_WORKERS];
+	size_t nslots;
+	pid_t retiring[MAX_WORKERS * 4];   /* old generation draining after SIGHUP */
+	size_t nretiring;
+	unsigned long restarts;
+};
+
+static int sigpipe_fds[2] = { -1, -1 };
+static volatile sig_atomic_t got_chld, got_term, got_hup;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+	/* Wake poll(); a full pipe already means "wake up". */
+	if (write(sigpipe_fds[1], &c, 1) < 0) {
+		/* nothing to do */
+	}
+	errno = saved;
+}
+
+static int
+setup_signals(void)
+{
+	struct sigaction sa;
+	int i;
+
+	if (pipe(sigpipe_fds) != 0)
+		return -1;
+	for (i = 0; i < 2; i++)
+		if (fcntl(sigpipe_fds[i], F_SETFL, O_NONBLOCK) != 0 ||
+		    fcntl(sigpipe_fds[i], F_SETFD, FD_CLOEXEC) != 0)
+			return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	if (sigaction(SIGCHLD, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* In the child: restore default signal state, build the app, serve. */
+static void
+worker_main(struct pool *p)
+{
+	struct sigaction sa;
+	struct app app;
+	char err[512];
+	int rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	close(sigpipe_fds[0]);
+	close(sigpipe_fds[1]);
+	if (app_open(&app, p->conf, err, sizeof(err)) != 0) {
+		log_error(NULL, "worker: %s", err);
+		_exit(1);
+	}
+	rc = responder_run(p->listen_fd, &app);
+	app_close(&app);
+	_exit(rc);
+}
+
+static int
+start_worker(struct pool *p, struct slot *s)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error(NULL, "fork: %s", strerror(errno));
+		s->restart_at_ms = now_ms() + BACKOFF_MAX_MS / 10;
+		return -1;
+	}
+	if (pid == 0)
+		worker_main(p);
+	s->pid = pid;
+	s->started_ms = now_ms();
+	log_info(NULL, "worker %ld started", (long)pid);
+	return 0;
+}
+
+static void
+signal_all(struct pool *p, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < p->nslots; i++)
+		if (p->slots[i].pid > 0)
+			(void)kill(p->slots[i].pid, sig);
+	for (i = 0; i < p->nretiring; i++)
+		(void)kill(p->retiring[i], sig);
+}
+
+static size_t
+live_children(const struct pool *p)
+{
+	size_t i, n = p->nretiring;
+
+	for (i = 0; i < p->nslots; i++)
+		if (p->slots[i].pid > 0)
+			n++;
+	return n;
+}
+
+/* Reaps every exited child; schedules restarts unless draining. */
+static void
+reap(struct pool *p, bool draining)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		long long now = now_ms();
+		size_t i;
+		bool found = false;
+
+		for (i = 0; i < p->nretiring; i++)
+			if (p->retiring[i] == pid) {
+				p->retiring[i] = p->retiring[--p->nretiring];
+				found = true;
+				break;
+			}
+		if (found)
+			continue;
+		for (i = 0; i < p->nslots; i++) {
+			struct slot *s = &p->slots[i];
+
+			if (s->pid != pid)
+				continue;
+			s->pid = 0;
+			if (WIFSIGNALED(status))
+				log_warn(NULL, "worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
+			else if (!draining || WEXITSTATUS(status) != 0)
+				log_warn(NULL, "worker %ld exited with status %d", (long)pid, WEXITSTATUS(status));
+			if (draining)
+				break;
+			if (now - s->started_ms < YOUNG_DEATH_MS) {
+				unsigned shift = s->fails < 10 ? s->fails : 10;
+				long long delay = (long long)BACKOFF_FIRST_MS << shift;
+
+				s->fails++;
+				s->restart_at_ms = now + (delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay);
+			} else {
+				s->fails = 0;
+				s->restart_at_ms = now;
+			}
+			p->restarts++;
+			break;
+		}
+	}
+}
+
+/* SIGHUP: load the new configuration; on success replace the generation. */
+static void
+reload(struct pool *p, pool_reload_fn fn, void *ctx)
+{
+	struct conf fresh;
+	char err[512];
+	size_t i, want;
+
+	if (fn == NULL)
+		return;
+	if (fn(ctx, &fresh, err, sizeof(err)) != 0) {
+		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err);
+		return;
+	}
+	want = fresh.workers > 0 ? (size_t)fresh.workers : p->nslots;
+	if (want > MAX_WORKERS)
+		want = MAX_WORKERS;
+	for (i = 0; i < p->nslots; i++) {
+		struct slot *s = &p->slots[i];
+
+		if (s->pid > 0 && p->nretiring < sizeof(p->retiring) / sizeof(p->retiring[0])) {
+			(void)kill(s->pid, SIGTERM);
+			p->retiring[p->nretiring++] = s->pid;
+		}
+		memset(s, 0, sizeof(*s));
+	}
+	conf_free(p->conf);
+	*p->conf = fresh;
+	if (p->conf->log_level != NULL) {
+		enum log_level lvl;
+
+		if (log_level_parse(p->conf->log_level, &lvl) == 0)
+			log_set_level(lvl);
+	}
+	p->nslots = want;
+	log_info(NULL, "SIGHUP: configuration reloaded; starting %zu workers", want);
+}
+
+int
+pool_run(int listen_fd, struct conf *conf, pool_reload_fn reload_fn, void *reload_ctx)
+{
+	struct pool *p;
+	long long drain_started = 0, last_resend = 0;
+	bool draining = false;
+	long ncpu;
+	int rc = 0;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return 1;
+	p->listen_fd = listen_fd;
+	p->conf = conf;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	p->nslots = conf->workers > 0 ? (size_t)conf->workers : (size_t)(ncpu > 0 ? ncpu : 1);
+	if (p->nslots > MAX_WORKERS)
+		p->nslots = MAX_WORKERS;
+	if (setup_signals() != 0) {
+		log_error(NULL, "master: cannot set up signals: %s", strerror(errno));
+		free(p);
+		return 1;
+	}
+	log_info(NULL, "master %ld: starting %zu workers", (long)getpid(), p->nslots);
+
+	for (;;) {
+		long long now = now_ms(), next = -1;
+		struct pollfd pfd;
+		size_t i;
+		char drainbuf[64];
+		int timeout;
+
+		if (!draining) {
+			for (i = 0; i < p->nslots; i++) {
+				struct slot *s = &p->slots[i];
+
+				if (s->pid > 0)
+					continue;
+				if (s->restart_at_ms <= now)
+					(void)start_worker(p, s);
+				if (s->pid == 0 && (next < 0 || s->restart_at_ms < next))
+					next = s->restart_at_ms;
+			}
+		} else {
+			if (live_children(p) == 0)
+				break;
+			if (now - drain_started > DRAIN_TIMEOUT_MS) {
+				log_error(NULL, "drain timed out; killing %zu workers", live_children(p));
+				signal_all(p, SIGKILL);
+				rc = 1;
+			} else if (now - last_resend >= DRAIN_RESEND_MS) {
+				/* A worker that was between requests and accept()
+				 * when the first SIGTERM came may have missed it. */
+				signal_all(p, SIGTERM);
+				last_resend = now;
+			}
+			next = now + DRAIN_RESEND_MS;
+		}
+
+		timeout = next < 0 ? -1 : (int)(next > now ? next - now : 0);
+		pfd.fd = sigpipe_fds[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
+			log_error(NULL, "master: poll: %s", strerror(errno));
+			rc = 1;
+			break;
+		}
+		while (read(sigpipe_fds[0], drainbuf, sizeof(drainbuf)) > 0)
+			;
+		if (got_term && !draining) {
+			got_term = 0;
+			draining = true;
+			drain_started = last_resend = now_ms();
+			log_info(NULL, "master: draining %zu workers", live_children(p));
+			signal_all(p, SIGTERM);
+		}
+		if (got_chld) {
+			got_chld = 0;
+			reap(p, draining);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			if (!draining)
+				reload(p, reload_fn, reload_ctx);
+		}
+	}
+	log_info(NULL, "master: stopped after %lu worker restarts", p->restarts);
+	close(sigpipe_fds[0]);
+	close(sigpipe_fds[1]);
+	free(p);
+	return rc;
+}

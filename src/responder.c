@@ -1,0 +1,211 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "arena.h"
+#include "conf.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "responder.h"
+#include "uuid.h"
+
+/* The most a response body may take: the items' results of a maximal request. */
+#define RESPONSE_MAX   (512u * 1024 * 1024)
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* SIGTERM/SIGINT interrupt accept() (no SA_RESTART) and set the flag. */
+static int
+install_signals(sigset_t *stopset)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
+		return -1;
+	sigemptyset(stopset);
+	sigaddset(stopset, SIGTERM);
+	sigaddset(stopset, SIGINT);
+	return 0;
+}
+
+struct body_ctx {
+	FCGX_Stream *in;
+};
+
+static long
+read_body(void *ctx, unsigned char *buf, size_t n)
+{
+	struct body_ctx *b = ctx;
+	int got;
+
+	if (n > 1024 * 1024)
+		n = 1024 * 1024;
+	got = FCGX_GetStr((char *)buf, (int)n, b->in);
+	if (got < 0 || FCGX_GetError(b->in) != 0)
+		return -1;
+	return got;
+}
+
+/* The request path without its query string, from nginx's parameters. */
+static const char *
+request_path(struct arena *a, FCGX_ParamArray envp)
+{
+	const char *uri = FCGX_GetParam("DOCUMENT_URI", envp);
+	const char *q;
+
+	if (uri != NULL)
+		return uri;
+	if ((uri = FCGX_GetParam("REQUEST_URI", envp)) == NULL)
+		return "";
+	if ((q = strchr(uri, '?')) == NULL)
+		return uri;
+	return arena_strndup(a, uri, (size_t)(q - uri));
+}
+
+static int
+write_response(FCGX_Request *r, const struct http_request *req, const struct http_response *resp,
+    bool head_only)
+{
+	static const char fallback[] = "{\"detail\": \"A server error occurred.\"}";
+	const char *body = resp->body.data;
+	size_t len = resp->body.len;
+	int status = resp->status;
+
+	if (body == NULL || len == 0) {
+		body = fallback;
+		len = sizeof(fallback) - 1;
+		status = 500;
+	}
+	if (FCGX_FPrintF(r->out, "Status: %d %s\r\nContent-Type: application/json\r\n"
+	    "X-Request-ID: %s\r\nContent-Length: %zu\r\n", status, http_reason(status),
+	    req->request_id, len) < 0)
+		return -1;
+	if (resp->allow != NULL && FCGX_FPrintF(r->out, "Allow: %s\r\n", resp->allow) < 0)
+		return -1;
+	if (resp->www_authenticate && FCGX_PutS("WWW-Authenticate: JWT realm=\"api\"\r\n", r->out) < 0)
+		return -1;
+	if (FCGX_PutS("\r\n", r->out) < 0)
+		return -1;
+	if (!head_only && FCGX_PutStr(body, (int)len, r->out) != (int)len)
+		return -1;
+	return 0;
+}
+
+static double
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void
+serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
+{
+	struct http_request req;
+	struct http_response resp;
+	struct body_ctx body;
+	struct timespec t0;
+	const char *rid;
+	char genid[33], pathlog[256];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&req, 0, sizeof(req));
+	rid = FCGX_GetParam("HTTP_X_REQUEST_ID", r->envp);
+	if (!http_request_id_ok(rid)) {
+		if (uuid_generate(genid) != 0)
+			memcpy(genid, "00000000000000000000000000000000", 33);
+		rid = genid;
+	}
+	req.request_id = rid;
+	req.method = FCGX_GetParam("REQUEST_METHOD", r->envp);
+	if (req.method == NULL)
+		req.method = "GET";
+	if ((req.path = request_path(arena, r->envp)) == NULL)
+		req.path = "";
+	req.content_type = FCGX_GetParam("CONTENT_TYPE", r->envp);
+	req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", r->envp);
+	req.content_length = http_parse_content_length(FCGX_GetParam("CONTENT_LENGTH", r->envp));
+	body.in = r->in;
+	req.read_body = read_body;
+	req.read_ctx = &body;
+
+	http_response_init(&resp, RESPONSE_MAX);
+	app_handle(app, arena, &req, &resp);
+	if (write_response(r, &req, &resp, strcmp(req.method, "HEAD") == 0) != 0)
+		log_warn(rid, "could not write the response (client gone?)");
+	log_info(rid, "%s %s -> %d in %.1f ms (%zu bytes of request memory)",
+	    req.method, log_escape(req.path, strlen(req.path), pathlog, sizeof(pathlog)),
+	    resp.status, elapsed_ms(&t0), arena_used(arena));
+	http_response_free(&resp);
+}
+
+int
+responder_run(int listen_fd, struct app *app)
+{
+	FCGX_Request r;
+	struct arena *arena;
+	sigset_t stopset;
+
+	if (install_signals(&stopset) != 0 || sigprocmask(SIG_BLOCK, &stopset, NULL) != 0) {
+		log_error(NULL, "responder: cannot set up signals: %s", strerror(errno));
+		return 1;
+	}
+	if ((arena = arena_new((size_t)app->conf->limits_max_request_memory)) == NULL) {
+		log_error(NULL, "responder: out of memory");
+		return 1;
+	}
+	if (FCGX_InitRequest(&r, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_error(NULL, "responder: FCGX_InitRequest failed");
+		arena_free(arena);
+		return 1;
+	}
+	if (db_ping(app->db) != DB_OK)
+		log_warn(NULL, "responder: database not reachable yet; will retry per request");
+
+	while (!stop_requested) {
+		int rc;
+
+		/* Signals may arrive only while idle in accept(). */
+		if (sigprocmask(SIG_UNBLOCK, &stopset, NULL) != 0)
+			break;
+		rc = stop_requested ? -1 : FCGX_Accept_r(&r);
+		if (sigprocmask(SIG_BLOCK, &stopset, NULL) != 0)
+			break;
+		if (rc < 0) {
+			if (stop_requested)
+				break;
+			log_warn(NULL, "responder: accept failed (%d); retrying", rc);
+			usleep(100000);
+			continue;
+		}
+		serve_one(&r, app, arena);
+		FCGX_Finish_r(&r);
+		arena_reset(arena);
+	}
+	arena_free(arena);
+	return 0;
+}
