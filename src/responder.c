@@ -91,22 +91,23 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 	static const char fallback[] = "{\"detail\": \"A server error occurred.\"}";
 	const char *body = resp->body.data;
 	size_t len = resp->body.len;
-	int status = resp->status;
+	int status = resp->status, n;
+	char head[512];
 
 	if (body == NULL || len == 0) {
 		body = fallback;
 		len = sizeof(fallback) - 1;
 		status = 500;
 	}
-	if (FCGX_FPrintF(r->out, "Status: %d %s\r\nContent-Type: application/json\r\n"
-	    "X-Request-ID: %s\r\nContent-Length: %zu\r\n", status, http_reason(status),
-	    req->request_id, len) < 0)
+	/* libfcgi's own printf lacks %zu and friends: format here. */
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n"
+	    "X-Request-ID: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n",
+	    status, http_reason(status), req->request_id, len,
+	    resp->allow ? "Allow: " : "", resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "",
+	    resp->www_authenticate ? "WWW-Authenticate: JWT realm=\"api\"\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
-	if (resp->allow != NULL && FCGX_FPrintF(r->out, "Allow: %s\r\n", resp->allow) < 0)
-		return -1;
-	if (resp->www_authenticate && FCGX_PutS("WWW-Authenticate: JWT realm=\"api\"\r\n", r->out) < 0)
-		return -1;
-	if (FCGX_PutS("\r\n", r->out) < 0)
+	if (FCGX_PutStr(head, n, r->out) != n)
 		return -1;
 	if (!head_only && FCGX_PutStr(body, (int)len, r->out) != (int)len)
 		return -1;
