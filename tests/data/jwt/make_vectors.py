@@ -102,6 +102,7 @@ def main():
     bad_n = dict(jwk2, n="abc+def")
     write("bad_jwks_n.json", json.dumps({"keys": [jwk1, bad_n]}) + "\n")
     write("bad_jwks_syntax.json", '{"keys": [{"kty": "RSA",\n')
+    write("bad_jwks_dupkid.json", json.dumps({"keys": [jwk1, jwk1]}) + "\n")
     write("bad_jwks_kty.json", json.dumps({"keys": [{"kty": "oct", "k": "AAAA"}]}) + "\n")
     write("bad_issuers_missing.json",
           json.dumps([{"ISSUER": "https://x.example.com", "AUDIENCE": "x"}]) + "\n")
