@@ -1,0 +1,291 @@
+/*
+ * Configuration parsing: good files, every kind of bad line, environment
+ * overrides and *_file secrets.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+
+static int
+load(struct conf *c, const char *text, char *err, size_t errlen)
+{
+	assert_int_equal(conf_init(c), 0);
+	return conf_load_text(c, "test.conf", text, strlen(text), err, errlen);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	assert_int_equal(conf_init(&c), 0);
+	assert_int_equal(c.workers, 0);
+	assert_string_equal(c.db_host, "localhost");
+	assert_int_equal(c.db_port, 3306);
+	assert_string_equal(c.db_name, "edxapp");
+	assert_int_equal(c.jwt_leeway, 1);
+	assert_string_equal(c.jwt_admin_roles, "enterprise_admin,enterprise_openedx_operator");
+	assert_int_equal(c.limits_max_body_bytes, 32L * 1024 * 1024);
+	assert_int_equal(c.limits_max_items, 100000);
+	assert_int_equal(c.limits_max_depth, 16);
+	assert_string_equal(c.log_level, "info");
+	assert_null(c.db_socket);
+	conf_free(&c);
+}
+
+static void
+test_good_file(void **state)
+{
+	struct conf c;
+	char err[256] = "";
+	const char *text =
+	    "# a comment\n"
+	    "\n"
+	    "   # indented comment\n"
+	    "listen = unix:/run/bulk-enroll/fcgi.sock\n"
+	    "workers=4\n"
+	    "db.socket =   /run/mysqld/mysqld.sock   \r\n"
+	    "db.user = edx\n"
+	    "jwt.secret = a#b=c d\n"
+	    "\tlimits.max_items = 500\n"
+	    "log.level = debug";     /* no final newline */
+
+	(void)state;
+	assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+	assert_string_equal(c.listen, "unix:/run/bulk-enroll/fcgi.sock");
+	assert_int_equal(c.workers, 4);
+	assert_string_equal(c.db_socket, "/run/mysqld/mysqld.sock");
+	assert_string_equal(c.db_user, "edx");
+	/* '#' and '=' inside a value are part of it. */
+	assert_string_equal(c.jwt_secret, "a#b=c d");
+	assert_int_equal(c.limits_max_items, 500);
+	assert_string_equal(c.log_level, "debug");
+	conf_free(&c);
+}
+
+static void
+test_empty_value_unsets(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(load(&c, "db.host =\n", err, sizeof(err)), 0);
+	assert_null(c.db_host);
+	conf_free(&c);
+}
+
+struct bad_case {
+	const char *text;
+	const char *err;
+};
+
+static void
+test_bad_lines(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "bogus = 1\n", "test.conf:1: unknown key \"bogus\"" },
+		{ "# ok\nworkers = 2\ndb.nmae = x\n", "test.conf:3: unknown key \"db.nmae\"" },
+		{ "workers 2\n", "test.conf:1: expected \"key = value\"" },
+		{ " = 2\n", "test.conf:1: missing key before \"=\"" },
+		{ "Workers = 2\n", "test.conf:1: invalid character in key \"Workers\"" },
+		{ "db user = x\n", "test.conf:1: invalid character in key \"db user\"" },
+		{ "workers = two\n", "test.conf:1: key \"workers\": \"two\" is not a whole number from 0 to 256" },
+		{ "workers = 257\n", "test.conf:1: key \"workers\": \"257\" is not a whole number from 0 to 256" },
+		{ "workers = -1\n", "test.conf:1: key \"workers\": \"-1\" is not a whole number from 0 to 256" },
+		{ "workers = 2x\n", "test.conf:1: key \"workers\": \"2x\" is not a whole number from 0 to 256" },
+		{ "db.port = 99999999999999999999\n",
+		  "test.conf:1: key \"db.port\": \"99999999999999999999\" is not a whole number from 0 to 65535" },
+		{ "workers = 2\nworkers = 3\n", "test.conf:2: key \"workers\" is set twice" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf c;
+		char err[256] = "";
+
+		assert_int_equal(load(&c, cases[i].text, err, sizeof(err)), -1);
+		assert_string_equal(err, cases[i].err);
+		conf_free(&c);
+	}
+}
+
+static void
+test_long_line_and_nul(void **state)
+{
+	struct conf c;
+	char err[256], *text;
+	static const char nul[] = "workers = 1\0\n";
+
+	(void)state;
+	text = malloc(5000);
+	assert_non_null(text);
+	memset(text, 'a', 4999);
+	text[4999] = '\0';
+	assert_int_equal(load(&c, text, err, sizeof(err)), -1);
+	assert_string_equal(err, "test.conf:1: line longer than 4096 bytes");
+	conf_free(&c);
+	free(text);
+
+	assert_int_equal(conf_init(&c), 0);
+	assert_int_equal(conf_load_text(&c, "test.conf", nul, sizeof(nul) - 1, err, sizeof(err)), -1);
+	assert_string_equal(err, "test.conf:1: NUL byte in line");
+	conf_free(&c);
+}
+
+static void
+test_env_overrides(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(load(&c, "db.socket = /a\nworkers = 2\n", err, sizeof(err)), 0);
+	setenv("BULK_ENROLL_DB_SOCKET", "/b", 1);
+	setenv("BULK_ENROLL_LIMITS_MAX_ITEMS", "7", 1);
+	assert_int_equal(conf_load_env(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.db_socket, "/b");
+	assert_int_equal(c.limits_max_items, 7);
+	assert_int_equal(c.workers, 2);
+
+	setenv("BULK_ENROLL_WORKERS", "many", 1);
+	assert_int_equal(conf_load_env(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "environment BULK_ENROLL_WORKERS: key \"workers\": \"many\" is not a whole number from 0 to 256");
+	unsetenv("BULK_ENROLL_DB_SOCKET");
+	unsetenv("BULK_ENROLL_LIMITS_MAX_ITEMS");
+	unsetenv("BULK_ENROLL_WORKERS");
+	conf_free(&c);
+}
+
+static void
+test_secret_files(void **state)
+{
+	char path[] = "/tmp/bulk-enroll-test-XXXXXX", text[256], err[256];
+	struct conf c;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hunter2\n", 8), 8);
+	close(fd);
+
+	snprintf(text, sizeof(text), "db.user = u\njwt.issuer = i\njwt.audience = a\njwt.secret_file = %s\n"
+	    "db.password_file = %s\n", path, path);
+	assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.jwt_secret, "hunter2");
+	assert_string_equal(c.db_password, "hunter2");
+	conf_free(&c);
+
+	/* Both a secret and its file: refused. */
+	snprintf(text, sizeof(text), "db.user = u\njwt.issuer = i\njwt.audience = a\njwt.secret = x\n"
+	    "jwt.secret_file = %s\n", path);
+	assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "set either jwt.secret or jwt.secret_file, not both");
+	conf_free(&c);
+
+	/* An empty secret file: refused. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(text, sizeof(text), "db.user = u\njwt.issuer = i\njwt.audience = a\njwt.secret_file = %s\n", path);
+	assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "the secret is empty"));
+	conf_free(&c);
+	unlink(path);
+
+	/* A missing file names the key and the path. */
+	assert_int_equal(load(&c, "db.user = u\njwt.issuer = i\njwt.audience = a\n"
+	    "jwt.secret_file = /nonexistent/secret\n", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "jwt.secret_file: /nonexistent/secret: No such file or directory");
+	conf_free(&c);
+}
+
+static void
+test_finish_rules(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(load(&c, "db.user = u\njwt.issuer = i\n", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "jwt.issuer, jwt.audience and jwt.secret (or jwt.secret_file) go together");
+	conf_free(&c);
+
+	assert_int_equal(load(&c, "db.user = u\n", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "no JWT issuer configured: set jwt.issuer/jwt.audience/jwt.secret or jwt.issuers_file");
+	conf_free(&c);
+
+	assert_int_equal(load(&c, "jwt.issuers_file = /x\n", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "db.user is required");
+	conf_free(&c);
+}
+
+static void
+test_load_file_errors(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), 0);
+	assert_int_equal(conf_load_file(&c, "/nonexistent/bulk.conf", err, sizeof(err)), -1);
+	assert_string_equal(err, "/nonexistent/bulk.conf: No such file or directory");
+	assert_int_equal(conf_load_file(&c, "/tmp", err, sizeof(err)), -1);
+	assert_string_equal(err, "/tmp: not a regular file");
+	conf_free(&c);
+}
+
+static void
+test_set(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), 0);
+	assert_int_equal(conf_set(&c, "listen", "127.0.0.1:9000", err, sizeof(err)), 0);
+	assert_string_equal(c.listen, "127.0.0.1:9000");
+	assert_int_equal(conf_set(&c, "nope", "1", err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown key \"nope\"");
+	conf_free(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_empty_value_unsets),
+		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_long_line_and_nul),
+		cmocka_unit_test(test_env_overrides),
+		cmocka_unit_test(test_secret_files),
+		cmocka_unit_test(test_finish_rules),
+		cmocka_unit_test(test_load_file_errors),
+		cmocka_unit_test(test_set),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
