@@ -271,6 +271,22 @@ test_set(void **state)
 	conf_free(&c);
 }
 
+/* The shipped sample must stay loadable: every key in it exists. */
+static void
+test_sample_file(void **state)
+{
+	struct conf c;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(conf_init(&c), 0);
+	if (conf_load_file(&c, TEST_DATA_DIR "/../../packaging/bulk-enroll.conf", err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.db_name, "edxapp");
+	assert_string_equal(c.jwt_audience, "lms-key");
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -285,6 +301,7 @@ main(void)
 		cmocka_unit_test(test_finish_rules),
 		cmocka_unit_test(test_load_file_errors),
 		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_sample_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
