@@ -1,0 +1,637 @@
+#!/bin/bash
+# tests/stack.sh — the real bulk-enroll stack, for a person and for CI.
+#
+#   tests/stack.sh run     install what is missing, build, start MariaDB,
+#                          the bulk-enrolld pool (spawn-fcgi) and nginx on
+#                          127.0.0.1:8080; print curl commands; stay in the
+#                          foreground until Ctrl-C
+#   tests/stack.sh stop    stop a stack started by `run` (another terminal)
+#   tests/stack.sh test    install, build, `make check`, then the same stack
+#                          in a temporary directory on free ports, every
+#                          integration test, a sanitizer build's `make check`;
+#                          tear down; exit non-zero if anything failed
+#
+# Internal commands, used by tests/integration/stack.py on a running stack
+# (BULK_STACK_DIR names it): db-stop, db-start, pool-stop, pool-start,
+# pool-restart; and `packages`, which prints the package list (.ci/run).
+#
+# Everything this script starts runs in its own session (setsid) with its pid
+# recorded under the stack directory; teardown stops exactly those processes
+# (and their process groups), never anything found by name.
+set -euo pipefail
+
+SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BULK_BUILD_DIR:-$SRC_DIR/build}
+ASAN_BUILD_DIR=${BULK_ASAN_BUILD_DIR:-$SRC_DIR/build-asan}
+RUN_STACK_DIR=$SRC_DIR/.stack
+# Debian's python3, which has python3-jwt and python3-pymysql, even when a
+# pyenv or virtualenv python3 comes first in PATH.
+PYTHON=/usr/bin/python3
+
+# The one list of what the stack needs on Debian 12: build dependencies,
+# the database, the web server, the FastCGI spawner, the test tools.
+PACKAGES=(
+	build-essential autoconf automake pkg-config
+	libfcgi-dev libyajl-dev libmariadb-dev libmariadb-dev-compat
+	libcurl4-openssl-dev libssl-dev libcmocka-dev
+	mariadb-server mariadb-client
+	nginx-light spawn-fcgi
+	python3 python3-jwt python3-pymysql python3-cryptography
+	curl ca-certificates util-linux procps
+)
+
+# Demo enterprise (tests/fixtures/demo.sql) and the JWT the dev stack trusts.
+DEMO_ENTERPRISE=e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b
+JWT_ISSUER=http://127.0.0.1:8000/oauth2
+JWT_AUDIENCE=bulk-enroll-dev
+
+say() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- install
+
+missing_packages() {
+	local p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+			grep -q '^install ok installed$' || printf '%s\n' "$p"
+	done
+}
+
+ensure_packages() {
+	local missing
+	missing=$(missing_packages)
+	[ -z "$missing" ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing packages (run as root to install): $(echo $missing)"
+	say "installing: $(echo $missing)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+}
+
+# ---------------------------------------------------------------- build
+
+# build DIR [configure args...]: out-of-tree build; configure only once.
+build() {
+	local dir=$1
+	shift
+	if [ ! -x "$SRC_DIR/configure" ]; then
+		say "generating configure (autogen.sh)"
+		"$SRC_DIR/autogen.sh"
+	fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ]; then
+		say "configuring $dir"
+		(cd "$dir" && "$SRC_DIR/configure" --enable-werror "$@" >configure.out) ||
+			{ cat "$dir/configure.out" >&2; die "configure failed in $dir"; }
+	fi
+	say "building in $dir"
+	make -C "$dir" -j2 >"$dir/make.out" 2>&1 ||
+		{ tail -n 60 "$dir/make.out" >&2; die "build failed in $dir (log: $dir/make.out)"; }
+}
+
+# unit_counts DIR: after `make check`, prints "PASSED FAILED", counting the
+# cmocka cases inside each test program's log (a program whose log has no
+# cmocka summary, e.g. a crash or a data-driven script, counts as one).
+unit_counts() {
+	local dir=$1 passed=0 failed=0 trs log p f result
+	while IFS= read -r trs; do
+		log=${trs%.trs}.log
+		p=$(grep -Eo '^\[  PASSED  \] [0-9]+ test' "$log" 2>/dev/null | awk '{s+=$4} END {print s+0}' || true)
+		f=$(grep -Eo '^\[  FAILED  \] [0-9]+ test' "$log" 2>/dev/null | awk '{s+=$4} END {print s+0}' || true)
+		result=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
+		if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+			case $result in
+			PASS | XFAIL) p=1 ;;
+			SKIP) ;;
+			*) f=1 ;;
+			esac
+		elif [ "$result" != PASS ] && [ "$f" -eq 0 ]; then
+			f=1 # the cases passed but the program failed (leak, exit code)
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+	done < <(find "$dir" -name '*.trs' | sort)
+	echo "$passed $failed"
+}
+
+# make_check DIR LABEL: runs `make check` and records its counts in
+# the global SUMMARY lines and totals.
+make_check() {
+	local dir=$1 label=$2 rc=0 counts
+	find "$dir" -name '*.trs' -delete
+	say "make check ($label)"
+	make -C "$dir" -j2 check >"$dir/check.out" 2>&1 || rc=$?
+	counts=$(unit_counts "$dir")
+	if [ "$rc" -ne 0 ]; then
+		grep -E '^(FAIL|ERROR|XPASS):' "$dir/check.out" >&2 || tail -n 40 "$dir/check.out" >&2
+		[ -f "$dir/test-suite.log" ] && say "details: $dir/test-suite.log"
+		# make failed but no case was counted failed: count the run as one failure
+		[ "${counts#* }" -eq 0 ] && counts="${counts% *} 1"
+	fi
+	record "$label" ${counts}
+}
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUMMARY=()
+record() {
+	SUMMARY+=("$1: $2 passed, $3 failed")
+	TOTAL_PASSED=$((TOTAL_PASSED + $2))
+	TOTAL_FAILED=$((TOTAL_FAILED + $3))
+}
+
+# ---------------------------------------------------------------- helpers
+
+free_port() {
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# stop_pid PIDFILE SIGNAL SECONDS: signals the process, waits for it to go,
+# then SIGKILLs whatever is left of its process group (it is a session
+# leader, started with setsid, so the group is exactly what we started).
+stop_pid() {
+	local pidfile=$1 sig=$2 secs=$3 pid i
+	[ -f "$pidfile" ] || return 0
+	pid=$(cat "$pidfile")
+	if alive "$pid"; then
+		kill "-$sig" "$pid" 2>/dev/null || true
+		for ((i = 0; i < secs * 10; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+	fi
+	kill -KILL -- "-$pid" 2>/dev/null || true
+	rm -f "$pidfile"
+}
+
+load_env() {
+	local dir=$1
+	[ -f "$dir/stack.env" ] || die "no stack in $dir (stack.env missing)"
+	set -a
+	# shellcheck disable=SC1091
+	. "$dir/stack.env"
+	set +a
+}
+
+# ---------------------------------------------------------------- MariaDB
+
+db_client() {
+	mariadb --no-defaults --socket="$BULK_DB_SOCKET" -uroot "$@"
+}
+
+db_start() {
+	local d=$BULK_STACK_DIR/db i
+	mkdir -p "$d"
+	chmod 0755 "$d"
+	if [ ! -d "$d/data/mysql" ]; then
+		mariadb-install-db --no-defaults --datadir="$d/data" --user=root \
+			--auth-root-authentication-method=socket --skip-test-db >"$d/install.log" 2>&1 ||
+			{ cat "$d/install.log" >&2; die "mariadb-install-db failed"; }
+	fi
+	rm -f "$BULK_DB_SOCKET"
+	setsid mariadbd --no-defaults --datadir="$d/data" --socket="$BULK_DB_SOCKET" \
+		--port="$BULK_DB_PORT" --bind-address=127.0.0.1 --user=root --skip-log-bin \
+		--pid-file="$d/mariadbd.pid" --log-error="$d/mariadbd.err" \
+		--skip-name-resolve --innodb-buffer-pool-size=64M \
+		--innodb-flush-log-at-trx-commit=2 </dev/null >/dev/null 2>&1 &
+	echo $! >"$d/mariadbd.ours.pid"
+	for ((i = 0; i < 300; i++)); do
+		if [ -S "$BULK_DB_SOCKET" ] &&
+			mariadb-admin --no-defaults --socket="$BULK_DB_SOCKET" -uroot ping >/dev/null 2>&1; then
+			return 0
+		fi
+		alive "$(cat "$d/mariadbd.ours.pid")" || break
+		sleep 0.1
+	done
+	tail -n 30 "$d/mariadbd.err" >&2 || true
+	die "MariaDB did not start (log: $d/mariadbd.err)"
+}
+
+db_stop() {
+	stop_pid "$BULK_STACK_DIR/db/mariadbd.ours.pid" TERM 60
+}
+
+# Creates the database and the service's account, applies every migration
+# in lexical order (twice in test mode: each must be safe to apply again)
+# and loads the demo data.
+db_init() {
+	local passes=$1 f pass
+	db_client <<-SQL
+		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'localhost' IDENTIFIED BY '$BULK_DB_PASSWORD';
+		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'127.0.0.1' IDENTIFIED BY '$BULK_DB_PASSWORD';
+		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
+		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'127.0.0.1';
+	SQL
+	shopt -s nullglob
+	local migrations=("$SRC_DIR"/sql/*.sql)
+	shopt -u nullglob
+	[ ${#migrations[@]} -gt 0 ] || say "warning: no migrations in $SRC_DIR/sql"
+	for ((pass = 1; pass <= passes; pass++)); do
+		for f in "${migrations[@]}"; do
+			db_client "$BULK_DB_NAME" <"$f" ||
+				die "migration $(basename "$f") failed (pass $pass)"
+		done
+	done
+	if [ -f "$SRC_DIR/tests/fixtures/demo.sql" ]; then
+		db_client "$BULK_DB_NAME" <"$SRC_DIR/tests/fixtures/demo.sql" ||
+			die "tests/fixtures/demo.sql failed"
+	else
+		say "warning: tests/fixtures/demo.sql is missing; no demo data"
+	fi
+}
+
+# ---------------------------------------------------------------- the pool
+
+# pool_start: spawn-fcgi binds the FastCGI socket (owned by nobody:nogroup,
+# 0660, so nginx's workers can connect and nobody else), drops to
+# nobody:nogroup and execs bulk-enrolld in the foreground (-n), so the pid
+# we record is the master's.  A wrapper subshell waits for the master and
+# writes its exit status, which the SIGTERM test reads.  Extra BULK_ENROLL_*
+# variables in the environment reach the daemon (stack.py restart_pool).
+pool_start() {
+	local d=$BULK_STACK_DIR/pool i
+	mkdir -p "$d"
+	rm -f "$BULK_FCGI_SOCKET" "$d/master.pid" "$d/exit-status"
+	(
+		setsid spawn-fcgi -n -s "$BULK_FCGI_SOCKET" -M 0660 -U nobody -G nogroup \
+			-u nobody -g nogroup -- "$BULK_DAEMON" --config "$BULK_CONFIG" \
+			</dev/null >>"$BULK_DAEMON_LOG" 2>&1 &
+		pid=$!
+		echo "$pid" >"$d/master.pid"
+		rc=0
+		wait "$pid" || rc=$?
+		echo "$rc" >"$d/exit-status"
+	) </dev/null >/dev/null 2>&1 &
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$d/master.pid" ] && [ -S "$BULK_FCGI_SOCKET" ] && return 0
+		[ -f "$d/exit-status" ] && break
+		sleep 0.1
+	done
+	tail -n 30 "$BULK_DAEMON_LOG" >&2 || true
+	die "bulk-enrolld did not start (log: $BULK_DAEMON_LOG)"
+}
+
+# pool_stop: SIGTERM (drain), then SIGKILL of the whole group after 20 s.
+pool_stop() {
+	local d=$BULK_STACK_DIR/pool i
+	[ -f "$d/master.pid" ] || return 0
+	cp "$d/master.pid" "$d/master.pid.stopping"
+	stop_pid "$d/master.pid.stopping" TERM 20
+	# let the wrapper record the exit status before the next start
+	for ((i = 0; i < 20; i++)); do
+		[ -f "$d/exit-status" ] && break
+		sleep 0.1
+	done
+	rm -f "$d/master.pid"
+}
+
+# ---------------------------------------------------------------- nginx
+
+write_nginx_conf() {
+	local d=$BULK_STACK_DIR/nginx
+	mkdir -p "$d/tmp"
+	chmod 0755 "$d" "$d/tmp"
+	cp /etc/nginx/fastcgi_params "$d/fastcgi_params"
+	# the snippet exactly as shipped, pointed at this stack's socket
+	sed "s#unix:/run/bulk-enroll/fcgi.sock#unix:$BULK_FCGI_SOCKET#g" \
+		"$SRC_DIR/nginx/bulk-enroll.conf" >"$d/bulk-enroll.conf"
+	cat >"$d/nginx.conf" <<-EOF
+		# generated by tests/stack.sh
+		user nobody nogroup;
+		worker_processes 2;
+		daemon off;
+		pid $d/nginx.pid;
+		error_log $d/error.log info;
+		events { worker_connections 512; }
+		http {
+		    default_type application/octet-stream;
+		    log_format bulk '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
+		                    'rid=\$bulk_enroll_request_id rt=\$request_time urt=\$upstream_response_time';
+		    access_log $d/access.log bulk;
+		    client_body_temp_path $d/tmp/client_body;
+		    fastcgi_temp_path $d/tmp/fastcgi;
+		    proxy_temp_path $d/tmp/proxy;
+		    uwsgi_temp_path $d/tmp/uwsgi;
+		    scgi_temp_path $d/tmp/scgi;
+		    server_tokens off;
+		    server {
+		        listen 127.0.0.1:$BULK_HTTP_PORT;
+		        server_name localhost;
+		        include $d/bulk-enroll.conf;
+		        # not this service's: still a JSON answer
+		        location / {
+		            default_type application/json;
+		            return 404 '{"detail": "Not found."}';
+		        }
+		    }
+		}
+	EOF
+}
+
+nginx_start() {
+	local d=$BULK_STACK_DIR/nginx
+	nginx -t -q -c "$d/nginx.conf" -p "$d" 2>"$d/configtest.out" ||
+		{ cat "$d/configtest.out" >&2; die "nginx configuration test failed"; }
+	setsid nginx -c "$d/nginx.conf" -p "$d" </dev/null >>"$d/error.log" 2>&1 &
+	echo $! >"$d/nginx.ours.pid"
+}
+
+nginx_stop() {
+	stop_pid "$BULK_STACK_DIR/nginx/nginx.ours.pid" QUIT 10
+}
+
+# wait_healthy SECONDS: until nginx → pool → MariaDB answers /healthz 200.
+wait_healthy() {
+	local secs=$1 i code
+	for ((i = 0; i < secs * 5; i++)); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BULK_URL/healthz" || true)
+		[ "$code" = 200 ] && return 0
+		sleep 0.2
+	done
+	say "GET /healthz never answered 200 (last: $code)"
+	tail -n 20 "$BULK_DAEMON_LOG" >&2 || true
+	tail -n 10 "$BULK_STACK_DIR/nginx/error.log" >&2 || true
+	return 1
+}
+
+# ---------------------------------------------------------------- the stack
+
+# stack_up DIR HTTP_PORT MODE: everything from an empty directory.
+stack_up() {
+	local dir=$1 http_port=$2 mode=$3 max_body passes
+	case $dir in *[[:space:]]*) die "the stack directory must not contain spaces: $dir" ;; esac
+	mkdir -p "$dir/secrets" "$dir/pool"
+	# nginx's workers (nobody) must reach the socket; the daemon (nobody)
+	# reads its configuration and secrets through group nogroup.
+	chmod 0755 "$dir" "$dir/pool"
+	chown root:nogroup "$dir/secrets"
+	chmod 0750 "$dir/secrets"
+	if [ "$mode" = test ]; then
+		max_body=1048576 # small, so the 413 test stays quick; nginx allows 32m
+		passes=2
+	else
+		max_body=33554432
+		passes=1
+	fi
+	cat >"$dir/stack.env" <<-EOF
+		BULK_STACK_DIR=$dir
+		BULK_SRC_DIR=$SRC_DIR
+		BULK_MODE=$mode
+		BULK_URL=http://127.0.0.1:$http_port
+		BULK_HTTP_PORT=$http_port
+		BULK_DB_SOCKET=$dir/db/mysqld.sock
+		BULK_DB_PORT=$(free_port)
+		BULK_DB_NAME=edxapp
+		BULK_DB_USER=bulk_enroll
+		BULK_DB_PASSWORD=$(random_hex 12)
+		BULK_JWT_ISSUER=$JWT_ISSUER
+		BULK_JWT_AUDIENCE=$JWT_AUDIENCE
+		BULK_JWT_SECRET=$(random_hex 24)
+		BULK_MAX_BODY_BYTES=$max_body
+		BULK_WORKERS=2
+		BULK_ORDER_PORT=$(free_port)
+		BULK_SMTP_PORT=$(free_port)
+		BULK_DAEMON=$BUILD_DIR/src/bulk-enrolld
+		BULK_CONFIG=$dir/bulk-enroll.conf
+		BULK_DAEMON_LOG=$dir/pool/bulk-enrolld.log
+		BULK_FCGI_SOCKET=$dir/pool/fcgi.sock
+		BULK_DEMO_ENTERPRISE=$DEMO_ENTERPRISE
+	EOF
+	chmod 0600 "$dir/stack.env"
+	load_env "$dir"
+
+	printf '%s' "$BULK_DB_PASSWORD" >"$dir/secrets/db-password"
+	printf '%s' "$BULK_JWT_SECRET" >"$dir/secrets/jwt-secret"
+	printf '%s' "dev-order-token-$(random_hex 8)" >"$dir/secrets/order-token"
+	cat >"$BULK_CONFIG" <<-EOF
+		# bulk-enrolld configuration generated by tests/stack.sh ($mode stack)
+		workers = $BULK_WORKERS
+		db.socket = $BULK_DB_SOCKET
+		db.user = $BULK_DB_USER
+		db.password_file = $dir/secrets/db-password
+		db.name = $BULK_DB_NAME
+		jwt.issuer = $BULK_JWT_ISSUER
+		jwt.audience = $BULK_JWT_AUDIENCE
+		jwt.secret_file = $dir/secrets/jwt-secret
+		# side effects go to local receivers (tests start them on these ports)
+		order.url = http://127.0.0.1:$BULK_ORDER_PORT
+		order.token_file = $dir/secrets/order-token
+		mail.url = smtp://127.0.0.1:$BULK_SMTP_PORT
+		mail.from = bulk-enroll@example.com
+		mail.lms_root_url = http://localhost:18000
+		mail.learner_portal_url = http://localhost:8734
+		outbox.retry_base_ms = 200
+		limits.max_body_bytes = $max_body
+		log.level = debug
+	EOF
+	chown root:nogroup "$BULK_CONFIG" "$dir"/secrets/*
+	chmod 0640 "$BULK_CONFIG" "$dir"/secrets/*
+
+	[ -x "$BULK_DAEMON" ] || die "$BULK_DAEMON was not built"
+	"$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
+		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config refused the generated configuration"; }
+
+	say "starting MariaDB in $dir/db"
+	db_start
+	db_init "$passes"
+	say "starting bulk-enrolld (spawn-fcgi, $BULK_WORKERS responders)"
+	pool_start
+	say "starting nginx on 127.0.0.1:$BULK_HTTP_PORT"
+	write_nginx_conf
+	nginx_start
+	wait_healthy 30
+}
+
+# stack_down DIR: stops what the stack started, in reverse order; safe to
+# call twice or on a half-built stack.
+stack_down() {
+	local dir=$1
+	[ -f "$dir/stack.env" ] || return 0
+	load_env "$dir"
+	nginx_stop
+	pool_stop
+	db_stop
+}
+
+# A token the dev stack accepts, valid for a day, for the printed curl.
+dev_token() {
+	"$PYTHON" - <<-'EOF'
+		import os, time, jwt
+		now = int(time.time())
+		print(jwt.encode({"iss": os.environ["BULK_JWT_ISSUER"], "aud": os.environ["BULK_JWT_AUDIENCE"],
+		                  "iat": now, "exp": now + 86400, "preferred_username": "ops",
+		                  "administrator": True, "roles": ["enterprise_openedx_operator:*"]},
+		                 os.environ["BULK_JWT_SECRET"], algorithm="HS256"))
+	EOF
+}
+
+# A request body made of the demo data actually loaded: two existing
+# learners and one unknown e-mail (a pending enrollment) in one course.
+demo_body() {
+	local course emails
+	course=$(db_client -N -B "$BULK_DB_NAME" -e \
+		"SELECT id FROM course_overviews_courseoverview ORDER BY id LIMIT 1" 2>/dev/null || true)
+	emails=$(db_client -N -B "$BULK_DB_NAME" -e \
+		"SELECT email FROM auth_user WHERE is_active = 1 ORDER BY id LIMIT 2" 2>/dev/null || true)
+	COURSE=${course:-course-v1:edX+DemoX+Demo_Course} EMAILS=$emails "$PYTHON" - <<-'EOF'
+		import json, os, uuid
+		emails = [e for e in os.environ["EMAILS"].split("\n") if e] + ["new.learner@example.com"]
+		print(json.dumps({"enrollments_info": [
+		    {"email": e, "course_run_key": os.environ["COURSE"], "license_uuid": str(uuid.uuid4())}
+		    for e in emails], "notify": False}))
+	EOF
+}
+
+print_instructions() {
+	local token body
+	token=$(dev_token)
+	body=$(demo_body)
+	cat <<-EOF
+
+		bulk-enroll is running: nginx on $BULK_URL → bulk-enrolld ($BULK_WORKERS responders) → MariaDB
+		  stack directory: $BULK_STACK_DIR
+		  daemon log:      $BULK_DAEMON_LOG
+		  nginx logs:      $BULK_STACK_DIR/nginx/{access,error}.log
+		  database:        mariadb --socket=$BULK_DB_SOCKET -uroot $BULK_DB_NAME
+
+		Health:
+		  curl -i $BULK_URL/healthz
+
+		Enroll the demo learners (token valid for 24 hours):
+		  curl -i -X POST \\
+		    -H 'Authorization: JWT $token' \\
+		    -H 'Content-Type: application/json' \\
+		    --data '$body' \\
+		    $BULK_URL/enterprise/api/v1/enterprise-customer/$BULK_DEMO_ENTERPRISE/enroll_learners_in_courses/
+
+		Stop: Ctrl-C here, or \`tests/stack.sh stop\` from another terminal.
+	EOF
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_run() {
+	[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs nginx)"
+	local dir=$RUN_STACK_DIR
+	if [ -f "$dir/run.pid" ] && alive "$(cat "$dir/run.pid")"; then
+		die "a stack is already running (pid $(cat "$dir/run.pid")); stop it with: tests/stack.sh stop"
+	fi
+	stack_down "$dir" 2>/dev/null || true
+	rm -rf "$dir"
+	ensure_packages
+	build "$BUILD_DIR"
+	mkdir -p "$dir"
+	echo $$ >"$dir/run.pid"
+	trap 'trap - INT TERM EXIT; say "stopping"; stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"; exit 0' INT TERM
+	trap 'stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"' EXIT
+	stack_up "$dir" 8080 run || die "the stack did not come up; see the logs under $dir"
+	print_instructions
+	# Stay in the foreground; `wait` lets the traps run at once.
+	while true; do
+		sleep 1 &
+		wait $! || true
+		alive "$(cat "$BULK_STACK_DIR/nginx/nginx.ours.pid" 2>/dev/null)" ||
+			{ say "nginx exited; stopping"; exit 1; }
+	done
+}
+
+cmd_stop() {
+	local dir=$RUN_STACK_DIR i pid
+	if [ -f "$dir/run.pid" ]; then
+		pid=$(cat "$dir/run.pid")
+		if alive "$pid"; then
+			kill -TERM "$pid"
+			for ((i = 0; i < 300; i++)); do
+				alive "$pid" || break
+				sleep 0.1
+			done
+		fi
+	fi
+	# whatever is left (the run script was killed hard, say)
+	stack_down "$dir"
+	rm -f "$dir/run.pid"
+	say "stopped"
+}
+
+cmd_test() {
+	[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs nginx)"
+	local started=$SECONDS dir rc up
+	ensure_packages
+	build "$BUILD_DIR"
+	make_check "$BUILD_DIR" "unit"
+
+	dir=$(mktemp -d /tmp/bulk-enroll-stack.XXXXXX)
+	STACK_DIR_FOR_TRAP=$dir
+	trap 'stack_down "$STACK_DIR_FOR_TRAP"' EXIT
+	trap 'exit 130' INT TERM
+	rc=0
+	# In a subshell so that a failed set-up (die) is counted, not fatal;
+	# set +e around it keeps errexit working inside the subshell.
+	set +e
+	(stack_up "$dir" "$(free_port)" test)
+	up=$?
+	set -e
+	load_env "$dir"
+	if [ "$up" -eq 0 ]; then
+		say "integration tests"
+		(cd "$SRC_DIR" && "$PYTHON" tests/integration/run.py --summary "$dir/integration.counts") || rc=$?
+		if [ -f "$dir/integration.counts" ]; then
+			record "integration" $(cat "$dir/integration.counts")
+		else
+			record "integration" 0 1
+		fi
+	else
+		record "integration (stack set-up)" 0 1
+	fi
+	if [ "$rc" -ne 0 ] || [ ! -f "$dir/integration.counts" ]; then
+		tail -n 40 "$BULK_DAEMON_LOG" 2>/dev/null | sed 's/^/  daemon: /' >&2 || true
+	fi
+	stack_down "$dir"
+
+	if [ "${BULK_STACK_SANITIZERS:-1}" != 0 ]; then
+		build "$ASAN_BUILD_DIR" --enable-sanitizers
+		make_check "$ASAN_BUILD_DIR" "unit (ASan+UBSan)"
+	fi
+
+	if [ "$TOTAL_FAILED" -eq 0 ]; then
+		rm -rf "$dir"
+	else
+		say "stack files kept for inspection: $dir"
+	fi
+	printf '%s\n' "${SUMMARY[@]}"
+	say "took $((SECONDS - started)) s"
+	echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+	[ "$TOTAL_FAILED" -eq 0 ]
+}
+
+# Internal commands on an existing stack (BULK_STACK_DIR).
+internal() {
+	[ -n "${BULK_STACK_DIR:-}" ] || die "BULK_STACK_DIR is not set"
+	load_env "$BULK_STACK_DIR"
+	case $1 in
+	db-stop) db_stop ;;
+	db-start) db_start ;;
+	pool-stop) pool_stop ;;
+	pool-start) pool_start && wait_healthy 30 ;;
+	pool-restart) pool_stop && pool_start && wait_healthy 30 ;;
+	esac
+}
+
+case ${1:-} in
+run) cmd_run ;;
+stop) cmd_stop ;;
+test) cmd_test ;;
+packages) echo "${PACKAGES[*]}" ;;
+db-stop | db-start | pool-stop | pool-start | pool-restart) internal "$1" ;;
+*)
+	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+	;;
+esac
