@@ -4,7 +4,7 @@
  *   1: the rest is "<header JSON>\n<payload JSON>", which the harness
  *      encodes and signs with the keyring's HS256 secret, so the claim
  *      checks after the signature are reached too;
- *   2: the rest is a JWK set (and an issuers list) for the key loaders.
+ *   2: the rest is a JWK set, 3: an issuers list, for the key loaders.
  * Build: CC=clang configure --enable-fuzzers && make fuzz/fuzz_jwt.
  */
 #include "config.h"
@@ -86,7 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	arena_reset(arena);
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		if (jwt_verify(ring, arena, (const char *)data + 1, size - 1, NOW, &c) == JWT_OK &&
 		    c.username == NULL)
@@ -95,9 +95,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1:
 		signed_token(data + 1, size - 1);
 		break;
+	case 2:
+		if (jwt_keyring_load_mem(&k, &s, NULL, 0, (const char *)data + 1, size - 1,
+		    err, sizeof(err)) == 0)
+			jwt_keyring_free(k);
+		break;
 	default:
-		if (jwt_keyring_load_mem(&k, &s, (const char *)data + 1, size - 1,
-		    (const char *)data + 1, size - 1, err, sizeof(err)) == 0)
+		if (jwt_keyring_load_mem(&k, &s, (const char *)data + 1, size - 1, NULL, 0,
+		    err, sizeof(err)) == 0)
 			jwt_keyring_free(k);
 		break;
 	}
