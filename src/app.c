@@ -12,6 +12,7 @@
 #include "enroll.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "response.h"
 #include "store.h"
@@ -126,6 +127,65 @@ handle_healthz(struct app *app, const struct http_request *req, struct http_resp
 		server_error(resp);
 }
 
+static void
+handle_metrics(struct app *app, struct arena *arena, const struct http_request *req,
+    struct http_response *resp)
+{
+	struct metrics_outbox_row *rows = NULL;
+	long n;
+
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		method_not_allowed(resp, req->method, "GET, HEAD");
+		return;
+	}
+	if ((n = metrics_read_outbox(app->db, arena, &rows)) < 0) {
+		log_warn(req->request_id, "metrics: outbox not readable: %s", db_error(app->db));
+		metrics_db_error();
+		rows = NULL;
+		n = 0;
+	}
+	buf_reset(&resp->body);
+	if (metrics_render(&resp->body, rows, (size_t)n) != 0) {
+		server_error(resp);
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* Counts the request's items by outcome for /metrics. */
+static void
+count_items(const struct enroll_outcome *o)
+{
+	uint64_t n[MET_ITEM__COUNT];
+	size_t i;
+
+	memset(n, 0, sizeof(n));
+	for (i = 0; i < o->nresults; i++) {
+		const struct enroll_result *r = &o->results[i];
+
+		switch (r->kind) {
+		case ENROLL_SUCCESS:
+			n[r->created ? MET_ITEM_SUCCESS_CREATED : MET_ITEM_SUCCESS_EXISTING]++;
+			break;
+		case ENROLL_PENDING:
+			n[r->created ? MET_ITEM_PENDING_CREATED : MET_ITEM_PENDING_EXISTING]++;
+			break;
+		case ENROLL_FAILURE:
+			n[MET_ITEM_FAILURE]++;
+			break;
+		case ENROLL_INVALID_USER:
+			n[MET_ITEM_INVALID_USER]++;
+			break;
+		case ENROLL_INVALID_EMAIL:
+			n[MET_ITEM_INVALID_EMAIL]++;
+			break;
+		}
+	}
+	for (i = 0; i < MET_ITEM__COUNT; i++)
+		metrics_items((enum metrics_item)i, n[i]);
+}
+
 /*
  * Steps 1-3 of SPEC §2.1: authentication, then method, media type and
  * size, then permission.  Returns 0 when the request may go on.
@@ -201,6 +261,7 @@ check_enterprise(struct app *app, struct arena *arena, const struct http_request
 
 	if ((e = store_find_enterprise(app->db, arena, route->enterprise, ent, &found)) != DB_OK) {
 		log_error(req->request_id, "enterprise lookup: %s (%s)", db_strerror(e), db_error(app->db));
+		metrics_db_error();
 		server_error(resp);
 		return -1;
 	}
@@ -212,6 +273,7 @@ check_enterprise(struct app *app, struct arena *arena, const struct http_request
 		return 0;
 	if ((e = store_user_linked(app->db, claims->username, route->enterprise, &linked)) != DB_OK) {
 		log_error(req->request_id, "link lookup: %s (%s)", db_strerror(e), db_error(app->db));
+		metrics_db_error();
 		server_error(resp);
 		return -1;
 	}
@@ -307,6 +369,7 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 		server_error(resp);
 		return;
 	}
+	count_items(outcome);
 	buf_reset(&resp->body);
 	if (response_render(outcome, &resp->body, &status) != 0) {
 		log_error(req->request_id, "response too large to render");
@@ -326,6 +389,9 @@ app_handle(struct app *app, struct arena *arena, const struct http_request *req,
 	switch (route.kind) {
 	case ROUTE_HEALTHZ:
 		handle_healthz(app, req, resp);
+		return;
+	case ROUTE_METRICS:
+		handle_metrics(app, arena, req, resp);
 		return;
 	case ROUTE_ENROLL:
 		handle_enroll(app, arena, req, &route, resp);

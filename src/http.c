@@ -24,6 +24,10 @@ route_match(const char *path, size_t len, struct route *out)
 		out->kind = ROUTE_HEALTHZ;
 		return;
 	}
+	if (len == 8 && memcmp(path, "/metrics", 8) == 0) {
+		out->kind = ROUTE_METRICS;
+		return;
+	}
 	if (len <= plen + slen || memcmp(path, ENROLL_PREFIX, plen) != 0 ||
 	    memcmp(path + len - slen, ENROLL_SUFFIX, slen) != 0)
 		return;
@@ -38,6 +42,7 @@ http_response_init(struct http_response *resp, size_t max_body)
 	resp->status = 500;
 	resp->allow = NULL;
 	resp->www_authenticate = false;
+	resp->content_type = NULL;
 	buf_init(&resp->body, max_body);
 }
 

@@ -17,7 +17,8 @@
 enum route_kind {
 	ROUTE_NOT_FOUND = 0,
 	ROUTE_ENROLL,        /* POST .../enterprise-customer/{uuid}/enroll_learners_in_courses/ */
-	ROUTE_HEALTHZ        /* GET /healthz */
+	ROUTE_HEALTHZ,       /* GET /healthz */
+	ROUTE_METRICS        /* GET /metrics */
 };
 
 struct route {
@@ -46,6 +47,7 @@ struct http_response {
 	int status;
 	const char *allow;           /* Allow header value or NULL */
 	bool www_authenticate;       /* add WWW-Authenticate: JWT realm="api" */
+	const char *content_type;    /* NULL: application/json */
 	struct buf body;             /* JSON */
 };
 

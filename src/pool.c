@@ -15,6 +15,7 @@
 #include "app.h"
 #include "conf.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "responder.h"
 
@@ -205,6 +206,7 @@ reap(struct pool *p, bool draining)
 				s->restart_at_ms = now;
 			}
 			p->restarts++;
+			metrics_worker_restart();
 			break;
 		}
 	}
@@ -265,6 +267,11 @@ pool_run(int listen_fd, struct conf *conf, pool_reload_fn reload_fn, void *reloa
 	p->nslots = conf->workers > 0 ? (size_t)conf->workers : (size_t)(ncpu > 0 ? ncpu : 1);
 	if (p->nslots > MAX_WORKERS)
 		p->nslots = MAX_WORKERS;
+	if (metrics_init() != 0) {
+		log_error(NULL, "master: cannot map the metrics region: %s", strerror(errno));
+		free(p);
+		return 1;
+	}
 	if (setup_signals() != 0) {
 		log_error(NULL, "master: cannot set up signals: %s", strerror(errno));
 		free(p);

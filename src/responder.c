@@ -15,6 +15,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "responder.h"
 #include "uuid.h"
 
@@ -100,9 +101,10 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 		status = 500;
 	}
 	/* libfcgi's own printf lacks %zu and friends: format here. */
-	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n"
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n"
 	    "X-Request-ID: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n",
-	    status, http_reason(status), req->request_id, len,
+	    status, http_reason(status),
+	    resp->content_type ? resp->content_type : "application/json", req->request_id, len,
 	    resp->allow ? "Allow: " : "", resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "",
 	    resp->www_authenticate ? "WWW-Authenticate: JWT realm=\"api\"\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
@@ -132,6 +134,7 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	struct timespec t0;
 	const char *rid;
 	char genid[33], pathlog[256];
+	double ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&req, 0, sizeof(req));
@@ -158,9 +161,11 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	app_handle(app, arena, &req, &resp);
 	if (write_response(r, &req, &resp, strcmp(req.method, "HEAD") == 0) != 0)
 		log_warn(rid, "could not write the response (client gone?)");
+	ms = elapsed_ms(&t0);
+	metrics_request(resp.status, ms / 1e3);
 	log_info(rid, "%s %s -> %d in %.1f ms (%zu bytes of request memory)",
 	    req.method, log_escape(req.path, strlen(req.path), pathlog, sizeof(pathlog)),
-	    resp.status, elapsed_ms(&t0), arena_used(arena));
+	    resp.status, ms, arena_used(arena));
 	http_response_free(&resp);
 }
 

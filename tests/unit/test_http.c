@@ -21,6 +21,7 @@
 #include "b64url.h"
 #include "conf.h"
 #include "http.h"
+#include "metrics.h"
 
 #define UUID_H  "e1a2b3c4-d5e6-478f-9a0b-1c2d3e4f5a6b"
 #define UUID_X  "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b"
@@ -41,6 +42,8 @@ test_routes(void **state)
 		{ ENROLL("E1A2B3C4-D5E6-478F-9A0B-1C2D3E4F5A6B"), ROUTE_ENROLL },
 		{ "/healthz", ROUTE_HEALTHZ },
 		{ "/healthz/", ROUTE_NOT_FOUND },
+		{ "/metrics", ROUTE_METRICS },
+		{ "/metricsx", ROUTE_NOT_FOUND },
 		{ "/", ROUTE_NOT_FOUND },
 		{ "", ROUTE_NOT_FOUND },
 		{ "/enterprise/api/v1/enterprise-customer/" UUID_X "/enroll_learners_in_courses", ROUTE_NOT_FOUND },
@@ -355,6 +358,46 @@ test_app_healthz(void **state)
 	http_response_free(&r);
 }
 
+static void
+test_metrics_render(void **state)
+{
+	struct metrics_outbox_row rows[] = { { "order", "pending", 3 } };
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	metrics_request(201, 0.03);
+	metrics_request(201, 0.004);
+	metrics_request(418, 1.0);
+	metrics_items(MET_ITEM_PENDING_CREATED, 5);
+	assert_int_equal(metrics_render(&b, rows, 1), 0);
+	assert_non_null(strstr(b.data, "bulk_enroll_requests_total{code=\"201\"} 2\n"));
+	assert_non_null(strstr(b.data, "bulk_enroll_requests_total{code=\"other\"} 1\n"));
+	assert_non_null(strstr(b.data, "bulk_enroll_request_duration_seconds_bucket{le=\"0.005\"} 1\n"));
+	assert_non_null(strstr(b.data, "bulk_enroll_request_duration_seconds_bucket{le=\"0.05\"} 2\n"));
+	assert_non_null(strstr(b.data, "bulk_enroll_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(b.data, "bulk_enroll_items_total{outcome=\"pending_created\"} 5\n"));
+	assert_non_null(strstr(b.data, "bulk_enroll_outbox_messages{kind=\"order\",state=\"pending\"} 3\n"));
+	buf_reset(&b);
+	assert_int_equal(metrics_render(&b, NULL, 0), 0);
+	assert_non_null(strstr(b.data, "bulk_enroll_outbox_scrape_ok 0\n"));
+	assert_null(strstr(b.data, "bulk_enroll_outbox_messages{"));
+	buf_free(&b);
+}
+
+static void
+test_app_metrics(void **state)
+{
+	struct fixture *f = *state;
+	struct http_response r;
+
+	run(f, "GET", "/metrics", NULL, NULL, -1, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+	assert_non_null(strstr(r.body.data, "bulk_enroll_outbox_scrape_ok 0\n"));
+	http_response_free(&r);
+}
+
 int
 main(void)
 {
@@ -369,6 +412,8 @@ main(void)
 		cmocka_unit_test(test_app_edges_after_auth),
 		cmocka_unit_test(test_app_permission),
 		cmocka_unit_test(test_app_healthz),
+		cmocka_unit_test(test_metrics_render),
+		cmocka_unit_test(test_app_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, setup_app, teardown_app);

@@ -1,0 +1,199 @@
+#include "config.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arena.h"
+#include "db.h"
+#include "metrics.h"
+
+/* The status codes the service answers with; anything else counts as "other". */
+static const int codes[] = { 200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503 };
+#define NCODES (sizeof(codes) / sizeof(codes[0]))
+
+/* Latency histogram upper bounds, seconds (the last bucket is +Inf). */
+static const double bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+#define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
+
+static const char *const item_names[MET_ITEM__COUNT] = {
+	"success_created", "success_existing", "pending_created", "pending_existing",
+	"failure", "invalid_user_id", "invalid_email",
+};
+
+struct shared {
+	uint64_t requests[NCODES + 1];
+	uint64_t buckets[NBOUNDS + 1];
+	uint64_t latency_count;
+	uint64_t latency_sum_us;
+	uint64_t items[MET_ITEM__COUNT];
+	uint64_t db_errors;
+	uint64_t worker_restarts;
+};
+
+/* Before metrics_init() (unit tests, --check-config) counts go here. */
+static struct shared local;
+static struct shared *shm = &local;
+
+int
+metrics_init(void)
+{
+	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	memset(p, 0, sizeof(struct shared));
+	shm = p;
+	return 0;
+}
+
+static void
+add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+void
+metrics_request(int status, double seconds)
+{
+	size_t i;
+
+	for (i = 0; i < NCODES && codes[i] != status; i++)
+		;
+	add(&shm->requests[i], 1);
+	for (i = 0; i < NBOUNDS && seconds > bounds[i]; i++)
+		;
+	add(&shm->buckets[i], 1);
+	add(&shm->latency_count, 1);
+	add(&shm->latency_sum_us, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
+}
+
+void
+metrics_items(enum metrics_item what, uint64_t n)
+{
+	if (what < MET_ITEM__COUNT && n > 0)
+		add(&shm->items[what], n);
+}
+
+void
+metrics_db_error(void)
+{
+	add(&shm->db_errors, 1);
+}
+
+void
+metrics_worker_restart(void)
+{
+	add(&shm->worker_restarts, 1);
+}
+
+struct outbox_read {
+	struct arena *a;
+	struct metrics_outbox_row rows[8];   /* 2 kinds x 4 states */
+	size_t n;
+};
+
+static int
+outbox_row(void *ctx, const struct db_row *row)
+{
+	struct outbox_read *r = ctx;
+	struct metrics_outbox_row *m;
+	const char *cnt;
+	int64_t v = 0;
+
+	if (r->n >= sizeof(r->rows) / sizeof(r->rows[0]) || row->ncols != 3 ||
+	    row->vals[0] == NULL || row->vals[1] == NULL || (cnt = row->vals[2]) == NULL)
+		return 1;
+	for (; *cnt >= '0' && *cnt <= '9'; cnt++)
+		v = v * 10 + (*cnt - '0');
+	m = &r->rows[r->n];
+	if ((m->kind = arena_strdup(r->a, row->vals[0])) == NULL ||
+	    (m->state = arena_strdup(r->a, row->vals[1])) == NULL)
+		return 1;
+	m->count = v;
+	r->n++;
+	return 0;
+}
+
+long
+metrics_read_outbox(struct db *db, struct arena *a, struct metrics_outbox_row **out)
+{
+	struct outbox_read r;
+	struct metrics_outbox_row *rows;
+
+	memset(&r, 0, sizeof(r));
+	r.a = a;
+	if (db_query(db, "SELECT kind, state, COUNT(*) FROM bulk_enroll_outbox "
+	    "GROUP BY kind, state ORDER BY kind, state", NULL, 0, outbox_row, &r) != DB_OK)
+		return -1;
+	if ((rows = arena_calloc(a, r.n ? r.n : 1, sizeof(*rows))) == NULL)
+		return -1;
+	memcpy(rows, r.rows, r.n * sizeof(*rows));
+	*out = rows;
+	return (long)r.n;
+}
+
+int
+metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t noutbox)
+{
+	uint64_t cumulative = 0;
+	int rc = 0;
+	size_t i;
+
+	rc |= buf_puts(out, "# HELP bulk_enroll_requests_total HTTP responses by status code.\n"
+	    "# TYPE bulk_enroll_requests_total counter\n");
+	for (i = 0; i <= NCODES; i++) {
+		if (i < NCODES)
+			rc |= buf_printf(out, "bulk_enroll_requests_total{code=\"%d\"} %llu\n", codes[i],
+			    (unsigned long long)get(&shm->requests[i]));
+		else
+			rc |= buf_printf(out, "bulk_enroll_requests_total{code=\"other\"} %llu\n",
+			    (unsigned long long)get(&shm->requests[i]));
+	}
+	rc |= buf_puts(out, "# HELP bulk_enroll_request_duration_seconds Time to answer a request.\n"
+	    "# TYPE bulk_enroll_request_duration_seconds histogram\n");
+	for (i = 0; i <= NBOUNDS; i++) {
+		cumulative += get(&shm->buckets[i]);
+		if (i < NBOUNDS)
+			rc |= buf_printf(out, "bulk_enroll_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			    bounds[i], (unsigned long long)cumulative);
+		else
+			rc |= buf_printf(out, "bulk_enroll_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cumulative);
+	}
+	rc |= buf_printf(out, "bulk_enroll_request_duration_seconds_sum %.6f\n"
+	    "bulk_enroll_request_duration_seconds_count %llu\n",
+	    (double)get(&shm->latency_sum_us) / 1e6, (unsigned long long)get(&shm->latency_count));
+
+	rc |= buf_puts(out, "# HELP bulk_enroll_items_total Enrollment items by outcome.\n"
+	    "# TYPE bulk_enroll_items_total counter\n");
+	for (i = 0; i < MET_ITEM__COUNT; i++)
+		rc |= buf_printf(out, "bulk_enroll_items_total{outcome=\"%s\"} %llu\n", item_names[i],
+		    (unsigned long long)get(&shm->items[i]));
+
+	rc |= buf_printf(out, "# HELP bulk_enroll_db_errors_total Database errors seen by responders.\n"
+	    "# TYPE bulk_enroll_db_errors_total counter\nbulk_enroll_db_errors_total %llu\n",
+	    (unsigned long long)get(&shm->db_errors));
+	rc |= buf_printf(out, "# HELP bulk_enroll_worker_restarts_total Responders restarted by the master.\n"
+	    "# TYPE bulk_enroll_worker_restarts_total counter\nbulk_enroll_worker_restarts_total %llu\n",
+	    (unsigned long long)get(&shm->worker_restarts));
+
+	rc |= buf_printf(out, "# HELP bulk_enroll_outbox_scrape_ok Whether the outbox could be read.\n"
+	    "# TYPE bulk_enroll_outbox_scrape_ok gauge\nbulk_enroll_outbox_scrape_ok %d\n",
+	    outbox != NULL ? 1 : 0);
+	if (outbox != NULL) {
+		rc |= buf_puts(out, "# HELP bulk_enroll_outbox_messages Outbox rows by kind and state.\n"
+		    "# TYPE bulk_enroll_outbox_messages gauge\n");
+		for (i = 0; i < noutbox; i++)
+			rc |= buf_printf(out, "bulk_enroll_outbox_messages{kind=\"%s\",state=\"%s\"} %lld\n",
+			    outbox[i].kind, outbox[i].state, (long long)outbox[i].count);
+	}
+	return rc == 0 ? 0 : -1;
+}

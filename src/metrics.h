@@ -1,0 +1,70 @@
+/*
+ * Process-shared counters for GET /metrics (Prometheus text format).
+ *
+ * The master maps one anonymous MAP_SHARED region before it forks, so
+ * every responder increments the same counters (relaxed atomics: counts
+ * need no ordering) and any responder can render the totals.  Values that
+ * live in the database (the outbox depth) are read at scrape time by the
+ * caller and passed to metrics_render().
+ */
+#ifndef BULK_METRICS_H
+#define BULK_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct arena;
+struct db;
+
+enum metrics_item {
+	MET_ITEM_SUCCESS_CREATED,
+	MET_ITEM_SUCCESS_EXISTING,
+	MET_ITEM_PENDING_CREATED,
+	MET_ITEM_PENDING_EXISTING,
+	MET_ITEM_FAILURE,
+	MET_ITEM_INVALID_USER,
+	MET_ITEM_INVALID_EMAIL,
+	MET_ITEM__COUNT
+};
+
+/* One row of the outbox depth gauge, read from the database. */
+struct metrics_outbox_row {
+	const char *kind;     /* order | email */
+	const char *state;    /* pending | sending | done | failed */
+	int64_t count;
+};
+
+/* Maps the shared region; call once in the master before forking. 0 or -1. */
+int metrics_init(void) __attribute__((warn_unused_result));
+
+/* Counts one finished request with its status and duration. */
+void metrics_request(int status, double seconds);
+
+/* Adds n items with the given outcome. */
+void metrics_items(enum metrics_item what, uint64_t n);
+
+/* Counts a database error seen by a responder. */
+void metrics_db_error(void);
+
+/* Counts a worker restart (the master calls this). */
+void metrics_worker_restart(void);
+
+/*
+ * Appends the Prometheus text exposition to out.  outbox may be NULL when
+ * the database could not be read (the gauge is then left out and
+ * bulk_enroll_outbox_scrape_ok is 0).  Returns 0 or -1 (buffer full).
+ */
+int metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t noutbox)
+    __attribute__((warn_unused_result));
+
+/*
+ * Reads the outbox depth (rows by kind and state) for metrics_render.
+ * Returns the number of rows in *out (arena memory), or -1 when the
+ * database could not be read.
+ */
+long metrics_read_outbox(struct db *db, struct arena *a, struct metrics_outbox_row **out)
+    __attribute__((warn_unused_result));
+
+#endif
