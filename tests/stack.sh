@@ -476,10 +476,18 @@ dev_token() {
 # learners and one unknown e-mail (a pending enrollment) in one course.
 demo_body() {
 	local course emails
+	# an open, paid (verified) run, so the enrollments also make orders
 	course=$(db_client -N -B "$BULK_DB_NAME" -e \
+		"SELECT c.id FROM course_overviews_courseoverview c
+		 JOIN course_modes_coursemode m ON m.course_id = c.id AND m.mode_slug = 'verified'
+		 WHERE c.invitation_only = 0
+		   AND (c.enrollment_end IS NULL OR c.enrollment_end > UTC_TIMESTAMP())
+		 ORDER BY c.id LIMIT 1" 2>/dev/null || true)
+	[ -n "$course" ] || course=$(db_client -N -B "$BULK_DB_NAME" -e \
 		"SELECT id FROM course_overviews_courseoverview ORDER BY id LIMIT 1" 2>/dev/null || true)
 	emails=$(db_client -N -B "$BULK_DB_NAME" -e \
-		"SELECT email FROM auth_user WHERE is_active = 1 ORDER BY id LIMIT 2" 2>/dev/null || true)
+		"SELECT email FROM auth_user WHERE is_active = 1 AND is_staff = 0 ORDER BY id LIMIT 2" \
+		2>/dev/null || true)
 	COURSE=${course:-course-v1:edX+DemoX+Demo_Course} EMAILS=$emails "$PYTHON" - <<-'EOF'
 		import json, os, uuid
 		emails = [e for e in os.environ["EMAILS"].split("\n") if e] + ["new.learner@example.com"]
