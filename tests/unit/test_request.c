@@ -1,0 +1,243 @@
+/*
+ * Unit tests of the request parser's API contract: chunking, sticky
+ * errors, the arena cap (500, never a crash), the default limits, and a
+ * large body.  The byte-exact bodies live in the data-driven cases.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "request.h"
+
+static const struct request_limits defaults = { .max_items = 100000, .max_depth = 16 };
+
+#define ITEM "{\"email\": \"a@example.com\", \"course_run_key\": \"course-v1:x+y+z\", " \
+    "\"license_uuid\": \"5b8e7e4a2f2d4c7a9a3e1d2c3b4a5f60\"}"
+
+/* Parses body whole with the given arena cap; returns the status. */
+static enum request_status
+parse(size_t arena_cap, const struct request_limits *limits, const char *body,
+    size_t len, struct enroll_request *out, struct buf *err)
+{
+	struct arena *a = arena_new(arena_cap);
+	struct request_parser *p;
+	const char *e = NULL;
+	size_t elen = 0;
+	enum request_status st;
+
+	assert_non_null(a);
+	p = request_parser_new(a, limits);
+	if (p == NULL) {
+		arena_free(a);
+		return REQUEST_NOMEM;
+	}
+	st = request_parser_feed(p, (const unsigned char *)body, len);
+	if (st == REQUEST_OK || st == REQUEST_BAD_JSON || st == REQUEST_NOMEM)
+		st = request_parser_finish(p, out, &e, &elen);
+	if (e != NULL && err != NULL)
+		assert_int_equal(buf_append(err, e, elen), 0);
+	if (out != NULL && st == REQUEST_OK)
+		out->items = NULL;   /* arena memory is gone below */
+	request_parser_free(p);
+	arena_free(a);
+	return st;
+}
+
+static void
+test_valid_minimal(void **state)
+{
+	const char body[] = "{\"licenses_info\": [" ITEM "]}";
+	struct arena *a = arena_new(1 << 20);
+	struct request_parser *p = request_parser_new(a, &defaults);
+	struct enroll_request r;
+	const char *e;
+	size_t elen;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(request_parser_feed(p, (const unsigned char *)body,
+	    sizeof(body) - 1), REQUEST_OK);
+	assert_int_equal(request_parser_finish(p, &r, &e, &elen), REQUEST_OK);
+	assert_null(e);
+	assert_int_equal(r.nitems, 1);
+	assert_true(r.used_licenses_info);
+	assert_false(r.notify);
+	assert_string_equal(r.discount, "100");
+	assert_null(r.salesforce_id);
+	assert_string_equal(r.items[0].email, "a@example.com");
+	assert_string_equal(r.items[0].course_run_key, "course-v1:x+y+z");
+	assert_string_equal(r.items[0].license_uuid, "5b8e7e4a2f2d4c7a9a3e1d2c3b4a5f60");
+	assert_string_equal(r.items[0].transaction_id, "");
+	assert_int_equal(r.items[0].user_id, 0);
+	request_parser_free(p);
+	arena_free(a);
+}
+
+/* After a syntax error every further feed answers the same, and finish
+ * gives the detail body. */
+static void
+test_error_is_sticky(void **state)
+{
+	struct arena *a = arena_new(1 << 20);
+	struct request_parser *p = request_parser_new(a, &defaults);
+	struct enroll_request r;
+	const char *e;
+	size_t elen;
+
+	(void)state;
+	assert_int_equal(request_parser_feed(p, (const unsigned char *)"{]", 2),
+	    REQUEST_BAD_JSON);
+	assert_int_equal(request_parser_feed(p, (const unsigned char *)"{}", 2),
+	    REQUEST_BAD_JSON);
+	assert_int_equal(request_parser_finish(p, &r, &e, &elen), REQUEST_BAD_JSON);
+	assert_non_null(e);
+	assert_int_equal(strncmp(e, "{\"detail\": \"JSON parse error - ", 31), 0);
+	assert_int_equal(e[elen - 1], '}');
+	assert_int_equal(strlen(e), elen);
+	request_parser_free(p);
+	arena_free(a);
+}
+
+/* A tiny arena cap must give REQUEST_NOMEM, never a crash or a 400. */
+static void
+test_arena_cap_is_nomem(void **state)
+{
+	struct buf body;
+	size_t i;
+	struct enroll_request r;
+
+	(void)state;
+	buf_init(&body, 1 << 24);
+	assert_int_equal(buf_puts(&body, "{\"enrollments_info\": ["), 0);
+	for (i = 0; i < 2000; i++)
+		assert_int_equal(buf_printf(&body, "%s" ITEM, i ? ", " : ""), 0);
+	assert_int_equal(buf_puts(&body, "]}"), 0);
+	for (i = 1; i <= 4; i++) {
+		enum request_status st = parse(i * 64 * 1024, &defaults,
+		    body.data, body.len, &r, NULL);
+
+		assert_int_equal(st, REQUEST_NOMEM);
+	}
+	assert_int_equal(parse(64 << 20, &defaults, body.data, body.len, &r, NULL),
+	    REQUEST_OK);
+	assert_int_equal(r.nitems, 2000);
+	buf_free(&body);
+}
+
+/* 100000 items is the default limit: accepted; one more is refused with
+ * the exact count. */
+static void
+test_default_item_limit(void **state)
+{
+	struct buf body, err;
+	struct enroll_request r;
+	size_t i;
+
+	(void)state;
+	buf_init(&body, 1 << 26);
+	buf_init(&err, 1 << 16);
+	assert_int_equal(buf_puts(&body, "{\"enrollments_info\": ["), 0);
+	for (i = 0; i < 100000; i++)
+		assert_int_equal(buf_printf(&body, "%s" ITEM, i ? ", " : ""), 0);
+	assert_int_equal(buf_puts(&body, "]}"), 0);
+	assert_int_equal(parse(256 << 20, &defaults, body.data, body.len, &r, NULL),
+	    REQUEST_OK);
+	assert_int_equal(r.nitems, 100000);
+
+	body.len -= 2;
+	assert_int_equal(buf_puts(&body, ", 1, 2]}"), 0);
+	assert_int_equal(parse(256 << 20, &defaults, body.data, body.len, &r, &err),
+	    REQUEST_INVALID);
+	assert_string_equal(err.data,
+	    "{\"non_field_errors\": [\"Too many enrollments: 100002 (the limit is 100000).\"]}");
+	buf_free(&body);
+	buf_free(&err);
+}
+
+/* Every item invalid: one error entry per item, in order, at scale. */
+static void
+test_many_item_errors(void **state)
+{
+	struct buf body, err;
+	size_t i;
+	const char *one = "{\"non_field_errors\": [\"At least one subsidy info field "
+	    "[license_uuid or transaction_id] required.\"]}";
+
+	(void)state;
+	buf_init(&body, 1 << 24);
+	buf_init(&err, 1 << 26);
+	assert_int_equal(buf_puts(&body, "{\"enrollments_info\": ["), 0);
+	for (i = 0; i < 5000; i++)
+		assert_int_equal(buf_printf(&body, "%s{\"user_id\": %zu, "
+		    "\"course_run_key\": \"k\"}", i ? ", " : "", i + 1), 0);
+	assert_int_equal(buf_puts(&body, "]}"), 0);
+	assert_int_equal(parse(64 << 20, &defaults, body.data, body.len, NULL, &err),
+	    REQUEST_INVALID);
+	/* {"enrollments_info": [E, E, ...]} */
+	assert_int_equal(err.len, strlen("{\"enrollments_info\": [") +
+	    5000 * strlen(one) + 4999 * 2 + 2);
+	assert_int_equal(strncmp(err.data + strlen("{\"enrollments_info\": ["), one,
+	    strlen(one)), 0);
+	buf_free(&body);
+	buf_free(&err);
+}
+
+/* max_depth comes from the limits, not a constant. */
+static void
+test_depth_limit_configurable(void **state)
+{
+	struct request_limits tight = { .max_items = 10, .max_depth = 3 };
+	const char ok[] = "{\"enrollments_info\": [" ITEM "]}";
+	const char deep[] = "{\"enrollments_info\": [" ITEM "], \"x\": [[[]]]}";
+	struct buf err;
+	struct enroll_request r;
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(parse(1 << 20, &tight, ok, sizeof(ok) - 1, &r, NULL), REQUEST_OK);
+	assert_int_equal(parse(1 << 20, &tight, deep, sizeof(deep) - 1, &r, &err),
+	    REQUEST_BAD_JSON);
+	assert_string_equal(err.data, "{\"detail\": \"JSON parse error - nesting too deep\"}");
+	buf_free(&err);
+}
+
+/* The item buffer may be NULL in *out for a list that had errors; the
+ * status says so and *out is left alone. */
+static void
+test_invalid_leaves_no_items(void **state)
+{
+	const char body[] = "{\"enrollments_info\": [{}]}";
+	struct buf err;
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(parse(1 << 20, &defaults, body, sizeof(body) - 1, NULL, &err),
+	    REQUEST_INVALID);
+	assert_string_equal(err.data,
+	    "{\"enrollments_info\": [{\"course_run_key\": [\"This field is required.\"]}]}");
+	buf_free(&err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_minimal),
+		cmocka_unit_test(test_error_is_sticky),
+		cmocka_unit_test(test_arena_cap_is_nomem),
+		cmocka_unit_test(test_default_item_limit),
+		cmocka_unit_test(test_many_item_errors),
+		cmocka_unit_test(test_depth_limit_configurable),
+		cmocka_unit_test(test_invalid_leaves_no_items),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
