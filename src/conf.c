@@ -420,12 +420,13 @@ conf_finish(struct conf *c, char *err, size_t errlen)
 	if (resolve_secret("jwt.secret_file", c->jwt_secret_file, "jwt.secret",
 	    &c->jwt_secret, err, errlen) != 0)
 		return -1;
-	if ((c->jwt_secret != NULL || c->jwt_issuer != NULL || c->jwt_audience != NULL) &&
-	    (c->jwt_secret == NULL || c->jwt_issuer == NULL || c->jwt_audience == NULL)) {
-		snprintf(err, errlen, "jwt.issuer, jwt.audience and jwt.secret (or jwt.secret_file) go together");
+	/* An issuer without a secret is valid: its tokens are RS256/RS512. */
+	if ((c->jwt_issuer == NULL) != (c->jwt_audience == NULL) ||
+	    (c->jwt_secret != NULL && c->jwt_issuer == NULL)) {
+		snprintf(err, errlen, "jwt.issuer and jwt.audience go together, and jwt.secret needs them");
 		return -1;
 	}
-	if (c->jwt_secret == NULL && c->jwt_issuers_file == NULL) {
+	if (c->jwt_issuer == NULL && c->jwt_issuers_file == NULL) {
 		snprintf(err, errlen, "no JWT issuer configured: set jwt.issuer/jwt.audience/jwt.secret or jwt.issuers_file");
 		return -1;
 	}

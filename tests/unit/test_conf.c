@@ -227,7 +227,17 @@ test_finish_rules(void **state)
 	(void)state;
 	assert_int_equal(load(&c, "db.user = u\njwt.issuer = i\n", err, sizeof(err)), 0);
 	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "jwt.issuer, jwt.audience and jwt.secret (or jwt.secret_file) go together");
+	assert_string_equal(err, "jwt.issuer and jwt.audience go together, and jwt.secret needs them");
+	conf_free(&c);
+
+	assert_int_equal(load(&c, "db.user = u\njwt.secret = s\n", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "jwt.issuer and jwt.audience go together, and jwt.secret needs them");
+	conf_free(&c);
+
+	/* An RSA-only issuer (no secret) is fine. */
+	assert_int_equal(load(&c, "db.user = u\njwt.issuer = i\njwt.audience = a\n", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
 	conf_free(&c);
 
 	assert_int_equal(load(&c, "db.user = u\n", err, sizeof(err)), 0);
