@@ -1,0 +1,213 @@
+/*
+ * The §2.5 body is a pure function of the outcome: one pass per list over
+ * the results, in request order, so the client sees its own order back.
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "response.h"
+#include "uuid.h"
+
+static void
+put_email(struct jsonw *w, const char *email)
+{
+	if (email == NULL)
+		jsonw_null(w);
+	else
+		jsonw_string(w, email);
+}
+
+static void
+put_user_id(struct jsonw *w, int64_t id)
+{
+	if (id > 0)
+		jsonw_int(w, id);
+	else
+		jsonw_null(w);
+}
+
+static void
+write_successes(struct jsonw *w, const struct enroll_outcome *o)
+{
+	char hyph[37];
+	size_t i;
+
+	jsonw_key(w, "successes");
+	jsonw_array_open(w);
+	for (i = 0; i < o->nresults; i++) {
+		const struct enroll_result *r = &o->results[i];
+
+		if (r->kind != ENROLL_SUCCESS)
+			continue;
+		jsonw_object_open(w);
+		jsonw_key(w, "user_id");
+		put_user_id(w, r->user_id);
+		jsonw_key(w, "email");
+		put_email(w, r->email);
+		jsonw_key(w, "course_run_key");
+		jsonw_string(w, r->course_run_key);
+		jsonw_key(w, "created");
+		jsonw_bool(w, r->created);
+		jsonw_key(w, "activation_link");
+		jsonw_null(w);
+		jsonw_key(w, "enterprise_fulfillment_source_uuid");
+		if (strlen(r->fulfillment_uuid) == 32) {
+			uuid_hyphenate(r->fulfillment_uuid, hyph);
+			jsonw_string(w, hyph);
+		} else
+			jsonw_null(w);
+		jsonw_object_close(w);
+	}
+	jsonw_array_close(w);
+}
+
+static void
+write_pending(struct jsonw *w, const struct enroll_outcome *o)
+{
+	size_t i;
+
+	jsonw_key(w, "pending");
+	jsonw_array_open(w);
+	for (i = 0; i < o->nresults; i++) {
+		const struct enroll_result *r = &o->results[i];
+
+		if (r->kind != ENROLL_PENDING)
+			continue;
+		jsonw_object_open(w);
+		jsonw_key(w, "email");
+		put_email(w, r->email);
+		jsonw_key(w, "course_run_key");
+		jsonw_string(w, r->course_run_key);
+		jsonw_key(w, "created");
+		jsonw_bool(w, r->created);
+		jsonw_key(w, "activation_link");
+		jsonw_null(w);
+		jsonw_object_close(w);
+	}
+	jsonw_array_close(w);
+}
+
+/* A failure with no usable identifier carries only course_run_key. */
+static void
+write_failures(struct jsonw *w, const struct enroll_outcome *o)
+{
+	size_t i;
+
+	jsonw_key(w, "failures");
+	jsonw_array_open(w);
+	for (i = 0; i < o->nresults; i++) {
+		const struct enroll_result *r = &o->results[i];
+
+		if (r->kind != ENROLL_FAILURE)
+			continue;
+		jsonw_object_open(w);
+		if (r->user_id > 0 || r->email != NULL) {
+			jsonw_key(w, "user_id");
+			put_user_id(w, r->user_id);
+			jsonw_key(w, "email");
+			put_email(w, r->email);
+		}
+		jsonw_key(w, "course_run_key");
+		jsonw_string(w, r->course_run_key);
+		jsonw_object_close(w);
+	}
+	jsonw_array_close(w);
+}
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Adds email to the open-addressing set (capacity cap, a power of two,
+ * more than twice the entries); returns true when it was new.
+ */
+static bool
+set_add(const char **set, size_t cap, const char *email)
+{
+	size_t i = (size_t)hash_str(email) & (cap - 1);
+
+	while (set[i] != NULL) {
+		if (strcmp(set[i], email) == 0)
+			return false;
+		i = (i + 1) & (cap - 1);
+	}
+	set[i] = email;
+	return true;
+}
+
+int
+response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
+{
+	struct jsonw w;
+	size_t i, nfail = 0, npend = 0, nbaduser = 0, nbademail = 0;
+
+	for (i = 0; i < o->nresults; i++) {
+		switch (o->results[i].kind) {
+		case ENROLL_FAILURE: nfail++; break;
+		case ENROLL_PENDING: npend++; break;
+		case ENROLL_INVALID_USER: nbaduser++; break;
+		case ENROLL_INVALID_EMAIL: nbademail++; break;
+		case ENROLL_SUCCESS: break;
+		}
+	}
+
+	jsonw_init(&w, body);
+	jsonw_object_open(&w);
+	write_successes(&w, o);
+	write_pending(&w, o);
+	write_failures(&w, o);
+	if (nbaduser > 0) {
+		/* Request order, duplicates kept (as edx-enterprise reports them). */
+		jsonw_key(&w, "invalid_user_ids");
+		jsonw_array_open(&w);
+		for (i = 0; i < o->nresults; i++)
+			if (o->results[i].kind == ENROLL_INVALID_USER)
+				jsonw_int(&w, o->results[i].user_id);
+		jsonw_array_close(&w);
+	}
+	if (nbademail > 0) {
+		/* First-seen order without repeats. */
+		const char **set;
+		size_t cap = 16;
+
+		while (cap < 2 * nbademail + 1)
+			cap *= 2;
+		if ((set = calloc(cap, sizeof(*set))) == NULL)
+			return -1;
+		jsonw_key(&w, "invalid_email_addresses");
+		jsonw_array_open(&w);
+		for (i = 0; i < o->nresults; i++) {
+			const struct enroll_result *r = &o->results[i];
+
+			if (r->kind != ENROLL_INVALID_EMAIL || r->email == NULL ||
+			    !set_add(set, cap, r->email))
+				continue;
+			jsonw_string(&w, r->email);
+		}
+		jsonw_array_close(&w);
+		free(set);
+	}
+	jsonw_object_close(&w);
+	if (jsonw_finish(&w) != 0)
+		return -1;
+
+	if (nfail > 0 || nbaduser > 0 || nbademail > 0)
+		*http_status = 409;
+	else if (npend > 0)
+		*http_status = 202;
+	else
+		*http_status = 201;
+	return 0;
+}

@@ -1,0 +1,124 @@
+/*
+ * Enterprise lookups and SQL text builders.  Statement texts here are
+ * constants or built from placeholders only.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "store.h"
+
+struct find_ctx {
+	struct arena *a;
+	struct enterprise *out;
+	bool found;
+	bool nomem;
+};
+
+static int
+enterprise_row(void *ctx, const struct db_row *row)
+{
+	struct find_ctx *c = ctx;
+
+	if (row->ncols != 4 || row->vals[0] == NULL || row->lens[0] != 32)
+		return 1;
+	memcpy(c->out->uuid, row->vals[0], 33);
+	c->out->name = arena_strdup(c->a, row->vals[1] != NULL ? row->vals[1] : "");
+	c->out->slug = arena_strdup(c->a, row->vals[2] != NULL ? row->vals[2] : "");
+	c->out->active = row->vals[3] != NULL && strcmp(row->vals[3], "0") != 0;
+	if (c->out->name == NULL || c->out->slug == NULL) {
+		c->nomem = true;
+		return 1;
+	}
+	c->found = true;
+	return 0;
+}
+
+enum db_err
+store_find_enterprise(struct db *db, struct arena *a, const char uuid[33],
+    struct enterprise *out, bool *found)
+{
+	struct db_param p[1] = { DB_STRNP(uuid, strnlen(uuid, 32)) };
+	struct find_ctx c = { a, out, false, false };
+	enum db_err e;
+
+	*found = false;
+	e = db_query(db, "SELECT uuid, name, slug, active FROM enterprise_enterprisecustomer "
+	    "WHERE uuid = ?", p, 1, enterprise_row, &c);
+	if (c.nomem)
+		return DB_ERR_NOMEM;
+	if (e != DB_OK)
+		return e;
+	*found = c.found;
+	return DB_OK;
+}
+
+static int
+count_row(void *ctx, const struct db_row *row)
+{
+	(void)row;
+	*(bool *)ctx = true;
+	return 0;
+}
+
+enum db_err
+store_user_linked(struct db *db, const char *username, const char uuid[33], bool *linked)
+{
+	struct db_param p[2] = { DB_STRP(username), DB_STRNP(uuid, strnlen(uuid, 32)) };
+	bool any = false;
+	enum db_err e;
+
+	/* ECU.user_id is not a foreign key, so join by hand. */
+	e = db_query(db, "SELECT 1 FROM auth_user u JOIN enterprise_enterprisecustomeruser ecu "
+	    "ON ecu.user_id = u.id WHERE u.username = ? AND ecu.enterprise_customer_id = ? "
+	    "AND ecu.linked = 1 LIMIT 1", p, 2, count_row, &any);
+	if (e != DB_OK)
+		return e;
+	*linked = any;
+	return DB_OK;
+}
+
+int
+store_sql_placeholders(struct buf *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (buf_puts(b, i == 0 ? "?" : ", ?") != 0)
+			return -1;
+	return 0;
+}
+
+int
+store_sql_rows(struct buf *b, size_t n, const char *group)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i > 0 && buf_puts(b, ", ") != 0)
+			return -1;
+		if (buf_puts(b, group) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+store_parse_i64(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * SPEC §2.5 response bodies, byte for byte, and the §2.4 step 1 mode choice.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "enroll.h"
+#include "response.h"
+
+static void
+render(const struct enroll_result *r, size_t n, const char *want, int want_status)
+{
+	struct enroll_outcome o = { (struct enroll_result *)r, n };
+	struct buf b;
+	int status = 0;
+
+	buf_init(&b, 1 << 20);
+	assert_int_equal(response_render(&o, &b, &status), 0);
+	assert_string_equal(b.data, want);
+	assert_int_equal(status, want_status);
+	buf_free(&b);
+}
+
+static void
+test_success_shape_and_201(void **state)
+{
+	struct enroll_result r[1] = { {
+		.kind = ENROLL_SUCCESS, .user_id = 42, .email = "Alice@Example.com",
+		.course_run_key = "course-v1:edX+DemoX+2026", .created = true,
+		.fulfillment_uuid = "3f2b1c0d9e8f47a6b5c4d3e2f1a0b9c8",
+	} };
+
+	(void)state;
+	render(r, 1, "{\"successes\": [{\"user_id\": 42, \"email\": \"Alice@Example.com\", "
+	    "\"course_run_key\": \"course-v1:edX+DemoX+2026\", \"created\": true, "
+	    "\"activation_link\": null, \"enterprise_fulfillment_source_uuid\": "
+	    "\"3f2b1c0d-9e8f-47a6-b5c4-d3e2f1a0b9c8\"}], \"pending\": [], \"failures\": []}", 201);
+}
+
+static void
+test_empty_is_201(void **state)
+{
+	(void)state;
+	render(NULL, 0, "{\"successes\": [], \"pending\": [], \"failures\": []}", 201);
+}
+
+static void
+test_pending_is_202_in_request_order(void **state)
+{
+	struct enroll_result r[3] = {
+		{ .kind = ENROLL_PENDING, .email = "b@example.com", .course_run_key = "c1", .created = true },
+		{ .kind = ENROLL_SUCCESS, .user_id = 7, .email = "x@example.com", .course_run_key = "c1",
+		  .created = false, .fulfillment_uuid = "00000000000040008000000000000001" },
+		{ .kind = ENROLL_PENDING, .email = "a@example.com", .course_run_key = "c2", .created = false },
+	};
+
+	(void)state;
+	render(r, 3, "{\"successes\": [{\"user_id\": 7, \"email\": \"x@example.com\", "
+	    "\"course_run_key\": \"c1\", \"created\": false, \"activation_link\": null, "
+	    "\"enterprise_fulfillment_source_uuid\": \"00000000-0000-4000-8000-000000000001\"}], "
+	    "\"pending\": [{\"email\": \"b@example.com\", \"course_run_key\": \"c1\", \"created\": true, "
+	    "\"activation_link\": null}, {\"email\": \"a@example.com\", \"course_run_key\": \"c2\", "
+	    "\"created\": false, \"activation_link\": null}], \"failures\": []}", 202);
+}
+
+static void
+test_failures_and_invalid_lists_409(void **state)
+{
+	struct enroll_result r[7] = {
+		{ .kind = ENROLL_FAILURE, .user_id = 3, .email = "bob@example.com", .course_run_key = "c1" },
+		{ .kind = ENROLL_FAILURE, .email = "c@example.com", .course_run_key = "c2" },
+		{ .kind = ENROLL_FAILURE, .course_run_key = "c3" },
+		{ .kind = ENROLL_INVALID_USER, .user_id = 9998, .course_run_key = "c1" },
+		{ .kind = ENROLL_INVALID_EMAIL, .email = "not-an-email", .course_run_key = "c1" },
+		{ .kind = ENROLL_INVALID_USER, .user_id = 9998, .course_run_key = "c2" },
+		{ .kind = ENROLL_INVALID_EMAIL, .email = "not-an-email", .course_run_key = "c2" },
+	};
+
+	(void)state;
+	render(r, 7, "{\"successes\": [], \"pending\": [], \"failures\": ["
+	    "{\"user_id\": 3, \"email\": \"bob@example.com\", \"course_run_key\": \"c1\"}, "
+	    "{\"user_id\": null, \"email\": \"c@example.com\", \"course_run_key\": \"c2\"}, "
+	    "{\"course_run_key\": \"c3\"}], "
+	    "\"invalid_user_ids\": [9998, 9998], \"invalid_email_addresses\": [\"not-an-email\"]}", 409);
+}
+
+static void
+test_only_invalid_email_is_409(void **state)
+{
+	struct enroll_result r[2] = {
+		{ .kind = ENROLL_PENDING, .email = "ok@example.com", .course_run_key = "c", .created = true },
+		{ .kind = ENROLL_INVALID_EMAIL, .email = "bad\"@", .course_run_key = "c" },
+	};
+
+	(void)state;
+	render(r, 2, "{\"successes\": [], \"pending\": [{\"email\": \"ok@example.com\", "
+	    "\"course_run_key\": \"c\", \"created\": true, \"activation_link\": null}], "
+	    "\"failures\": [], \"invalid_email_addresses\": [\"bad\\\"@\"]}", 409);
+}
+
+static void
+test_buffer_limit_fails(void **state)
+{
+	struct enroll_result r[1] = { { .kind = ENROLL_PENDING, .email = "a@b.co", .course_run_key = "c" } };
+	struct enroll_outcome o = { r, 1 };
+	struct buf b;
+	int status = 0;
+
+	(void)state;
+	buf_init(&b, 20);
+	assert_int_equal(response_render(&o, &b, &status), -1);
+	buf_free(&b);
+}
+
+static void
+test_best_mode(void **state)
+{
+	const char *a[] = { "audit", "verified" };
+	const char *b[] = { "honor", "audit" };
+	const char *c[] = { "credit", "masters" };
+	const char *d[] = { "unpaid-executive-education", "honor" };
+	const char *e[] = { "no-id-professional", "professional" };
+
+	(void)state;
+	assert_string_equal(enroll_best_mode(a, 2), "verified");
+	assert_string_equal(enroll_best_mode(b, 2), "audit");
+	assert_string_equal(enroll_best_mode(c, 2), "audit");
+	assert_string_equal(enroll_best_mode(NULL, 0), "audit");
+	assert_string_equal(enroll_best_mode(d, 2), "honor");
+	assert_string_equal(enroll_best_mode(e, 2), "professional");
+	assert_true(enroll_mode_is_paid("verified"));
+	assert_true(enroll_mode_is_paid("unpaid-executive-education"));
+	assert_false(enroll_mode_is_paid("audit"));
+	assert_false(enroll_mode_is_paid("honor"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_success_shape_and_201),
+		cmocka_unit_test(test_empty_is_201),
+		cmocka_unit_test(test_pending_is_202_in_request_order),
+		cmocka_unit_test(test_failures_and_invalid_lists_409),
+		cmocka_unit_test(test_only_invalid_email_is_409),
+		cmocka_unit_test(test_buffer_limit_fails),
+		cmocka_unit_test(test_best_mode),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
