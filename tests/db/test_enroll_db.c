@@ -1,0 +1,520 @@
+/*
+ * enroll_run against a real MariaDB (SPEC §2.4): outcomes and the rows they
+ * leave.  Needs BULK_TEST_DB_SOCKET and BULK_TEST_DB_NAME (and optionally
+ * BULK_TEST_DB_USER, default root); exits 77 (skipped) without them.  Each
+ * test reloads the sql/ migrations and tests/fixtures/demo.sql with the mariadb client.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "arena.h"
+#include "db.h"
+#include "enroll.h"
+#include "response.h"
+#include "store.h"
+
+#ifndef TEST_SRCDIR
+#define TEST_SRCDIR "."
+#endif
+
+#define DEMO   "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b"
+#define OTHER  "0f1e2d3c4b5a49788796a5b4c3d2e1f0"
+#define DEMOX  "course-v1:edX+DemoX+2026"
+#define AUDIT  "course-v1:edX+AuditOnly+2026"
+#define CLOSED "course-v1:edX+Closed+2020"
+#define INVITE "course-v1:edX+Invite+2026"
+#define EXECED "course-v1:edX+ExecEd+2026"
+#define LIC1   "5b8e0000000040008000000000000001"
+#define LIC2   "5b8e0000000040008000000000000002"
+#define TXN1   "9c1a0000000040008000000000000001"
+
+static const char *sock, *dbname, *dbuser;
+static struct db *db;
+
+/* Feeds one SQL file to the mariadb client; 0 on success. */
+static int
+load_sql(const char *path)
+{
+	char arg[512];
+	pid_t pid;
+	int st, fd;
+
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return -1;
+	(void)snprintf(arg, sizeof(arg), "--socket=%s", sock);
+	if ((pid = fork()) == 0) {
+		if (dup2(fd, 0) < 0)
+			_exit(127);
+		execlp("mariadb", "mariadb", arg, "-u", dbuser, dbname, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int
+reset(void **state)
+{
+	static const char *files[] = {
+		"sql/001-lms-tables.sql", "sql/002-enterprise-tables.sql",
+		"sql/003-bulk-enroll-outbox.sql", "tests/fixtures/demo.sql",
+	};
+	char path[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", TEST_SRCDIR, files[i]);
+		if (load_sql(path) != 0) {
+			fprintf(stderr, "loading %s failed\n", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int
+first_col(void *ctx, const struct db_row *row)
+{
+	char *out = ctx;
+
+	(void)snprintf(out, 256, "%s", row->vals[0] != NULL ? row->vals[0] : "NULL");
+	return 0;
+}
+
+/* Runs a one-value query (no parameters) and returns it as text. */
+static const char *
+scalar(const char *sql)
+{
+	static char out[256];
+
+	strcpy(out, "<no row>");
+	assert_int_equal(db_query(db, sql, NULL, 0, first_col, out), DB_OK);
+	return out;
+}
+
+static struct enroll_item
+item(const char *email, int64_t uid, const char *course, const char *lic, const char *txn)
+{
+	struct enroll_item it;
+
+	memset(&it, 0, sizeof(it));
+	it.email = email;
+	it.user_id = uid;
+	it.course_run_key = course;
+	if (lic != NULL)
+		memcpy(it.license_uuid, lic, 33);
+	if (txn != NULL)
+		memcpy(it.transaction_id, txn, 33);
+	return it;
+}
+
+struct run {
+	struct arena *a;
+	struct enroll_outcome *o;
+	struct buf body;
+	int status;
+};
+
+static void
+run(struct run *r, struct enroll_item *items, size_t n, bool notify)
+{
+	struct enroll_request req;
+	struct enterprise e;
+	bool found = false;
+
+	memset(&req, 0, sizeof(req));
+	req.items = items;
+	req.nitems = n;
+	req.notify = notify;
+	strcpy(req.discount, "100");
+	r->a = arena_new(256u << 20);
+	assert_non_null(r->a);
+	assert_int_equal(store_find_enterprise(db, r->a, DEMO, &e, &found), DB_OK);
+	assert_true(found);
+	assert_int_equal(enroll_run(db, r->a, &e, &req, "test", &r->o), 0);
+	buf_init(&r->body, 64u << 20);
+	assert_int_equal(response_render(r->o, &r->body, &r->status), 0);
+}
+
+static void
+run_free(struct run *r)
+{
+	buf_free(&r->body);
+	arena_free(r->a);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void
+test_enterprise_lookup_and_link(void **state)
+{
+	struct arena *a = arena_new(1 << 20);
+	struct enterprise e;
+	bool found, linked;
+
+	(void)state;
+	assert_int_equal(store_find_enterprise(db, a, DEMO, &e, &found), DB_OK);
+	assert_true(found);
+	assert_string_equal(e.name, "Demo Corp");
+	assert_string_equal(e.slug, "demo-corp");
+	assert_true(e.active);
+	assert_int_equal(store_find_enterprise(db, a, "badc0ffee0dd4f00ba5eba11deadbeef", &e, &found), DB_OK);
+	assert_true(found);
+	assert_false(e.active);
+	assert_int_equal(store_find_enterprise(db, a, "00000000000000000000000000000000", &e, &found), DB_OK);
+	assert_false(found);
+	assert_int_equal(store_user_linked(db, "demo_admin", DEMO, &linked), DB_OK);
+	assert_true(linked);
+	assert_int_equal(store_user_linked(db, "carol", DEMO, &linked), DB_OK);
+	assert_false(linked);
+	assert_int_equal(store_user_linked(db, "bob", DEMO, &linked), DB_OK);
+	assert_false(linked);
+	arena_free(a);
+}
+
+static void
+test_unknown_email_is_pending(void **state)
+{
+	struct enroll_item it[1] = { item("New.Learner@Example.COM", 0, DEMOX, LIC1, NULL) };
+	struct run r;
+
+	(void)state;
+	run(&r, it, 1, true);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(r.body.data, "{\"successes\": [], \"pending\": [{\"email\": "
+	    "\"new.learner@example.com\", \"course_run_key\": \"" DEMOX "\", \"created\": true, "
+	    "\"activation_link\": null}], \"failures\": []}");
+	assert_string_equal(scalar("SELECT user_email FROM enterprise_pendingenterprisecustomeruser"),
+	    "new.learner@example.com");
+	assert_string_equal(scalar("SELECT CONCAT_WS('|', course_mode, discount_percentage, license_uuid, "
+	    "source_id IS NOT NULL) FROM enterprise_pendingenrollment"),
+	    "verified|100.00000|" LIC1 "|1");
+	/* notify: one e-mail row, no order (no LMS enrollment yet). */
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(kind, ':', idempotency_key) FROM bulk_enroll_outbox"),
+	    "email:email-pending:" DEMO ":1");
+	run_free(&r);
+
+	/* Sent again: same rows, created false, no second e-mail. */
+	run(&r, it, 1, true);
+	assert_int_equal(r.status, 202);
+	assert_non_null(strstr(r.body.data, "\"created\": false"));
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), "1");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox"), "1");
+	run_free(&r);
+}
+
+static void
+test_existing_users_by_id_and_email(void **state)
+{
+	struct enroll_item it[2] = {
+		item(NULL, 2, DEMOX, LIC1, NULL),
+		item("BOB@example.com", 0, AUDIT, NULL, TXN1),
+	};
+	char want[1024], u1[40], u2[40];
+	struct run r;
+
+	(void)state;
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	snprintf(u1, sizeof(u1), "%s", scalar("SELECT INSERT(INSERT(INSERT(INSERT(uuid, 21, 0, '-'), "
+	    "17, 0, '-'), 13, 0, '-'), 9, 0, '-') FROM enterprise_licensedenterprisecourseenrollment"));
+	snprintf(u2, sizeof(u2), "%s", scalar("SELECT INSERT(INSERT(INSERT(INSERT(uuid, 21, 0, '-'), "
+	    "17, 0, '-'), 13, 0, '-'), 9, 0, '-') FROM enterprise_learnercreditenterprisecourseenrollment "
+	    "WHERE transaction_id = '" TXN1 "'"));
+	snprintf(want, sizeof(want), "{\"successes\": [{\"user_id\": 2, \"email\": \"Alice@Example.com\", "
+	    "\"course_run_key\": \"" DEMOX "\", \"created\": true, \"activation_link\": null, "
+	    "\"enterprise_fulfillment_source_uuid\": \"%s\"}, {\"user_id\": 3, \"email\": "
+	    "\"bob@example.com\", \"course_run_key\": \"" AUDIT "\", \"created\": true, "
+	    "\"activation_link\": null, \"enterprise_fulfillment_source_uuid\": \"%s\"}], "
+	    "\"pending\": [], \"failures\": []}", u1, u2);
+	assert_string_equal(r.body.data, want);
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(user_id, ':', course_id, ':', mode, ':', is_active "
+	    "ORDER BY user_id) FROM student_courseenrollment WHERE user_id IN (2, 3)"),
+	    "2:" DEMOX ":verified:1,3:" AUDIT ":audit:1");
+	/* Linked to Demo Corp; bob's Other Corp link is no longer active. */
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(user_id, ':', active, linked ORDER BY user_id) "
+	    "FROM enterprise_enterprisecustomeruser WHERE enterprise_customer_id = '" DEMO "' "
+	    "AND user_id IN (2, 3)"), "2:11,3:11");
+	assert_string_equal(scalar("SELECT active FROM enterprise_enterprisecustomeruser "
+	    "WHERE enterprise_customer_id = '" OTHER "'"), "0");
+	/* One order: alice's verified enrollment; bob's audit one is free. */
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox WHERE kind = 'order'"), "1");
+	assert_string_equal(scalar("SELECT JSON_VALUE(payload, '$.username') FROM bulk_enroll_outbox"), "alice");
+	run_free(&r);
+
+	/* The same request again: same rows and uuids, created false, no new order. */
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	assert_null(strstr(r.body.data, "\"created\": true"));
+	assert_non_null(strstr(r.body.data, u1));
+	assert_non_null(strstr(r.body.data, u2));
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox"), "1");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment"), "3");
+	run_free(&r);
+}
+
+static void
+test_invalid_ids_and_emails(void **state)
+{
+	struct enroll_item it[4] = {
+		item(NULL, 9998, DEMOX, LIC1, NULL),
+		item("not-an-email", 0, DEMOX, LIC1, NULL),
+		item(NULL, 9998, AUDIT, LIC1, NULL),
+		item("carol@example.com", 0, DEMOX, LIC1, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 4, true);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(r.body.data, "{\"successes\": [], \"pending\": [], \"failures\": [], "
+	    "\"invalid_user_ids\": [9998, 9998], "
+	    "\"invalid_email_addresses\": [\"not-an-email\", \"carol@example.com\"]}");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenterprisecustomeruser"), "0");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM student_courseenrollment"), "1");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox"), "0");
+	run_free(&r);
+}
+
+static void
+test_relink_and_learner_credit_reactivation(void **state)
+{
+	struct enroll_item it[2] = {
+		item("dave@example.com", 0, DEMOX, NULL, TXN1),
+		item(NULL, 6, DEMOX, NULL, TXN1),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	assert_non_null(strstr(r.body.data, "\"user_id\": 6, \"email\": \"erin@example.com\", "
+	    "\"course_run_key\": \"" DEMOX "\", \"created\": true, \"activation_link\": null, "
+	    "\"enterprise_fulfillment_source_uuid\": \"a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf\"}"));
+	assert_string_equal(scalar("SELECT CONCAT(active, linked) FROM enterprise_enterprisecustomeruser "
+	    "WHERE user_id = 5"), "11");
+	assert_string_equal(scalar("SELECT CONCAT_WS('|', is_revoked, transaction_id) FROM "
+	    "enterprise_learnercreditenterprisecourseenrollment WHERE id = 1"), "0|" TXN1);
+	assert_string_equal(scalar("SELECT CONCAT_WS('|', saved_for_later, unenrolled, "
+	    "IFNULL(unenrolled_at, 'NULL')) FROM enterprise_enterprisecourseenrollment WHERE id = 1"), "0|0|NULL");
+	assert_string_equal(scalar("SELECT CONCAT(is_active, mode) FROM student_courseenrollment "
+	    "WHERE user_id = 6"), "1verified");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox WHERE kind = 'order'"), "2");
+	run_free(&r);
+}
+
+static void
+test_closed_and_invitation_only(void **state)
+{
+	struct enroll_item it[4] = {
+		item(NULL, 7, CLOSED, LIC1, NULL),
+		item(NULL, 7, INVITE, LIC1, NULL),
+		item(NULL, 2, CLOSED, LIC1, NULL),
+		item(NULL, 2, INVITE, LIC2, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	it[2].force_enrollment = true;
+	it[3].force_enrollment = true;
+	run(&r, it, 4, false);
+	assert_int_equal(r.status, 409);
+	assert_non_null(strstr(r.body.data, "\"failures\": [{\"user_id\": 7, \"email\": "
+	    "\"frank@example.com\", \"course_run_key\": \"" CLOSED "\"}, {\"user_id\": 7, \"email\": "
+	    "\"frank@example.com\", \"course_run_key\": \"" INVITE "\"}]"));
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(course_id, ':', mode ORDER BY course_id) "
+	    "FROM student_courseenrollment WHERE user_id = 2"), CLOSED ":verified," INVITE ":professional");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM student_courseenrollment WHERE user_id = 7"), "0");
+	run_free(&r);
+}
+
+static void
+test_duplicates_and_conflicting_subsidy(void **state)
+{
+	struct enroll_item it[4] = {
+		item(NULL, 2, DEMOX, LIC1, NULL),
+		item("alice@example.com", 0, DEMOX, LIC1, NULL),
+		item(NULL, 2, DEMOX, LIC2, NULL),
+		item(NULL, 2, DEMOX, NULL, TXN1),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 4, true);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(r.o->results[0].kind, ENROLL_SUCCESS);
+	assert_true(r.o->results[0].created);
+	assert_int_equal(r.o->results[1].kind, ENROLL_SUCCESS);
+	assert_false(r.o->results[1].created);
+	assert_string_equal(r.o->results[0].fulfillment_uuid, r.o->results[1].fulfillment_uuid);
+	assert_int_equal(r.o->results[2].kind, ENROLL_FAILURE);
+	assert_int_equal(r.o->results[3].kind, ENROLL_FAILURE);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_licensedenterprisecourseenrollment"), "1");
+	/* One order and one e-mail for the one created enrollment. */
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(kind ORDER BY kind) FROM bulk_enroll_outbox"),
+	    "order,email");
+	run_free(&r);
+}
+
+static void
+test_default_enrollment_realization(void **state)
+{
+	struct enroll_item it[2] = {
+		item(NULL, 7, AUDIT, LIC1, NULL),
+		item(NULL, 7, DEMOX, LIC1, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	it[0].is_default_auto_enrollment = true;
+	it[1].is_default_auto_enrollment = true;   /* its intention is removed */
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(scalar("SELECT CONCAT(r.intended_enrollment_id, ':', e.course_id) FROM "
+	    "enterprise_defaultenterpriseenrollmentrealization r JOIN "
+	    "enterprise_enterprisecourseenrollment e ON e.id = r.realized_enrollment_id"),
+	    "d1e2f3a4b5c6470890abcdef12345678:" AUDIT);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_defaultenterpriseenrollmentrealization"), "1");
+	run_free(&r);
+}
+
+static void
+test_item_database_error_is_isolated(void **state)
+{
+	/* enterprise_pendingenrollment.course_mode is varchar(25) in edx-enterprise:
+	 * "unpaid-executive-education" does not fit, so that item fails alone. */
+	struct enroll_item it[3] = {
+		item("p1@example.com", 0, DEMOX, LIC1, NULL),
+		item("p2@example.com", 0, EXECED, LIC1, NULL),
+		item(NULL, 2, EXECED, LIC1, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 3, false);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(r.o->results[0].kind, ENROLL_PENDING);
+	assert_true(r.o->results[0].created);
+	assert_int_equal(r.o->results[1].kind, ENROLL_FAILURE);
+	assert_string_equal(r.o->results[1].email, "p2@example.com");
+	assert_int_equal(r.o->results[1].user_id, 0);
+	assert_int_equal(r.o->results[2].kind, ENROLL_SUCCESS);
+	assert_true(r.o->results[2].created);
+	assert_non_null(strstr(r.body.data, "\"failures\": [{\"user_id\": null, \"email\": "
+	    "\"p2@example.com\", \"course_run_key\": \"" EXECED "\"}]"));
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(course_id) FROM enterprise_pendingenrollment"), DEMOX);
+	assert_string_equal(scalar("SELECT mode FROM student_courseenrollment WHERE user_id = 2"),
+	    "unpaid-executive-education");
+	run_free(&r);
+}
+
+static void
+test_thousand_items_mixed(void **state)
+{
+	static char emails[1000][40];
+	static const int64_t ids[4] = { 2, 3, 5, 7 };   /* enrollable learners */
+	struct enroll_item *it = calloc(1000, sizeof(*it));
+	size_t i, n[5] = { 0 };
+	struct run r;
+
+	(void)state;
+	assert_non_null(it);
+	for (i = 0; i < 1000; i++) {
+		switch (i % 8) {
+		case 0: it[i] = item(NULL, ids[i / 8 % 4], i % 16 ? DEMOX : AUDIT, LIC1, NULL); break;
+		case 1: snprintf(emails[i], 40, "learner%zu@example.com", i);
+			it[i] = item(emails[i], 0, DEMOX, LIC1, NULL); break;
+		case 2: it[i] = item(NULL, 100000 + (int64_t)i, DEMOX, LIC1, NULL); break;
+		case 3: snprintf(emails[i], 40, "bad%zu@", i);
+			it[i] = item(emails[i], 0, DEMOX, LIC1, NULL); break;
+		case 4: it[i] = item(NULL, 7, CLOSED, LIC1, NULL); break;
+		case 5: snprintf(emails[i], 40, "NoCourse%zu@example.com", i);
+			it[i] = item(emails[i], 0, "course-v1:edX+Nope+1", NULL, TXN1); break;
+		case 6: it[i] = item("carol@example.com", 0, DEMOX, LIC1, NULL); break;
+		default: snprintf(emails[i], 40, "learner%zu@example.com", i - 6);
+			it[i] = item(emails[i], 0, DEMOX, LIC1, NULL); break;
+		}
+	}
+	run(&r, it, 1000, true);
+	assert_int_equal(r.status, 409);
+	for (i = 0; i < 1000; i++)
+		n[r.o->results[i].kind]++;
+	/* 125 each of: by-id learners (8 distinct pairs, repeated), pending,
+	 * unknown ids, bad e-mails, closed, missing course, carol, pending repeat. */
+	assert_int_equal(n[ENROLL_PENDING], 250);
+	assert_int_equal(n[ENROLL_SUCCESS], 125);
+	assert_int_equal(n[ENROLL_INVALID_USER], 125);
+	assert_int_equal(n[ENROLL_INVALID_EMAIL], 250);
+	assert_int_equal(n[ENROLL_FAILURE], 250);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), "125");
+	/* Four distinct (learner, course) pairs (2 and 5 in AuditOnly, 3 and
+	 * 7 in DemoX), each created once; orders for the two verified ones. */
+	for (i = 0, n[0] = 0; i < 1000; i++)
+		if (r.o->results[i].kind == ENROLL_SUCCESS && r.o->results[i].created)
+			n[0]++;
+	assert_int_equal(n[0], 4);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment"), "5");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox WHERE kind = 'order'"), "2");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox WHERE kind = 'email' "
+	    "AND JSON_VALUE(payload, '$.pending') = 'true'"), "125");
+	run_free(&r);
+	free(it);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_enterprise_lookup_and_link, reset),
+		cmocka_unit_test_setup(test_unknown_email_is_pending, reset),
+		cmocka_unit_test_setup(test_existing_users_by_id_and_email, reset),
+		cmocka_unit_test_setup(test_invalid_ids_and_emails, reset),
+		cmocka_unit_test_setup(test_relink_and_learner_credit_reactivation, reset),
+		cmocka_unit_test_setup(test_closed_and_invitation_only, reset),
+		cmocka_unit_test_setup(test_duplicates_and_conflicting_subsidy, reset),
+		cmocka_unit_test_setup(test_default_enrollment_realization, reset),
+		cmocka_unit_test_setup(test_item_database_error_is_isolated, reset),
+		cmocka_unit_test_setup(test_thousand_items_mixed, reset),
+	};
+	struct db_settings s;
+	int rc;
+
+	sock = getenv("BULK_TEST_DB_SOCKET");
+	dbname = getenv("BULK_TEST_DB_NAME");
+	if ((dbuser = getenv("BULK_TEST_DB_USER")) == NULL)
+		dbuser = "root";
+	if (sock == NULL || *sock == '\0' || dbname == NULL || *dbname == '\0') {
+		fprintf(stderr, "BULK_TEST_DB_SOCKET / BULK_TEST_DB_NAME not set: skipped\n");
+		return 77;
+	}
+	memset(&s, 0, sizeof(s));
+	s.socket = sock;
+	s.user = dbuser;
+	s.name = dbname;
+	s.connect_timeout_s = 5;
+	s.rw_timeout_s = 30;
+	if ((db = db_new(&s)) == NULL || db_connect(db) != DB_OK) {
+		fprintf(stderr, "cannot connect to the test database\n");
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	db_free(db);
+	return rc;
+}
