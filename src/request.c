@@ -102,8 +102,8 @@ static const char *const msg_text[] = {
 	[M_MIN_0] = "Ensure this value is greater than or equal to 0.",
 	[M_NF_USER] = "At least one user identifier field [user_id or email] required.",
 	[M_NF_SUBSIDY] = "At least one subsidy info field [license_uuid or transaction_id] required.",
-	[M_NF_CONFLICT] = "Enrollment info contains conflicting subsidy information: "
-	    "`license_uuid` and `transaction_id` found",
+	[M_NF_CONFLICT] = ("Enrollment info contains conflicting subsidy information: "
+	    "`license_uuid` and `transaction_id` found"),
 };
 
 /* Item fields in the serializer's declaration order (= error order). */
