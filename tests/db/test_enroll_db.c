@@ -473,7 +473,7 @@ test_thousand_items_mixed(void **state)
 	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment"), "5");
 	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox WHERE kind = 'order'"), "2");
 	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox WHERE kind = 'email' "
-	    "AND JSON_VALUE(payload, '$.pending') = 'true'"), "125");
+	    "AND JSON_EXTRACT(payload, '$.pending') = true"), "125");
 	run_free(&r);
 	free(it);
 }
