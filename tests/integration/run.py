@@ -2,7 +2,7 @@
 """Runs every integration test (tests/integration/test_*.py) against the
 stack that tests/stack.sh started, and reports counts.
 
-    tests/integration/run.py [--summary FILE] [-k PATTERN] [-q]
+    tests/integration/run.py [--summary FILE] [--reset] [-k PATTERN] [-q]
 
 --summary FILE writes "PASSED FAILED" (failures + errors + unexpected
 successes count as failed; skips count as neither) for tests/stack.sh.
@@ -23,9 +23,14 @@ def main():
     parser.add_argument("-k", dest="patterns", action="append",
                         help="only tests whose name contains this (repeatable)")
     parser.add_argument("-q", dest="quiet", action="store_true", help="less output")
+    parser.add_argument("--reset", action="store_true",
+                        help="reset the stack's data (stack.reset_data) before the tests")
     args = parser.parse_args()
 
     sys.path.insert(0, HERE)
+    if args.reset:
+        import stack
+        stack.reset_data()
     loader = unittest.TestLoader()
     if args.patterns:
         loader.testNamePatterns = ["*%s*" % p for p in args.patterns]
