@@ -3,6 +3,7 @@
 rows it leaves.  Data: tests/fixtures/demo.sql (users 1-7, see its header).
 """
 
+import decimal
 import json
 import unittest
 
@@ -98,7 +99,7 @@ class EnrollTest(unittest.TestCase):
             "SELECT u.user_email, e.course_id, e.course_mode, e.discount_percentage, e.license_uuid "
             "FROM enterprise_pendingenrollment e JOIN enterprise_pendingenterprisecustomeruser u "
             "ON u.id = e.user_id"),
-            [("new.learner@example.com", DEMOX, "verified", __import__("decimal").Decimal("100.00000"),
+            [("new.learner@example.com", DEMOX, "verified", decimal.Decimal("100.00000"),
               LIC1_HEX)])
         self.assertEqual(self.rows("SELECT kind, state FROM bulk_enroll_outbox"), [("email", "pending")])
 
