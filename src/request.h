@@ -22,9 +22,10 @@ struct arena;
 #define EMAIL_MAX 254
 
 struct enroll_item {
-	const char *course_run_key;  /* never NULL, 1..255 bytes */
+	const char *course_run_key;  /* never NULL, 1..255 characters (up to 1020 bytes of UTF-8) */
 	const char *email;           /* trimmed as given (case kept); NULL when absent */
-	int64_t user_id;             /* > 0, or 0 when absent (0 counts as absent) */
+	int64_t user_id;             /* != 0 as sent (negative ids pass, to become invalid_user_ids);
+	                                0 when absent (0 counts as absent, as in edx-enterprise) */
 	char license_uuid[UUID_HEX_LEN + 1];   /* lower-case hex, "" when absent */
 	char transaction_id[UUID_HEX_LEN + 1]; /* lower-case hex, "" when absent */
 	bool force_enrollment;

@@ -208,7 +208,8 @@ make_token(char *out, size_t outsz, const char *roles_json, long exp_delta)
 	n += b64url_encode(mac, maclen, signing + n);
 	signing[n] = '\0';
 	assert_true(n + 5 < outsz);
-	snprintf(out, outsz, "JWT %s", signing);
+	memcpy(out, "JWT ", 4);
+	memcpy(out + 4, signing, n + 1);
 }
 
 static long
