@@ -104,7 +104,7 @@ scalar(const char *sql)
 {
 	static char out[256];
 
-	strcpy(out, "<no row>");
+	(void)snprintf(out, sizeof(out), "%s", "<no row>");
 	assert_int_equal(db_query(db, sql, NULL, 0, first_col, out), DB_OK);
 	return out;
 }
@@ -143,7 +143,7 @@ run(struct run *r, struct enroll_item *items, size_t n, bool notify)
 	req.items = items;
 	req.nitems = n;
 	req.notify = notify;
-	strcpy(req.discount, "100");
+	(void)snprintf(req.discount, sizeof(req.discount), "%s", "100");
 	r->a = arena_new(256u << 20);
 	assert_non_null(r->a);
 	assert_int_equal(store_find_enterprise(db, r->a, DEMO, &e, &found), DB_OK);
