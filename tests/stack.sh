@@ -122,11 +122,10 @@ make_check() {
 	local dir=$1 label=$2 rc=0 counts
 	find "$dir" -name '*.trs' -delete
 	say "make check ($label)"
-	# tests/db/* use the stack's MariaDB (a database of their own) when one
-	# is up, and skip (exit 77) otherwise.
+	# tests/db/* use the stack's MariaDB (a database of their own, as root
+	# over the socket) when one is up, and skip (exit 77) otherwise.
 	if [ -n "${BULK_DB_SOCKET:-}" ] && [ -S "$BULK_DB_SOCKET" ]; then
 		BULK_TEST_DB_SOCKET=$BULK_DB_SOCKET BULK_TEST_DB_NAME=$BULK_TEST_DB_NAME \
-			BULK_TEST_DB_USER=$BULK_DB_USER BULK_TEST_DB_PASSWORD=$BULK_DB_PASSWORD \
 			make -C "$dir" -j2 check >"$dir/check.out" 2>&1 || rc=$?
 	else
 		make -C "$dir" -j2 check >"$dir/check.out" 2>&1 || rc=$?

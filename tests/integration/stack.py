@@ -13,7 +13,7 @@ $BULK_STACK_DIR/stack.env, or from the repository's .stack/stack.env:
 
 Public API (other engineers' tests rely on exactly this):
 
-    request(method, path, body=None, headers=None, token=None, timeout=30)
+    request(method, path, body=None, headers=None, token=None, timeout=30, source_ip=None)
         -> (status, headers (lower-case keys), body bytes)
     token(**claims) -> str              HS256 JWT the stack trusts
     db(dict_cursor=False)               pymysql connection, autocommit
@@ -44,7 +44,7 @@ __all__ = [
     "request", "token", "db", "ENTERPRISE_UUID", "INACTIVE_ENTERPRISE_UUID",
     "ENROLL_PATH", "reset_data", "stop_db", "start_db", "master_pid",
     "responder_pids", "wait_master_exit", "restart_pool", "logs", "wait_until",
-    "URL", "ORDER_PORT", "SMTP_PORT", "MAX_BODY_BYTES", "WORKERS", "ENV",
+    "URL", "OTHER_CLIENT_IP", "ORDER_PORT", "SMTP_PORT", "MAX_BODY_BYTES", "WORKERS", "ENV",
 ]
 
 _SRC_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -74,6 +74,8 @@ def _load_env():
 
 ENV = _load_env()
 URL = ENV["BULK_URL"]
+# Another loopback address, which nginx does not treat as the local host.
+OTHER_CLIENT_IP = "127.0.0.2"
 STACK_DIR = ENV["BULK_STACK_DIR"]
 MAX_BODY_BYTES = int(ENV["BULK_MAX_BODY_BYTES"])
 WORKERS = int(ENV["BULK_WORKERS"])
@@ -92,13 +94,15 @@ def ENROLL_PATH(uuid):  # noqa: N802 (a constant-like path builder)
 
 # ------------------------------------------------------------------ HTTP
 
-def request(method, path, body=None, headers=None, token=None, timeout=30):
+def request(method, path, body=None, headers=None, token=None, timeout=30, source_ip=None):
     """One HTTP request through nginx.
 
     body: bytes or str are sent as they are; a dict or list is JSON-encoded
     and Content-Type defaults to application/json.  token: sent as
-    `Authorization: JWT <token>`.  Returns (status, headers, body bytes);
-    header names are lower-case, repeated headers joined with ", ".
+    `Authorization: JWT <token>`.  source_ip: the client address to connect
+    from (OTHER_CLIENT_IP: a client that is not 127.0.0.1).  Returns (status, headers,
+    body bytes); header names are lower-case, repeated headers joined with
+    ", ".  A body given as an iterable of bytes is sent chunked.
     """
     hdrs = {}
     if isinstance(body, (dict, list)):
@@ -114,9 +118,11 @@ def request(method, path, body=None, headers=None, token=None, timeout=30):
             del hdrs[existing]
         hdrs[k] = v
     u = urllib.parse.urlsplit(URL)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout,
+                                      source_address=(source_ip, 0) if source_ip else None)
     try:
-        conn.request(method, path, body=body, headers=hdrs)
+        chunked = body is not None and not isinstance(body, bytes)
+        conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
         resp = conn.getresponse()
         data = resp.read()
         out = {}

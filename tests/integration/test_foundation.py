@@ -156,6 +156,37 @@ class BodySizeTest(EdgeCase):
         self.assertEqual(media_type(headers), "application/json")
 
 
+class NginxTest(EdgeCase):
+    """What the shipped nginx snippet adds in front of the service."""
+
+    def test_healthz_and_metrics_only_from_loopback(self):
+        for path in ("/healthz", "/metrics"):
+            with self.subTest(path=path):
+                self.assertJson(
+                    stack.request("GET", path, source_ip=stack.OTHER_CLIENT_IP), 403,
+                    b'{"detail": "You do not have permission to perform this action."}')
+
+    def test_endpoint_served_from_anywhere(self):
+        resp = stack.request("GET", stack.ENROLL_PATH(stack.ENTERPRISE_UUID),
+                             token=stack.token(), source_ip=stack.OTHER_CLIENT_IP)
+        self.assertJson(resp, 405, b'{"detail": "Method \\"GET\\" not allowed."}')
+
+    def test_chunked_body_reaches_the_service_whole(self):
+        """nginx reads a chunked body and passes CONTENT_LENGTH: the request
+        is processed as if it had been sent with a length (one unknown
+        learner -> 202 pending)."""
+        stack.reset_data()
+        body = json.dumps({"enrollments_info": [
+            {"email": "chunked.pending@example.com", "course_run_key": "course-v1:edX+DemoX+2026",
+             "license_uuid": "5b8e1f0a-9a3c-4d2e-8f7a-0b1c2d3e4f5a"}]}).encode()
+        code, headers, data = stack.request(
+            "POST", stack.ENROLL_PATH(stack.ENTERPRISE_UUID),
+            body=iter([body[:10], body[10:]]),
+            headers={"Content-Type": "application/json"}, token=stack.token())
+        self.assertEqual(code, 202, data)
+        self.assertEqual(json.loads(data)["pending"][0]["email"], "chunked.pending@example.com")
+
+
 class RequestIdTest(unittest.TestCase):
     def test_sent_id_is_echoed(self):
         for path in ("/healthz", stack.ENROLL_PATH("nope")):
