@@ -37,7 +37,7 @@ PACKAGES=(
 	mariadb-server mariadb-client
 	nginx-light spawn-fcgi
 	python3 python3-jwt python3-pymysql python3-cryptography
-	curl ca-certificates util-linux procps
+	curl ca-certificates util-linux procps valgrind
 )
 
 # Demo enterprise (tests/fixtures/demo.sql) and the JWT the dev stack trusts.
@@ -116,19 +116,20 @@ unit_counts() {
 	echo "$passed $failed"
 }
 
-# make_check DIR LABEL: runs `make check` and records its counts in
-# the global SUMMARY lines and totals.
+# make_check DIR LABEL [MAKE ARGS...]: runs `make check` and records its
+# counts in the global SUMMARY lines and totals.
 make_check() {
 	local dir=$1 label=$2 rc=0 counts
+	shift 2
 	find "$dir" -name '*.trs' -delete
 	say "make check ($label)"
 	# tests/db/* use the stack's MariaDB (a database of their own, as root
 	# over the socket) when one is up, and skip (exit 77) otherwise.
 	if [ -n "${BULK_DB_SOCKET:-}" ] && [ -S "$BULK_DB_SOCKET" ]; then
 		BULK_TEST_DB_SOCKET=$BULK_DB_SOCKET BULK_TEST_DB_NAME=$BULK_TEST_DB_NAME \
-			make -C "$dir" -j2 check >"$dir/check.out" 2>&1 || rc=$?
+			make -C "$dir" -j2 check "$@" >"$dir/check.out" 2>&1 || rc=$?
 	else
-		make -C "$dir" -j2 check >"$dir/check.out" 2>&1 || rc=$?
+		make -C "$dir" -j2 check "$@" >"$dir/check.out" 2>&1 || rc=$?
 	fi
 	counts=$(unit_counts "$dir")
 	if [ "$rc" -ne 0 ]; then
@@ -619,6 +620,11 @@ cmd_test() {
 	fi
 
 	[ "$sanitizers" = 0 ] || make_check "$ASAN_BUILD_DIR" "unit (ASan+UBSan)"
+	# The same unit tests under valgrind: leaks and uninitialised reads
+	# that ASan does not see.
+	[ "$sanitizers" = 0 ] || make_check "$BUILD_DIR" "unit (valgrind)" \
+		LOG_COMPILER=valgrind \
+		AM_LOG_FLAGS="-q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
 	stack_down "$dir"
 
 	if [ "$TOTAL_FAILED" -eq 0 ]; then
