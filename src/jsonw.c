@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 
 void
 jsonw_init(struct jsonw *w, struct buf *out)
@@ -63,39 +64,6 @@ void jsonw_object_close(struct jsonw *w) { close_container(w, '}'); }
 void jsonw_array_open(struct jsonw *w) { open_container(w, '['); }
 void jsonw_array_close(struct jsonw *w) { close_container(w, ']'); }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 int
 json_quote(struct buf *out, const char *s, size_t n)
 {
@@ -121,7 +89,9 @@ json_quote(struct buf *out, const char *s, size_t n)
 			continue;
 		}
 		if (c >= 0x80) {
-			k = utf8_seq(p + i, n - i);
+			uint32_t cp;
+
+			k = utf8_decode(p + i, n - i, &cp);
 			if (k == 0) {
 				if (buf_append(out, "\xef\xbf\xbd", 3) != 0)
 					return -1;

@@ -50,6 +50,8 @@
 #include "buf.h"
 #include "jsonw.h"
 #include "request.h"
+#include "utf8.h"
+#include "uuid.h"
 
 #define STRING_CAP         65536      /* characters, for fields without a limit */
 #define SALESFORCE_MAX     255
@@ -190,28 +192,19 @@ struct request_parser {
 
 /* ---- UTF-8 and Python string helpers -------------------------------- */
 
-/* Decodes the code point at s (valid UTF-8 from yajl); returns its size. */
+/*
+ * Decodes the code point at s.  yajl has validated the UTF-8, so a
+ * failure cannot happen; if it did, the byte counts as one character.
+ */
 static size_t
 utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 {
-	size_t len, i;
-	uint32_t c = s[0];
+	size_t len = utf8_decode(s, n, cp);
 
-	if (c < 0x80)
+	if (len == 0) {
+		*cp = s[0];
 		len = 1;
-	else if ((c & 0xe0) == 0xc0)
-		len = 2, c &= 0x1f;
-	else if ((c & 0xf0) == 0xe0)
-		len = 3, c &= 0x0f;
-	else if ((c & 0xf8) == 0xf0)
-		len = 4, c &= 0x07;
-	else
-		len = 1;
-	if (len > n)
-		len = 1;
-	for (i = 1; i < len; i++)
-		c = (c << 6) | (s[i] & 0x3f);
-	*cp = c;
+	}
 	return len;
 }
 
@@ -264,34 +257,10 @@ py_strip(const char **s, size_t *n)
 	*s = (const char *)u;
 }
 
-/* Number of code points (Python's len()) in valid UTF-8. */
-static size_t
-utf8_count(const char *s, size_t n)
-{
-	size_t i, count = 0;
-
-	for (i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			count++;
-	return count;
-}
-
 static bool
 is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*
@@ -656,12 +625,12 @@ uuid_from_text(struct request_parser *p, const char *s, size_t n,
 		int h;
 
 		if (a[i] == '_') {
-			if (!prev_digit || i + 1 >= end || hex_value(a[i + 1]) < 0)
+			if (!prev_digit || i + 1 >= end || uuid_hex_value((unsigned char)a[i + 1]) < 0)
 				return M_UUID;
 			prev_digit = false;
 			continue;
 		}
-		if ((h = hex_value(a[i])) < 0)
+		if ((h = uuid_hex_value((unsigned char)a[i])) < 0)
 			return M_UUID;
 		v = (v << 4) | (u128)h;
 		prev_digit = true;

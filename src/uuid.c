@@ -6,8 +6,8 @@
 
 #include "uuid.h"
 
-static int
-hexval(unsigned char c)
+int
+uuid_hex_value(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -35,7 +35,7 @@ uuid_normalize(const char *s, size_t n, char out[33])
 				return -1;
 			continue;
 		}
-		if ((v = hexval((unsigned char)s[i])) < 0)
+		if ((v = uuid_hex_value((unsigned char)s[i])) < 0)
 			return -1;
 		tmp[o++] = digits[v];
 	}

@@ -14,6 +14,9 @@
  */
 int uuid_normalize(const char *s, size_t n, char out[33]) __attribute__((warn_unused_result));
 
+/* The value of one hex digit (any case), or -1. */
+int uuid_hex_value(unsigned char c);
+
 /* Writes the hyphenated 36-character form of a canonical uuid (37 bytes). */
 void uuid_hyphenate(const char hex[33], char out[37]);
 
