@@ -153,9 +153,9 @@ handle_metrics(struct app *app, struct arena *arena, const struct http_request *
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-/* Counts the request's items by outcome for /metrics. */
+/* Counts the request's items by outcome for /metrics and the log. */
 static void
-count_items(const struct enroll_outcome *o)
+count_items(const struct enroll_outcome *o, const char *reqid, const char *enterprise)
 {
 	uint64_t n[MET_ITEM__COUNT];
 	size_t i;
@@ -184,6 +184,14 @@ count_items(const struct enroll_outcome *o)
 	}
 	for (i = 0; i < MET_ITEM__COUNT; i++)
 		metrics_items((enum metrics_item)i, n[i]);
+	log_info(reqid, "enroll: enterprise %s: %zu items: %llu successes (%llu created), "
+	    "%llu pending (%llu created), %llu failures, %llu invalid user ids, %llu invalid e-mails",
+	    enterprise, o->nresults,
+	    (unsigned long long)(n[MET_ITEM_SUCCESS_CREATED] + n[MET_ITEM_SUCCESS_EXISTING]),
+	    (unsigned long long)n[MET_ITEM_SUCCESS_CREATED],
+	    (unsigned long long)(n[MET_ITEM_PENDING_CREATED] + n[MET_ITEM_PENDING_EXISTING]),
+	    (unsigned long long)n[MET_ITEM_PENDING_CREATED], (unsigned long long)n[MET_ITEM_FAILURE],
+	    (unsigned long long)n[MET_ITEM_INVALID_USER], (unsigned long long)n[MET_ITEM_INVALID_EMAIL]);
 }
 
 /*
@@ -364,12 +372,12 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 		return;
 	if (parse_body(app, arena, req, &er, resp) != 0)
 		return;
-	log_info(req->request_id, "enroll: enterprise %s, %zu items", ent.uuid, er.nitems);
+	log_debug(req->request_id, "enroll: enterprise %s, %zu items parsed", ent.uuid, er.nitems);
 	if (enroll_run(app->db, arena, &ent, &er, req->request_id, &outcome) != 0) {
 		server_error(resp);
 		return;
 	}
-	count_items(outcome);
+	count_items(outcome, req->request_id, ent.uuid);
 	buf_reset(&resp->body);
 	if (response_render(outcome, &resp->body, &status) != 0) {
 		log_error(req->request_id, "response too large to render");
