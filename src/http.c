@@ -151,7 +151,7 @@ http_request_id_ok(const char *s)
 	for (n = 0; s[n] != '\0'; n++) {
 		unsigned char c = (unsigned char)s[n];
 
-		if (n >= 128 || !(isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-'))
+		if (n >= 128 || !(isalnum(c) || strchr("._~:/+=@-", c) != NULL))
 			return false;
 	}
 	return n > 0;

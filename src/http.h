@@ -76,7 +76,8 @@ int64_t http_parse_content_length(const char *s);
 
 /*
  * True when a client-supplied X-Request-ID is safe to echo and log:
- * 1..128 characters of [A-Za-z0-9._:-].
+ * 1..128 characters of [A-Za-z0-9._~:/+=@-] (the set nginx/bulk-enroll.conf
+ * forwards, so nginx's access log and ours name a request alike).
  */
 bool http_request_id_ok(const char *s);
 

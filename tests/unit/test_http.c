@@ -108,6 +108,8 @@ test_request_id(void **state)
 	(void)state;
 	assert_true(http_request_id_ok("abc-123"));
 	assert_true(http_request_id_ok("0f8fad5b-d9cb-469f-a165-70867728950e"));
+	assert_true(http_request_id_ok("trace/a+b=c@d~e"));
+	assert_false(http_request_id_ok("a;b"));
 	assert_false(http_request_id_ok(NULL));
 	assert_false(http_request_id_ok(""));
 	assert_false(http_request_id_ok("a b"));
