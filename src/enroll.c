@@ -158,7 +158,7 @@ struct user {
 	long long id;
 	const char *username, *email, *first_name, *last_name;
 	long long ecu_id;                /* 0 until known */
-	bool ecu_exists, ecu_linked, ecu_relinkable;
+	bool ecu_exists, ecu_active, ecu_linked, ecu_relinkable;
 	bool link;                       /* has an item to enroll: link it */
 };
 
@@ -198,6 +198,8 @@ struct pend {
 	struct pend_user *pu;
 	struct course *c;
 	bool exists, write;
+	bool current;                    /* the row holds this request's mode, discount,
+	                                    sales force id and source already */
 	char license[33];                /* "" for NULL */
 	long long id;
 };
@@ -321,6 +323,17 @@ q_exec(struct q *q, struct db *db)
 {
 	enum db_err e = q->failed ? DB_ERR_NOMEM :
 	    db_exec(db, q->sql.data, q->p, q->np, NULL, NULL);
+
+	buf_free(&q->sql);
+	return e;
+}
+
+/* q_exec that also reports the server's affected-rows count. */
+static enum db_err
+q_exec_affected(struct q *q, struct db *db, uint64_t *affected)
+{
+	enum db_err e = q->failed ? DB_ERR_NOMEM :
+	    db_exec(db, q->sql.data, q->p, q->np, affected, NULL);
 
 	buf_free(&q->sql);
 	return e;
@@ -649,32 +662,38 @@ ecu_row(void *ctx, const struct db_row *row)
 	struct user *u;
 	long long id;
 
-	if (row->ncols != 4 || store_parse_i64(row->vals[0], &id) != 0 || row->vals[1] == NULL ||
+	if (row->ncols != 5 || store_parse_i64(row->vals[0], &id) != 0 || row->vals[1] == NULL ||
 	    (u = map_get(&rc->ch->users_by_id, row->vals[1])) == NULL)
 		return 0;
 	u->ecu_id = id;
 	u->ecu_exists = true;
 	u->ecu_linked = col_true(row->vals[2]);
 	u->ecu_relinkable = col_true(row->vals[3]);
+	u->ecu_active = col_true(row->vals[4]);
 	return 0;
 }
 
-/* Reads the links between this enterprise and the users that want one. */
+/*
+ * Reads the links between this enterprise and the chunk's users: all of
+ * them (only_new false), or, after write_links, only the linking users
+ * whose row did not exist before (their generated ids).
+ */
 static enum db_err
-load_links(struct chunk *ch, bool only_linking)
+load_links(struct chunk *ch, bool only_new)
 {
 	struct rowctx rc = { ch, false };
 	struct q q;
 	size_t i, n = 0;
 
 	q_init(&q, ch->ca);
-	q_sql(&q, "SELECT id, user_id, linked, is_relinkable FROM enterprise_enterprisecustomeruser "
+	q_sql(&q, "SELECT id, user_id, linked, is_relinkable, active "
+	    "FROM enterprise_enterprisecustomeruser "
 	    "WHERE enterprise_customer_id = ? AND user_id IN (");
 	q_str(&q, ch->e->uuid);
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;
 
-		if (u == NULL || (only_linking && !u->link))
+		if (u == NULL || (only_new && (!u->link || u->ecu_exists)))
 			continue;
 		q_sql(&q, n == 0 ? "?" : ", ?");
 		q_int(&q, u->id);
@@ -790,15 +809,24 @@ classify_items(struct chunk *ch)
 	return 0;
 }
 
+/* A link that is already what write_links would make it: nothing to write. */
+static bool
+link_current(const struct user *u)
+{
+	return u->ecu_exists && u->ecu_active && u->ecu_linked;
+}
+
 /*
  * Links every learner with an item: creates the row active and linked, or
- * relinks it; then makes this enterprise their only active one.
+ * relinks it; then makes this enterprise their only active one.  Rows
+ * already active and linked are left alone (the upsert would not change
+ * them), so a re-sent request writes no link.
  */
 static enum db_err
 write_links(struct chunk *ch)
 {
 	struct q q;
-	size_t i, n = 0;
+	size_t i, n = 0, nlink = 0;
 	enum db_err e;
 
 	q_init(&q, ch->ca);
@@ -810,27 +838,33 @@ write_links(struct chunk *ch)
 
 		if (u == NULL || !u->link)
 			continue;
+		nlink++;
+		if (link_current(u))
+			continue;
 		q_sql(&q, n == 0 ? "" : ", ");
 		q_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, 1, 1, 1, 1)");
 		q_int(&q, u->id);
 		q_str(&q, ch->e->uuid);
 		n++;
 	}
-	if (n == 0) {
+	if (nlink == 0) {
 		buf_free(&q.sql);
 		return DB_OK;
 	}
-	/* modified first: it must see the old active/linked values. */
-	q_sql(&q, " ON DUPLICATE KEY UPDATE modified = IF(active = 1 AND linked = 1, modified, "
-	    "VALUES(modified)), active = 1, linked = 1");
-	if ((e = q_exec(&q, ch->db)) != DB_OK)
-		return e;
+	if (n > 0) {
+		/* modified first: it must see the old active/linked values. */
+		q_sql(&q, " ON DUPLICATE KEY UPDATE modified = IF(active = 1 AND linked = 1, "
+		    "modified, VALUES(modified)), active = 1, linked = 1");
+		if ((e = q_exec(&q, ch->db)) != DB_OK)
+			return e;
+	} else
+		buf_free(&q.sql);
 
 	q_init(&q, ch->ca);
 	q_sql(&q, "UPDATE enterprise_enterprisecustomeruser SET active = 0, modified = UTC_TIMESTAMP(6) "
 	    "WHERE active = 1 AND enterprise_customer_id <> ? AND user_id IN (");
 	q_str(&q, ch->e->uuid);
-	q_marks(&q, n);
+	q_marks(&q, nlink);
 	q_sql(&q, ")");
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;
@@ -840,7 +874,7 @@ write_links(struct chunk *ch)
 	}
 	if ((e = q_exec(&q, ch->db)) != DB_OK)
 		return e;
-	/* Generated ids of the new links. */
+	/* Generated ids of the new links (existing rows keep theirs). */
 	return load_links(ch, true);
 }
 
@@ -852,7 +886,8 @@ pend_user_row(void *ctx, const struct db_row *row)
 	char *lc, *k;
 	long long id;
 
-	if (row->ncols != 2 || store_parse_i64(row->vals[0], &id) != 0 || row->vals[1] == NULL)
+	if (row->ncols != 3 || store_parse_i64(row->vals[0], &id) != 0 || row->vals[1] == NULL ||
+	    row->vals[2] == NULL || strcmp(row->vals[2], rc->ch->e->uuid) != 0)
 		return 0;
 	if ((lc = lower_ascii(rc->ch->ca, row->vals[1])) == NULL)
 		ROW_NOMEM(rc);
@@ -864,9 +899,16 @@ pend_user_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
-/* Get-or-create the pending learners (lower-cased e-mail) and their ids. */
+/*
+ * Reads the ids of the pending learners that have none yet.  By e-mail
+ * alone, the enterprise filtered in pend_user_row: with the enterprise in
+ * the WHERE clause the optimizer may pick the enterprise_customer_id
+ * index and read every pending learner of a large enterprise (measured:
+ * 100 ms instead of 7 ms per 1,000 e-mails) rather than the unique
+ * (user_email, enterprise_customer_id) key.
+ */
 static enum db_err
-write_pending_users(struct chunk *ch)
+load_pending_users(struct chunk *ch, size_t *missing)
 {
 	struct rowctx rc = { ch, false };
 	struct q q;
@@ -874,12 +916,59 @@ write_pending_users(struct chunk *ch)
 	enum db_err e;
 
 	q_init(&q, ch->ca);
+	q_sql(&q, "SELECT id, user_email, enterprise_customer_id "
+	    "FROM enterprise_pendingenterprisecustomeruser WHERE user_email IN (");
+	for (i = 0; i < ch->pend_users.cap; i++) {
+		struct pend_user *pu = ch->pend_users.slots[i].val;
+
+		if (pu == NULL || pu->id != 0)
+			continue;
+		q_sql(&q, n++ == 0 ? "?" : ", ?");
+		q_str(&q, pu->email);
+	}
+	q_sql(&q, ")");
+	if (n == 0) {
+		buf_free(&q.sql);
+		*missing = 0;
+		return DB_OK;
+	}
+	if ((e = q_query(&q, ch->db, pend_user_row, &rc)) != DB_OK || rc.nomem)
+		return rc.nomem ? DB_ERR_NOMEM : e;
+	*missing = 0;
+	for (i = 0; i < ch->pend_users.cap; i++) {
+		struct pend_user *pu = ch->pend_users.slots[i].val;
+
+		if (pu != NULL && pu->id == 0)
+			(*missing)++;
+	}
+	return DB_OK;
+}
+
+/*
+ * Get-or-create the pending learners (lower-cased e-mail) and their ids:
+ * read first and insert only the missing ones, so that a re-sent request
+ * writes nothing (an upsert that meets a duplicate key costs as much as
+ * an insert).  A learner a racing request creates in between is met by
+ * the upsert and read back with the new ones.
+ */
+static enum db_err
+write_pending_users(struct chunk *ch)
+{
+	struct q q;
+	size_t i, n = 0, missing;
+	enum db_err e;
+
+	if (ch->pend_users.len == 0)
+		return DB_OK;
+	if ((e = load_pending_users(ch, &missing)) != DB_OK || missing == 0)
+		return e;
+	q_init(&q, ch->ca);
 	q_sql(&q, "INSERT INTO enterprise_pendingenterprisecustomeruser (created, modified, "
 	    "user_email, enterprise_customer_id) VALUES ");
 	for (i = 0; i < ch->pend_users.cap; i++) {
 		struct pend_user *pu = ch->pend_users.slots[i].val;
 
-		if (pu == NULL)
+		if (pu == NULL || pu->id != 0)
 			continue;
 		q_sql(&q, n == 0 ? "" : ", ");
 		q_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?)");
@@ -887,28 +976,10 @@ write_pending_users(struct chunk *ch)
 		q_str(&q, ch->e->uuid);
 		n++;
 	}
-	if (n == 0) {
-		buf_free(&q.sql);
-		return DB_OK;
-	}
 	q_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
 	if ((e = q_exec(&q, ch->db)) != DB_OK)
 		return e;
-
-	q_init(&q, ch->ca);
-	q_sql(&q, "SELECT id, user_email FROM enterprise_pendingenterprisecustomeruser "
-	    "WHERE enterprise_customer_id = ? AND user_email IN (");
-	q_str(&q, ch->e->uuid);
-	q_marks(&q, n);
-	q_sql(&q, ")");
-	for (i = 0; i < ch->pend_users.cap; i++) {
-		struct pend_user *pu = ch->pend_users.slots[i].val;
-
-		if (pu != NULL)
-			q_str(&q, pu->email);
-	}
-	e = q_query(&q, ch->db, pend_user_row, &rc);
-	return rc.nomem ? DB_ERR_NOMEM : e;
+	return load_pending_users(ch, &missing);
 }
 
 /* ---- step 5-6 loads: the rows the items may change ------------------------- */
@@ -992,7 +1063,10 @@ pending_row(void *ctx, const struct db_row *row)
 	long long id;
 	char *k;
 
-	if (row->ncols != 4 || store_parse_i64(row->vals[0], &id) != 0 ||
+	const struct chunk *ch = rc->ch;
+	long long src;
+
+	if (row->ncols != 8 || store_parse_i64(row->vals[0], &id) != 0 ||
 	    row->vals[1] == NULL || row->vals[2] == NULL ||
 	    (pu = map_get(&rc->ch->pend_user_by_id, row->vals[1])) == NULL)
 		return 0;
@@ -1003,6 +1077,14 @@ pending_row(void *ctx, const struct db_row *row)
 	pe->exists = true;
 	pe->id = id;
 	col_uuid(row->vals[3], pe->license);
+	/* Byte-exact comparisons: anything short of identical is written, as
+	 * before (the upsert itself decides whether `modified` moves). */
+	pe->current = row->vals[4] != NULL && strcmp(row->vals[4], pe->c->mode) == 0 &&
+	    (ch->req->salesforce_id == NULL ? row->vals[5] == NULL :
+	    row->vals[5] != NULL && strcmp(row->vals[5], ch->req->salesforce_id) == 0) &&
+	    (ch->source_id > 0 ? store_parse_i64(row->vals[6], &src) == 0 && src == ch->source_id :
+	    row->vals[6] == NULL) &&
+	    row->vals[7] != NULL && strcmp(row->vals[7], "1") == 0;
 	return 0;
 }
 
@@ -1136,8 +1218,11 @@ load_pending_rows(struct chunk *ch)
 	if (ch->pends.len == 0)
 		return DB_OK;
 	q_init(&q, ch->ca);
-	q_sql(&q, "SELECT id, user_id, course_id, license_uuid FROM enterprise_pendingenrollment "
-	    "WHERE user_id IN (");
+	/* The discount compared by the server, as the column stores it. */
+	q_sql(&q, "SELECT id, user_id, course_id, license_uuid, course_mode, sales_force_id, "
+	    "source_id, discount_percentage = CAST(? AS DECIMAL(8,5)) "
+	    "FROM enterprise_pendingenrollment WHERE user_id IN (");
+	q_str(&q, ch->req->discount);
 	for (i = 0; i < ch->pend_users.cap; i++) {
 		struct pend_user *pu = ch->pend_users.slots[i].val;
 
@@ -1233,7 +1318,7 @@ plan_pending(struct chunk *ch, struct plan *pl)
 	} else if (strcmp(pe->license, lic) != 0) {
 		pl->kind = ENROLL_FAILURE;
 		return;
-	} else
+	} else if (!pe->current)
 		pe->write = true;   /* refresh mode, discount, source */
 	pl->mail = pl->created && ch->req->notify;
 }
@@ -1360,7 +1445,8 @@ write_fulfillments(struct chunk *ch)
 		enum ful_kind fk = kind == 0 ? FUL_LICENSE : FUL_CREDIT;
 		struct reread rr = { ch, fk };
 		struct q q;
-		size_t i, n = 0, nall = 0;
+		size_t i, n = 0, nall = 0, nfresh = 0;
+		uint64_t affected = 0;
 
 		q_init(&q, ch->ca);
 		q_sql(&q, fk == FUL_LICENSE ?
@@ -1377,9 +1463,12 @@ write_fulfillments(struct chunk *ch)
 			nall++;
 			if (!p->ful_write)
 				continue;
-			if (p->ful_uuid[0] == '\0' && uuid_generate(p->ful_uuid) != 0) {
-				buf_free(&q.sql);
-				return DB_ERR_NOMEM;
+			if (p->ful_uuid[0] == '\0') {
+				if (uuid_generate(p->ful_uuid) != 0) {
+					buf_free(&q.sql);
+					return DB_ERR_NOMEM;
+				}
+				nfresh++;
 			}
 			q_sql(&q, n++ == 0 ? "" : ", ");
 			q_sql(&q, fk == FUL_LICENSE ?
@@ -1393,13 +1482,22 @@ write_fulfillments(struct chunk *ch)
 			q_sql(&q, fk == FUL_LICENSE ? " ON DUPLICATE KEY UPDATE id = id" :
 			    " ON DUPLICATE KEY UPDATE modified = VALUES(modified), is_revoked = 0, "
 			    "transaction_id = VALUES(transaction_id)");
-			if ((e = q_exec(&q, ch->db)) != DB_OK)
+			if ((e = q_exec_affected(&q, ch->db, &affected)) != DB_OK)
 				return e;
 		} else
 			buf_free(&q.sql);
 		if (n == 0)
 			continue;
 		(void)nall;
+		/*
+		 * Every row a fresh insert (one affected row each) means no
+		 * racing request got there first: the uuids are ours, no need
+		 * to read them back.  A row met as a duplicate counts 0 (license:
+		 * id = id) or 2 (learner credit, `modified` moves), so the sum
+		 * tells.  Reactivations always read back.
+		 */
+		if (nfresh == n && affected == (uint64_t)n)
+			continue;
 
 		q_init(&q, ch->ca);
 		q_sql(&q, fk == FUL_LICENSE ?
