@@ -29,6 +29,8 @@ measured here on a scratch table (10,000 rows), and the nominal 0.1 s per
 figures this script saved earlier (--save), e.g. before a change.
 Peak RSS: VmHWM of the responder that served the biggest request (read
 from /proc after it), and VmRSS sampled every 5 ms during it.
+For profiling: CPU seconds of the responders and of mariadbd (/proc), and
+the statements the server prepared and executed (Com_stmt_*), per request.
 
 Bounded: a fixed list of requests, each with a 120 s timeout; loopback only.
 """
@@ -194,6 +196,18 @@ def proc_kib(pid, key):
     return 0
 
 
+def stmt_counts():
+    """Server-wide prepared-statement prepares and executions so far."""
+    conn = db()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                        "('Com_stmt_prepare', 'Com_stmt_execute')")
+            return {k: int(v) for k, v in cur.fetchall()}
+    finally:
+        conn.close()
+
+
 def cpu_ticks(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -319,6 +333,7 @@ def run_scenario(name, items, want_status, want, repeat, tok, sample=False):
     dbpid = mariadbd_pid()
     cpu0 = {p: cpu_ticks(p) for p in pids}
     db0 = cpu_ticks(dbpid) if dbpid else 0
+    st0 = stmt_counts()
     for _ in range(repeat):
         sampler = RssSampler(pids) if sample else None
         if sampler:
@@ -341,9 +356,13 @@ def run_scenario(name, items, want_status, want, repeat, tok, sample=False):
     hz = os.sysconf("SC_CLK_TCK")
     app_cpu = sum(cpu_ticks(p) - cpu0[p] for p in pids) / hz / len(times)
     db_cpu = ((cpu_ticks(dbpid) - db0) / hz / len(times)) if dbpid else 0.0
+    st1 = stmt_counts()
+    prepares = (st1.get("Com_stmt_prepare", 0) - st0.get("Com_stmt_prepare", 0)) / len(times)
+    executes = (st1.get("Com_stmt_execute", 0) - st0.get("Com_stmt_execute", 0)) / len(times)
     return {"name": name, "items": len(items), "body_bytes": len(body),
             "seconds": statistics.median(times), "runs": len(times), "status": want_status,
-            "rss": rss, "app_cpu_s": app_cpu, "db_cpu_s": db_cpu}
+            "rss": rss, "app_cpu_s": app_cpu, "db_cpu_s": db_cpu,
+            "prepares": prepares, "executes": executes}
 
 
 def main():
@@ -407,18 +426,20 @@ def main():
                                  "invalid_user_ids": 250}, 1, tok))
 
     print()
-    hdr = "%-34s %6s %8s %8s %8s %9s %7s %7s" % (
-        "scenario", "items", "wall s", "items/s", "x floor", "x nominal", "app cpu", "db cpu")
+    hdr = "%-34s %6s %8s %8s %8s %9s %7s %7s %9s" % (
+        "scenario", "items", "wall s", "items/s", "x floor", "x nominal", "app cpu", "db cpu",
+        "prep/exec")
     if baseline:
         hdr += " %9s %8s" % ("before s", "speed-up")
     print(hdr)
     for r in results:
         rows_floor = floor * r["items"] / FLOOR_ROWS
         rows_nominal = NOMINAL_FLOOR_S * r["items"] / FLOOR_ROWS
-        line = "%-34s %6d %8.3f %8.0f %8.2f %9.2f %7.2f %7.2f" % (
+        line = "%-34s %6d %8.3f %8.0f %8.2f %9.2f %7.2f %7.2f %4d/%-4d" % (
             r["name"] + ("" if r["runs"] == 1 else " (median of %d)" % r["runs"]), r["items"],
             r["seconds"], r["items"] / r["seconds"], r["seconds"] / rows_floor,
-            r["seconds"] / rows_nominal, r["app_cpu_s"], r["db_cpu_s"])
+            r["seconds"] / rows_nominal, r["app_cpu_s"], r["db_cpu_s"],
+            round(r.get("prepares", 0)), round(r.get("executes", 0)))
         b = baseline.get(r["name"])
         if b:
             line += " %9.3f %7.2fx" % (b["seconds"], b["seconds"] / r["seconds"])
@@ -429,6 +450,7 @@ def main():
     print("0.1 s per 10,000 rows.  A request writes 3-5 tables per item, so 3-5x is the floor")
     print("for created items; re-sent items write nothing.  app cpu / db cpu: CPU seconds of")
     print("the responders / of mariadbd per request (a 2-core machine: they overlap little).")
+    print("prep/exec: statements prepared / executed by the server per request.")
     for r in results:
         if r["rss"]:
             b = baseline.get(r["name"], {}).get("rss")
