@@ -112,6 +112,28 @@ class EnrollTest(unittest.TestCase):
         self.assertEqual(self.scalar("SELECT COUNT(*) FROM enterprise_pendingenterprisecustomeruser"), 0)
         self.assertEqual(self.scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), 0)
 
+    def test_pending_resend_rewrites_only_what_changed(self):
+        item = {"email": "again@example.com", "course_run_key": DEMOX, "license_uuid": LIC1}
+        q = ("SELECT discount_percentage, sales_force_id, modified FROM enterprise_pendingenrollment")
+        self.assertEqual(self.post({"enrollments_info": [item]})[0], 202)
+        (first,) = self.rows(q)
+        self.assertEqual(first[:2], (decimal.Decimal("100.00000"), None))
+
+        # Identical: nothing is rewritten, not even `modified`.
+        status, _, body = self.post({"enrollments_info": [item]})
+        self.assertEqual(status, 202)
+        self.assertFalse(json.loads(body)["pending"][0]["created"])
+        self.assertEqual(self.rows(q), [first])
+
+        # A new discount and Salesforce id: the row follows the request.
+        status, _, body = self.post({"enrollments_info": [item], "discount": "12.5",
+                                     "salesforce_id": "SF-0042"})
+        self.assertEqual(status, 202)
+        self.assertFalse(json.loads(body)["pending"][0]["created"])
+        (after,) = self.rows(q)
+        self.assertEqual(after[:2], (decimal.Decimal("12.50000"), "SF-0042"))
+        self.assertGreater(after[2], first[2])
+
     def _two_by_two(self, list_name):
         items = [{"email": e, "course_run_key": c, "license_uuid": LIC1}
                  for e in ("p1@example.com", "p2@example.com") for c in (DEMOX, AUDIT)]
