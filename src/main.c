@@ -75,29 +75,30 @@ fail:
 	return -1;
 }
 
-/* Everything a worker will build, checked once in the master. */
+/*
+ * Builds a generation: the configuration and the application made from it
+ * (key files read, roles parsed).  Used at start-up and on SIGHUP.
+ */
 static int
-check_conf(const struct conf *c, char *err, size_t errlen)
-{
-	struct app app;
-
-	if (app_open(&app, c, err, errlen) != 0)
-		return -1;
-	app_close(&app);
-	return 0;
-}
-
-static int
-reload_cb(void *ctx, struct conf *out, char *err, size_t errlen)
+load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 {
 	const struct cli *cli = ctx;
+	struct pool_config *pc;
 
-	if (load_conf(cli, out, err, errlen) != 0)
-		return -1;
-	if (check_conf(out, err, errlen) != 0) {
-		conf_free(out);
+	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (load_conf(cli, &pc->conf, err, errlen) != 0) {
+		free(pc);
+		return -1;
+	}
+	if (app_open(&pc->app, &pc->conf, err, errlen) != 0) {
+		conf_free(&pc->conf);
+		free(pc);
+		return -1;
+	}
+	*out = pc;
 	return 0;
 }
 
@@ -170,9 +171,9 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cli cli;
-	struct conf conf;
+	struct pool_config *pc;
 	char err[1024];
-	int ch, fd, rc;
+	int ch, fd;
 
 	memset(&cli, 0, sizeof(cli));
 	while ((ch = getopt_long(argc, argv, "c:l:w:CVh", opts, NULL)) != -1) {
@@ -196,37 +197,30 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load_conf(&cli, &conf, err, sizeof(err)) != 0) {
+	if (load_generation(&cli, &pc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bulk-enrolld: %s\n", err);
-		return 1;
-	}
-	if (check_conf(&conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bulk-enrolld: %s\n", err);
-		conf_free(&conf);
 		return 1;
 	}
 	if (cli.check_only) {
 		printf("bulk-enrolld: configuration OK\n");
-		conf_free(&conf);
+		pool_config_free(pc);
 		return 0;
 	}
 	{
 		enum log_level lvl = LOG_LVL_INFO;
 
-		if (conf.log_level != NULL && log_level_parse(conf.log_level, &lvl) == 0)
+		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
 			log_set_level(lvl);
 	}
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "bulk-enrolld: FCGX_Init failed\n");
-		conf_free(&conf);
+		pool_config_free(pc);
 		return 1;
 	}
-	if ((fd = open_listener(conf.listen, err, sizeof(err))) < 0) {
+	if ((fd = open_listener(pc->conf.listen, err, sizeof(err))) < 0) {
 		fprintf(stderr, "bulk-enrolld: %s\n", err);
-		conf_free(&conf);
+		pool_config_free(pc);
 		return 1;
 	}
-	rc = pool_run(fd, &conf, reload_cb, &cli);
-	conf_free(&conf);
-	return rc;
+	return pool_run(fd, pc, load_generation, &cli);
 }

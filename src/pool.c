@@ -35,7 +35,7 @@ struct slot {
 
 struct pool {
 	int listen_fd;
-	struct conf *conf;
+	struct pool_config *pc;
 	struct slot slots[MAX_WORKERS];
 	size_t nslots;
 	pid_t retiring[MAX_WORKERS * 4];   /* old generation draining after SIGHUP */
@@ -98,13 +98,32 @@ setup_signals(void)
 	return sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* In the child: restore default signal state, build the app, serve. */
+void
+pool_config_free(struct pool_config *pc)
+{
+	if (pc == NULL)
+		return;
+	app_close(&pc->app);
+	conf_free(&pc->conf);
+	free(pc);
+}
+
+long
+pool_backoff_ms(unsigned fails)
+{
+	long delay;
+
+	if (fails == 0)
+		return 0;
+	delay = (long)BACKOFF_FIRST_MS << (fails - 1 < 10 ? fails - 1 : 10);
+	return delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
+}
+
+/* In the child: restore default signal state and serve. */
 static void
 worker_main(struct pool *p)
 {
 	struct sigaction sa;
-	struct app app;
-	char err[512];
 	int rc;
 
 	memset(&sa, 0, sizeof(sa));
@@ -113,12 +132,9 @@ worker_main(struct pool *p)
 	(void)sigaction(SIGCHLD, &sa, NULL);
 	close(sigpipe_fds[0]);
 	close(sigpipe_fds[1]);
-	if (app_open(&app, p->conf, err, sizeof(err)) != 0) {
-		log_error(NULL, "worker: %s", err);
-		_exit(1);
-	}
-	rc = responder_run(p->listen_fd, &app);
-	app_close(&app);
+	rc = responder_run(p->listen_fd, &p->pc->app);
+	pool_config_free(p->pc);
+	free(p);
 	_exit(rc);
 }
 
@@ -196,11 +212,10 @@ reap(struct pool *p, bool draining)
 			if (draining)
 				break;
 			if (now - s->started_ms < YOUNG_DEATH_MS) {
-				unsigned shift = s->fails < 10 ? s->fails : 10;
-				long long delay = (long long)BACKOFF_FIRST_MS << shift;
-
 				s->fails++;
-				s->restart_at_ms = now + (delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay);
+				s->restart_at_ms = now + pool_backoff_ms(s->fails);
+				log_warn(NULL, "worker died %lld ms after its start; restarting in %ld ms",
+				    now - s->started_ms, pool_backoff_ms(s->fails));
 			} else {
 				s->fails = 0;
 				s->restart_at_ms = now;
@@ -214,9 +229,9 @@ reap(struct pool *p, bool draining)
 
 /* SIGHUP: load the new configuration; on success replace the generation. */
 static void
-reload(struct pool *p, pool_reload_fn fn, void *ctx)
+reload(struct pool *p, pool_load_fn fn, void *ctx)
 {
-	struct conf fresh;
+	struct pool_config *fresh;
 	char err[512];
 	size_t i, want;
 
@@ -226,7 +241,7 @@ reload(struct pool *p, pool_reload_fn fn, void *ctx)
 		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err);
 		return;
 	}
-	want = fresh.workers > 0 ? (size_t)fresh.workers : p->nslots;
+	want = fresh->conf.workers > 0 ? (size_t)fresh->conf.workers : p->nslots;
 	if (want > MAX_WORKERS)
 		want = MAX_WORKERS;
 	for (i = 0; i < p->nslots; i++) {
@@ -238,12 +253,13 @@ reload(struct pool *p, pool_reload_fn fn, void *ctx)
 		}
 		memset(s, 0, sizeof(*s));
 	}
-	conf_free(p->conf);
-	*p->conf = fresh;
-	if (p->conf->log_level != NULL) {
+	/* The old generation's workers hold their own copies (fork). */
+	pool_config_free(p->pc);
+	p->pc = fresh;
+	if (p->pc->conf.log_level != NULL) {
 		enum log_level lvl;
 
-		if (log_level_parse(p->conf->log_level, &lvl) == 0)
+		if (log_level_parse(p->pc->conf.log_level, &lvl) == 0)
 			log_set_level(lvl);
 	}
 	p->nslots = want;
@@ -251,7 +267,7 @@ reload(struct pool *p, pool_reload_fn fn, void *ctx)
 }
 
 int
-pool_run(int listen_fd, struct conf *conf, pool_reload_fn reload_fn, void *reload_ctx)
+pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *reload_ctx)
 {
 	struct pool *p;
 	long long drain_started = 0, last_resend = 0;
@@ -259,23 +275,23 @@ pool_run(int listen_fd, struct conf *conf, pool_reload_fn reload_fn, void *reloa
 	long ncpu;
 	int rc = 0;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		pool_config_free(pc);
 		return 1;
+	}
 	p->listen_fd = listen_fd;
-	p->conf = conf;
+	p->pc = pc;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	p->nslots = conf->workers > 0 ? (size_t)conf->workers : (size_t)(ncpu > 0 ? ncpu : 1);
+	p->nslots = pc->conf.workers > 0 ? (size_t)pc->conf.workers : (size_t)(ncpu > 0 ? ncpu : 1);
 	if (p->nslots > MAX_WORKERS)
 		p->nslots = MAX_WORKERS;
 	if (metrics_init() != 0) {
 		log_error(NULL, "master: cannot map the metrics region: %s", strerror(errno));
-		free(p);
-		return 1;
+		goto fail;
 	}
 	if (setup_signals() != 0) {
 		log_error(NULL, "master: cannot set up signals: %s", strerror(errno));
-		free(p);
-		return 1;
+		goto fail;
 	}
 	log_info(NULL, "master %ld: starting %zu workers", (long)getpid(), p->nslots);
 
@@ -343,6 +359,11 @@ pool_run(int listen_fd, struct conf *conf, pool_reload_fn reload_fn, void *reloa
 	log_info(NULL, "master: stopped after %lu worker restarts", p->restarts);
 	close(sigpipe_fds[0]);
 	close(sigpipe_fds[1]);
+	pool_config_free(p->pc);
 	free(p);
 	return rc;
+fail:
+	pool_config_free(p->pc);
+	free(p);
+	return 1;
 }

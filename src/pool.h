@@ -10,16 +10,36 @@
 
 #include <stddef.h>
 
-struct conf;
-
-/* Loads a fresh configuration for SIGHUP: 0, or -1 with the reason in err. */
-typedef int (*pool_reload_fn)(void *ctx, struct conf *out, char *err, size_t errlen);
+#include "app.h"
+#include "conf.h"
 
 /*
- * Runs the pool until it has drained.  conf is owned by the caller but may
- * be replaced on SIGHUP (the old one is freed with conf_free and the new
- * one copied into *conf).  Returns the exit status for main().
+ * One generation of configuration: the settings and the application built
+ * from them (JWT keyring, roles, an unconnected database handle).  The
+ * master builds it once and every responder inherits it through fork(), so
+ * key files are read once per generation, never per worker start.
  */
-int pool_run(int listen_fd, struct conf *conf, pool_reload_fn reload, void *reload_ctx);
+struct pool_config {
+	struct conf conf;
+	struct app app;          /* app.conf points at conf */
+};
+
+/* Builds a generation (start-up and SIGHUP): 0 and *out, or -1 with err. */
+typedef int (*pool_load_fn)(void *ctx, struct pool_config **out, char *err, size_t errlen);
+
+/* Releases a generation; NULL is accepted. */
+void pool_config_free(struct pool_config *pc);
+
+/*
+ * Delay before restarting a worker that has died young `fails` times in a
+ * row (1 = first crash): 100 ms doubling up to 10 s.  0 for fails == 0.
+ */
+long pool_backoff_ms(unsigned fails);
+
+/*
+ * Runs the pool until it has drained.  Takes ownership of pc (replaced on
+ * SIGHUP through reload) and frees it.  Returns the exit status for main().
+ */
+int pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload, void *reload_ctx);
 
 #endif

@@ -7,6 +7,7 @@ one is refused with a log line and the old responders keep serving.
 
 import os
 import signal
+import time
 import unittest
 
 import stack
@@ -64,6 +65,36 @@ class ReloadTest(unittest.TestCase):
         self.assertIn('unknown key "no.such.key"', stack.logs())
         self.assertEqual(set(stack.responder_pids()), before)
         self.assertEqual(self.post()[0], 202)
+
+
+class CrashLoopTest(unittest.TestCase):
+    """A responder that keeps dying young is restarted ever more slowly
+    (100 ms doubling), so a crash loop cannot spin the CPU."""
+
+    def tearDown(self):
+        stack.restart_pool()
+
+    def test_repeated_young_deaths_back_off(self):
+        time.sleep(2.1)    # the first victim must count as old (> 2 s)
+        victim = stack.responder_pids()[0]
+        gaps = []
+        for _ in range(5):
+            others = set(stack.responder_pids()) - {victim}
+            started = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+            new = stack.wait_until(lambda: set(stack.responder_pids()) - others - {victim},
+                                   timeout=15, what="the replacement responder")
+            gaps.append(time.monotonic() - started)
+            victim = min(new)
+        # The first victim had lived long: replaced at once.  Each later
+        # one died young: 100, 200, 400, 800 ms.
+        self.assertLess(gaps[0], 0.5, gaps)
+        self.assertGreaterEqual(gaps[4], 0.75, gaps)
+        self.assertGreater(gaps[4], gaps[2], gaps)
+        for ms in (100, 200, 400, 800):
+            self.assertIn("restarting in %d ms" % ms, stack.logs())
+        code, _, _ = stack.request("GET", "/healthz")
+        self.assertEqual(code, 200)
 
 
 if __name__ == "__main__":

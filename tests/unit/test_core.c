@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "jsonw.h"
 #include "log.h"
+#include "pool.h"
 #include "uuid.h"
 
 static void
@@ -133,6 +134,19 @@ test_log_escape(void **state)
 	assert_true(strlen(out) < sizeof(out));
 }
 
+static void
+test_pool_backoff(void **state)
+{
+	(void)state;
+	assert_int_equal(pool_backoff_ms(0), 0);
+	assert_int_equal(pool_backoff_ms(1), 100);
+	assert_int_equal(pool_backoff_ms(2), 200);
+	assert_int_equal(pool_backoff_ms(4), 800);
+	assert_int_equal(pool_backoff_ms(7), 6400);
+	assert_int_equal(pool_backoff_ms(8), 10000);
+	assert_int_equal(pool_backoff_ms(1000), 10000);
+}
+
 int
 main(void)
 {
@@ -142,6 +156,7 @@ main(void)
 		cmocka_unit_test(test_jsonw_layout),
 		cmocka_unit_test(test_uuid_forms),
 		cmocka_unit_test(test_log_escape),
+		cmocka_unit_test(test_pool_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
