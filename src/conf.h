@@ -53,6 +53,10 @@ struct conf {
 
 	long outbox_max_attempts;
 	long outbox_retry_base_ms;
+	long outbox_dispatchers;      /* dispatcher processes in this pool (0: none) */
+	long outbox_batch_size;       /* rows claimed per round (e-mails per SMTP connection) */
+	long outbox_poll_ms;          /* idle wait between rounds */
+	long outbox_lease_ms;         /* a claimed row is due again after this */
 
 	long limits_max_body_bytes;
 	long limits_max_items;

@@ -27,6 +27,7 @@ struct shared {
 	uint64_t latency_count;
 	uint64_t latency_sum_us;
 	uint64_t items[MET_ITEM__COUNT];
+	uint64_t deliveries[MET_CHANNEL__COUNT][MET_DELIVERY__COUNT];
 	uint64_t db_errors;
 	uint64_t worker_restarts;
 };
@@ -80,6 +81,13 @@ metrics_items(enum metrics_item what, uint64_t n)
 {
 	if (what < MET_ITEM__COUNT && n > 0)
 		add(&shm->items[what], n);
+}
+
+void
+metrics_delivery(enum metrics_channel ch, enum metrics_delivery what, uint64_t n)
+{
+	if (ch < MET_CHANNEL__COUNT && what < MET_DELIVERY__COUNT && n > 0)
+		add(&shm->deliveries[ch][what], n);
 }
 
 void
@@ -178,6 +186,17 @@ metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t 
 		rc |= buf_printf(out, "bulk_enroll_items_total{outcome=\"%s\"} %llu\n", item_names[i],
 		    (unsigned long long)get(&shm->items[i]));
 
+	rc |= buf_puts(out, "# HELP bulk_enroll_outbox_deliveries_total Outbox delivery attempts by result.\n"
+	    "# TYPE bulk_enroll_outbox_deliveries_total counter\n");
+	for (i = 0; i < MET_CHANNEL__COUNT; i++) {
+		static const char *const ch[] = { "order", "email" };
+		static const char *const res[] = { "delivered", "retried", "failed" };
+		size_t j;
+
+		for (j = 0; j < MET_DELIVERY__COUNT; j++)
+			rc |= buf_printf(out, "bulk_enroll_outbox_deliveries_total{kind=\"%s\",result=\"%s\"} %llu\n",
+			    ch[i], res[j], (unsigned long long)get(&shm->deliveries[i][j]));
+	}
 	rc |= buf_printf(out, "# HELP bulk_enroll_db_errors_total Database errors seen by responders.\n"
 	    "# TYPE bulk_enroll_db_errors_total counter\nbulk_enroll_db_errors_total %llu\n",
 	    (unsigned long long)get(&shm->db_errors));

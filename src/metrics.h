@@ -29,6 +29,15 @@ enum metrics_item {
 	MET_ITEM__COUNT
 };
 
+enum metrics_delivery {
+	MET_DELIVERED,       /* accepted by the order service / mail server */
+	MET_RETRIED,         /* failed for now; due again later */
+	MET_FAILED,          /* parked as failed (final refusal or attempts used up) */
+	MET_DELIVERY__COUNT
+};
+
+enum metrics_channel { MET_CHANNEL_ORDER, MET_CHANNEL_EMAIL, MET_CHANNEL__COUNT };
+
 /* One row of the outbox depth gauge, read from the database. */
 struct metrics_outbox_row {
 	const char *kind;     /* order | email */
@@ -44,6 +53,9 @@ void metrics_request(int status, double seconds);
 
 /* Adds n items with the given outcome. */
 void metrics_items(enum metrics_item what, uint64_t n);
+
+/* Counts n outbox deliveries of one channel with one result. */
+void metrics_delivery(enum metrics_channel ch, enum metrics_delivery what, uint64_t n);
 
 /* Counts a database error seen by a responder. */
 void metrics_db_error(void);
