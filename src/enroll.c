@@ -500,7 +500,7 @@ load_users(struct chunk *ch)
 		const struct enroll_item *it = &ch->items[i];
 		char *lc;
 
-		if (it->user_id > 0 || it->email == NULL)
+		if (it->user_id != 0 || it->email == NULL)
 			continue;
 		if ((lc = lower_ascii(ch->ca, it->email)) == NULL)
 			return DB_ERR_NOMEM;
@@ -720,7 +720,8 @@ resolve_learners(struct chunk *ch)
 		const struct enroll_item *it = pl->in;
 		char *k;
 
-		if (it->user_id > 0) {
+		/* Only 0 means "no user_id": a negative id names no user. */
+		if (it->user_id != 0) {
 			if ((k = int_key(ch->ca, it->user_id)) == NULL)
 				return -1;
 			if ((pl->u = map_get(&ch->users_by_id, k)) == NULL) {
@@ -728,8 +729,8 @@ resolve_learners(struct chunk *ch)
 				continue;
 			}
 			pl->email = pl->u->email;
-		} else {
-			if ((k = lower_ascii(ch->ca, it->email != NULL ? it->email : "")) == NULL)
+		} else if (it->email != NULL) {
+			if ((k = lower_ascii(ch->ca, it->email)) == NULL)
 				return -1;
 			pl->u = map_get(&ch->users_by_email, k);
 			pl->email = pl->u != NULL ? pl->u->email : it->email;

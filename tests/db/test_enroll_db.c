@@ -478,6 +478,28 @@ test_thousand_items_mixed(void **state)
 	free(it);
 }
 
+static void
+test_negative_user_id_is_invalid(void **state)
+{
+	/* Only 0 counts as an absent user_id: a negative one names no
+	 * auth_user row, so it is an invalid user id (SPEC §2.4 step 2),
+	 * even when an e-mail is given too. */
+	struct enroll_item it[2] = {
+		item(NULL, -5, DEMOX, LIC1, NULL),
+		item("someone@example.com", -7, DEMOX, LIC1, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 2, true);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(r.body.data, "{\"successes\": [], \"pending\": [], \"failures\": [], "
+	    "\"invalid_user_ids\": [-5, -7]}");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenterprisecustomeruser"), "0");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox"), "0");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -492,6 +514,7 @@ main(void)
 		cmocka_unit_test_setup(test_default_enrollment_realization, reset),
 		cmocka_unit_test_setup(test_item_database_error_is_isolated, reset),
 		cmocka_unit_test_setup(test_thousand_items_mixed, reset),
+		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
 	};
 	struct db_settings s;
 	int rc;

@@ -179,6 +179,17 @@ class EnrollTest(unittest.TestCase):
         self.assertEqual(body, dumps({"successes": [], "pending": [], "failures": [],
                                       "invalid_user_ids": [9998, 9999]}))
 
+    def test_negative_user_id_is_an_invalid_user_id(self):
+        # Only 0 counts as absent: -5 names no user (SPEC §2.4 step 2).
+        status, _, body = self.post({"enrollments_info": [
+            {"user_id": -5, "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"user_id": -7, "email": "someone@example.com", "course_run_key": DEMOX,
+             "license_uuid": LIC1}]})
+        self.assertEqual(status, 409)
+        self.assertEqual(body, dumps({"successes": [], "pending": [], "failures": [],
+                                      "invalid_user_ids": [-5, -7]}))
+        self.assertEqual(self.scalar("SELECT COUNT(*) FROM enterprise_pendingenterprisecustomeruser"), 0)
+
     def test_cancelled_learner_credit_is_reactivated(self):
         status, _, body = self.post({"enrollments_info": [
             {"user_id": 6, "course_run_key": DEMOX, "transaction_id": TXN1}]})
