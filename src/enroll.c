@@ -202,6 +202,10 @@ struct pend {
 	                                    sales force id and source already */
 	char license[33];                /* "" for NULL */
 	long long id;
+	/* The transaction id of this request's first item for the pair (the
+	 * row keeps none), so that a repeat under another one fails. */
+	bool planned;
+	char transaction[33];
 };
 
 struct plan {
@@ -1310,17 +1314,23 @@ plan_pending(struct chunk *ch, struct plan *pl)
 {
 	struct pend *pe = pl->pe;
 	const char *lic = pl->in->license_uuid;   /* "" for a transaction */
+	const char *txn = pl->in->transaction_id; /* "" for a license */
 
 	if (!pe->exists) {
 		pe->exists = true;
 		memcpy(pe->license, lic, 33);
 		pe->write = true;
 		pl->created = true;
-	} else if (strcmp(pe->license, lic) != 0) {
+	} else if (strcmp(pe->license, lic) != 0 ||
+	    (pe->planned && strcmp(pe->transaction, txn) != 0)) {
 		pl->kind = ENROLL_FAILURE;
 		return;
 	} else if (!pe->current)
 		pe->write = true;   /* refresh mode, discount, source */
+	if (!pe->planned) {
+		pe->planned = true;
+		memcpy(pe->transaction, txn, 33);
+	}
 	pl->mail = pl->created && ch->req->notify;
 }
 

@@ -500,6 +500,34 @@ test_negative_user_id_is_invalid(void **state)
 	run_free(&r);
 }
 
+static void
+test_pending_duplicate_with_other_transaction_fails(void **state)
+{
+	/* SPEC §2.4 step 7: a repeat with a different subsidy is a failure,
+	 * for pending learners too (the pending row keeps no transaction id,
+	 * but within one request the earlier item's is known). */
+	struct enroll_item it[4] = {
+		item("p1@example.com", 0, DEMOX, NULL, TXN1),
+		item("P1@example.com", 0, DEMOX, NULL, TXN1),
+		item("p1@example.com", 0, DEMOX, NULL, "9c1a0000000040008000000000000002"),
+		item("p1@example.com", 0, DEMOX, LIC1, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 4, true);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(r.o->results[0].kind, ENROLL_PENDING);
+	assert_true(r.o->results[0].created);
+	assert_int_equal(r.o->results[1].kind, ENROLL_PENDING);
+	assert_false(r.o->results[1].created);
+	assert_int_equal(r.o->results[2].kind, ENROLL_FAILURE);
+	assert_int_equal(r.o->results[3].kind, ENROLL_FAILURE);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), "1");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox"), "1");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -515,6 +543,7 @@ main(void)
 		cmocka_unit_test_setup(test_item_database_error_is_isolated, reset),
 		cmocka_unit_test_setup(test_thousand_items_mixed, reset),
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
+		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
 	};
 	struct db_settings s;
 	int rc;
