@@ -678,27 +678,16 @@ uuid_field(struct request_parser *p, const struct jval *v,
 	}
 }
 
-/* Reads an unsigned run of ASCII digits with single inner underscores. */
-static bool
+/* Reads an unsigned run of ASCII digits. */
+static void
 digit_run(const char *s, size_t n, size_t *i, const char **start, size_t *ndigits)
 {
-	bool prev_digit = false;
-
 	*start = s + *i;
 	*ndigits = 0;
-	while (*i < n) {
-		if (s[*i] == '_') {
-			if (!prev_digit || *i + 1 >= n || !is_digit(s[*i + 1]))
-				return false;
-			prev_digit = false;
-		} else if (is_digit(s[*i])) {
-			prev_digit = true;
-			(*ndigits)++;
-		} else
-			break;
+	while (*i < n && is_digit(s[*i])) {
+		(*ndigits)++;
 		(*i)++;
 	}
-	return true;
 }
 
 /*
@@ -706,15 +695,19 @@ digit_run(const char *s, size_t n, size_t *i, const char **start, size_t *ndigit
  * str(value).strip(), at most 1000 characters, Python's Decimal syntax,
  * then the places check (trailing zeros count, as in DRF), then 0..100.
  * Writes the canonical text ("100", "12.5", "0").
+ *
+ * Decimal(str) drops every underscore wherever it stands ("_1__0." is 10;
+ * CPython's _decimal ignores them before parsing, unlike int()), so they
+ * are removed first and the rest must be plain Decimal syntax.
  */
 static enum msg
 decimal_field(struct request_parser *p, const struct jval *v, char out[24], bool *nomem)
 {
 	const char *s, *ip, *fp;
-	size_t n, i = 0, nip, nfp, k;
+	size_t n, i = 0, nip, nfp, k, j;
 	bool neg = false, eneg = false;
 	long long exp = 0;
-	char coeff[16];
+	char plain[DRF_MAX_STRING + 1], coeff[16];
 	size_t nc = 0;
 	int64_t scaled = 0;
 	int places;
@@ -736,31 +729,37 @@ decimal_field(struct request_parser *p, const struct jval *v, char out[24], bool
 	py_strip(&s, &n);
 	if (utf8_count(s, n) > DRF_MAX_STRING)
 		return M_STR_TOO_LARGE;
+	/* Only ASCII can be valid here (see the top), so n <= 1000 below. */
+	for (j = 0, k = 0; j < n; j++) {
+		if ((unsigned char)s[j] >= 0x80)
+			return M_NUMBER;
+		if (s[j] != '_')
+			plain[k++] = s[j];
+	}
+	s = plain;
+	n = k;
 	if (i < n && (s[i] == '+' || s[i] == '-'))
 		neg = s[i++] == '-';
-	if (!digit_run(s, n, &i, &ip, &nip))
-		return M_NUMBER;
+	digit_run(s, n, &i, &ip, &nip);
 	fp = "";
 	nfp = 0;
 	if (i < n && s[i] == '.') {
 		i++;
-		if (!digit_run(s, n, &i, &fp, &nfp))
-			return M_NUMBER;
+		digit_run(s, n, &i, &fp, &nfp);
 	}
 	if (nip + nfp == 0)
 		return M_NUMBER;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
 		const char *ep;
-		size_t nep, j;
+		size_t nep;
 
 		i++;
 		if (i < n && (s[i] == '+' || s[i] == '-'))
 			eneg = s[i++] == '-';
-		if (!digit_run(s, n, &i, &ep, &nep) || nep == 0)
+		digit_run(s, n, &i, &ep, &nep);
+		if (nep == 0)
 			return M_NUMBER;
-		for (j = 0; ep + j < s + i; j++) {
-			if (ep[j] == '_')
-				continue;
+		for (j = 0; j < nep; j++) {
 			if (exp < 1000000000LL)   /* saturate: only the sign matters then */
 				exp = exp * 10 + (ep[j] - '0');
 		}
@@ -778,24 +777,13 @@ decimal_field(struct request_parser *p, const struct jval *v, char out[24], bool
 	/* Collect the coefficient without leading zeros. */
 	{
 		const char *parts[2] = { ip, fp };
-		size_t lens[2], part, j, seen;
+		size_t lens[2] = { nip, nfp }, part;
 
-		lens[0] = 0;
-		lens[1] = 0;
-		/* lengths in bytes, underscores included */
-		for (j = 0, seen = 0; seen < nip; j++)
-			if (ip[j] != '_')
-				seen++;
-		lens[0] = j;
-		for (j = 0, seen = 0; seen < nfp; j++)
-			if (fp[j] != '_')
-				seen++;
-		lens[1] = j;
 		for (part = 0; part < 2; part++)
 			for (j = 0; j < lens[part]; j++) {
 				char c = parts[part][j];
 
-				if (c == '_' || (c == '0' && nc == 0))
+				if (c == '0' && nc == 0)
 					continue;
 				if (nc >= sizeof(coeff))
 					return neg ? M_MIN_0 : M_MAX_100;
