@@ -197,6 +197,7 @@ struct pend_user {
 struct pend {
 	struct pend_user *pu;
 	struct course *c;
+	const char *key;                 /* "<e-mail>\t<course>" */
 	bool exists, write;
 	bool current;                    /* the row holds this request's mode, discount,
 	                                    sales force id and source already */
@@ -229,6 +230,9 @@ struct chunk {
 	long long source_id;             /* customer_admin, 0 when missing */
 	const struct enroll_item *items;
 	size_t n;
+	/* Request-wide, read-only here: pending pair key -> transaction id of
+	 * the request's first committed learner-credit item for it. */
+	const struct map *pend_txn;
 	struct plan *plan;
 	struct map users_by_id, users_by_email, courses, intentions;
 	struct map pairs, pair_by_ece_key, pair_by_ece_id;
@@ -808,6 +812,7 @@ classify_items(struct chunk *ch)
 					return -1;
 				pl->pe->pu = pu;
 				pl->pe->c = pl->c;
+				pl->pe->key = k;
 			}
 		}
 	}
@@ -1315,7 +1320,14 @@ plan_pending(struct chunk *ch, struct plan *pl)
 	struct pend *pe = pl->pe;
 	const char *lic = pl->in->license_uuid;   /* "" for a transaction */
 	const char *txn = pl->in->transaction_id; /* "" for a license */
+	const char *prev;
 
+	/* An earlier chunk (or item, when redone one by one) of this request. */
+	if (!pe->planned && ch->pend_txn != NULL &&
+	    (prev = map_get(ch->pend_txn, pe->key)) != NULL) {
+		pe->planned = true;
+		memcpy(pe->transaction, prev, 33);
+	}
 	if (!pe->exists) {
 		pe->exists = true;
 		memcpy(pe->license, lic, 33);
@@ -1884,6 +1896,32 @@ item_failed(struct chunk *one, struct enroll_result *r, struct arena *a, size_t 
 		r->user_id = one->items[0].user_id;
 }
 
+/*
+ * Remembers the transaction id of each committed pending learner-credit
+ * item of the chunk in the request-wide map (memory of arena a): the pending row
+ * stores none, so later chunks could not see it otherwise.  0 or -1.
+ */
+static int
+remember_pending(const struct chunk *ch, struct arena *a, struct map *pend_txn)
+{
+	size_t i;
+
+	for (i = 0; i < ch->n; i++) {
+		const struct plan *pl = &ch->plan[i];
+		char *key, *txn;
+
+		/* (A license is on the row itself: no need to remember it.) */
+		if (pl->kind != ENROLL_PENDING || pl->in->transaction_id[0] == '\0' ||
+		    map_get(pend_txn, pl->pe->key) != NULL)
+			continue;
+		if ((key = arena_strdup(a, pl->pe->key)) == NULL ||
+		    (txn = arena_strdup(a, pl->in->transaction_id)) == NULL ||
+		    map_put(pend_txn, key, txn) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static bool
 fatal(enum db_err e)
 {
@@ -1896,6 +1934,7 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 {
 	struct enroll_outcome *o;
 	struct arena *scratch = NULL;
+	struct map pend_txn;
 	long long source_id = 0;
 	enum db_err err;
 	size_t lo, i;
@@ -1905,6 +1944,8 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 	    (o->results = arena_calloc(a, req->nitems, sizeof(*o->results))) == NULL)
 		return -1;
 	o->nresults = req->nitems;
+	if (map_init(&pend_txn, a, 16) != 0)
+		return -1;
 	if ((scratch = arena_new(CHUNK_ARENA_MAX)) == NULL)
 		return -1;
 
@@ -1919,11 +1960,13 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 	for (lo = 0; lo < req->nitems; lo += ENROLL_CHUNK_ITEMS) {
 		size_t n = req->nitems - lo < ENROLL_CHUNK_ITEMS ? req->nitems - lo : ENROLL_CHUNK_ITEMS;
 		struct chunk ch = { .db = db, .e = e, .req = req, .reqid = reqid,
-		    .source_id = source_id, .items = &req->items[lo], .n = n };
+		    .source_id = source_id, .items = &req->items[lo], .n = n,
+		    .pend_txn = &pend_txn };
 
 		err = chunk_txn(&ch, scratch);
 		if (err == DB_OK) {
-			if (chunk_results(&ch, a, &o->results[lo]) != 0)
+			if (chunk_results(&ch, a, &o->results[lo]) != 0 ||
+			    remember_pending(&ch, a, &pend_txn) != 0)
 				goto out;
 			continue;
 		}
@@ -1936,11 +1979,13 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 		    lo, db_strerror(err), db_error(db));
 		for (i = 0; i < n; i++) {
 			struct chunk one = { .db = db, .e = e, .req = req, .reqid = reqid,
-			    .source_id = source_id, .items = &req->items[lo + i], .n = 1 };
+			    .source_id = source_id, .items = &req->items[lo + i], .n = 1,
+			    .pend_txn = &pend_txn };
 
 			err = chunk_txn(&one, scratch);
 			if (err == DB_OK) {
-				if (chunk_results(&one, a, &o->results[lo + i]) != 0)
+				if (chunk_results(&one, a, &o->results[lo + i]) != 0 ||
+				    remember_pending(&one, a, &pend_txn) != 0)
 					goto out;
 				continue;
 			}

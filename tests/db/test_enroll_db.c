@@ -528,6 +528,39 @@ test_pending_duplicate_with_other_transaction_fails(void **state)
 	run_free(&r);
 }
 
+static void
+test_pending_other_transaction_across_chunks_and_fallback(void **state)
+{
+	/* The same rule when the repeat is in a later chunk, or when the
+	 * chunk is redone item by item after a database error (EXECED's
+	 * mode does not fit the pending row: that item fails alone). */
+	struct enroll_item *it = calloc(ENROLL_CHUNK_ITEMS + 1, sizeof(*it));
+	size_t i;
+	struct run r;
+
+	(void)state;
+	assert_non_null(it);
+	it[0] = item("p1@example.com", 0, DEMOX, NULL, TXN1);
+	it[1] = item("p1@example.com", 0, DEMOX, NULL, "9c1a0000000040008000000000000002");
+	it[2] = item("p2@example.com", 0, EXECED, LIC1, NULL);
+	it[3] = item("p3@example.com", 0, DEMOX, NULL, TXN1);
+	for (i = 4; i < ENROLL_CHUNK_ITEMS; i++)
+		it[i] = item(NULL, 9998, DEMOX, LIC1, NULL);
+	it[ENROLL_CHUNK_ITEMS] = item("p3@example.com", 0, DEMOX, NULL,
+	    "9c1a0000000040008000000000000002");
+	run(&r, it, ENROLL_CHUNK_ITEMS + 1, false);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(r.o->results[0].kind, ENROLL_PENDING);
+	assert_int_equal(r.o->results[1].kind, ENROLL_FAILURE);
+	assert_int_equal(r.o->results[2].kind, ENROLL_FAILURE);
+	assert_int_equal(r.o->results[3].kind, ENROLL_PENDING);
+	assert_int_equal(r.o->results[ENROLL_CHUNK_ITEMS].kind, ENROLL_FAILURE);
+	assert_string_equal(r.o->results[ENROLL_CHUNK_ITEMS].email, "p3@example.com");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), "2");
+	run_free(&r);
+	free(it);
+}
+
 int
 main(void)
 {
@@ -544,6 +577,7 @@ main(void)
 		cmocka_unit_test_setup(test_thousand_items_mixed, reset),
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
 		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
+		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
 	};
 	struct db_settings s;
 	int rc;
