@@ -262,6 +262,41 @@ class EnrollTest(unittest.TestCase):
         self.assertEqual(self.rows("SELECT kind, COUNT(*) FROM bulk_enroll_outbox GROUP BY kind "
                                    "ORDER BY kind"), [("order", 1), ("email", 2)])
 
+    def test_concurrent_identical_requests_all_succeed(self):
+        # SPEC §2.4 step 8: deadlocks and lock waits are retried so that
+        # concurrent identical requests all succeed, and converge on one
+        # set of rows, one order per enrollment and one e-mail per item.
+        import concurrent.futures
+        items = []
+        for i in range(60):
+            items.append({"email": "c%d@example.com" % i, "course_run_key": DEMOX,
+                          "license_uuid": LIC1})
+        for uid in (2, 3, 5, 7):
+            for course in (DEMOX, AUDIT):
+                items.append({"user_id": uid, "course_run_key": course, "license_uuid": LIC1})
+        body = {"enrollments_info": items, "notify": True}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=stack.WORKERS) as ex:
+            results = list(ex.map(lambda _: self.post(body), range(stack.WORKERS * 2)))
+        for status, _, got in results:
+            self.assertEqual(status, 202, got)
+            got = json.loads(got)
+            self.assertEqual(got["failures"], [])
+            self.assertEqual(len(got["successes"]), 8)
+            self.assertEqual(len(got["pending"]), 60)
+        self.assertEqual(self.scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), 60)
+        self.assertEqual(self.scalar("SELECT COUNT(*) FROM student_courseenrollment "
+                                     "WHERE user_id IN (2, 3, 5, 7)"), 8)
+        self.assertEqual(self.scalar("SELECT COUNT(*) FROM "
+                                     "enterprise_licensedenterprisecourseenrollment"), 8)
+        # Orders for the four verified (DemoX) enrollments; e-mails for 60 + 8.
+        self.assertEqual(self.rows("SELECT kind, COUNT(*) FROM bulk_enroll_outbox GROUP BY kind "
+                                   "ORDER BY kind"), [("order", 4), ("email", 68)])
+        # Every request reports the same fulfillment uuid for an enrollment.
+        uuids = {json.dumps(sorted((s["user_id"], s["course_run_key"],
+                                    s["enterprise_fulfillment_source_uuid"])
+                                   for s in json.loads(b)["successes"])) for _, _, b in results}
+        self.assertEqual(len(uuids), 1)
+
     def test_thousand_items_mixing_every_outcome(self):
         items, want = [], {"successes": [], "pending": [], "failures": []}
         bad_ids, bad_emails = [], []
