@@ -511,11 +511,11 @@ load_users(struct chunk *ch)
 		if (it->user_id != 0 || it->email == NULL)
 			continue;
 		if ((lc = lower_ascii(ch->ca, it->email)) == NULL)
-			return DB_ERR_NOMEM;
+			goto nomem;
 		if (map_get(&seen, lc) != NULL)
 			continue;
 		if (map_put(&seen, lc, lc) != 0)
-			return DB_ERR_NOMEM;
+			goto nomem;
 		q_sql(&q, nem == 0 ? "?" : ", ?");
 		q_str(&q, it->email);
 		nem++;
@@ -527,6 +527,10 @@ load_users(struct chunk *ch)
 	}
 	e = q_query(&q, ch->db, user_row, &rc);
 	return rc.nomem ? DB_ERR_NOMEM : e;
+
+nomem:
+	buf_free(&q.sql);   /* the statement text is malloc'd, not arena memory */
+	return DB_ERR_NOMEM;
 }
 
 static int
@@ -1873,8 +1877,11 @@ source_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
-/* The failure of one item, with what the failed attempt learnt about it. */
-static void
+/*
+ * The failure of one item, with what the failed attempt learnt about it.
+ * Returns 0, or -1 when the request arena refuses the e-mail (OOM).
+ */
+static int
 item_failed(struct chunk *one, struct enroll_result *r, struct arena *a, size_t index,
     enum db_err e)
 {
@@ -1889,11 +1896,14 @@ item_failed(struct chunk *one, struct enroll_result *r, struct arena *a, size_t 
 	r->course_run_key = one->items[0].course_run_key;
 	if (pl != NULL && pl->u != NULL) {
 		r->user_id = pl->u->id;
-		r->email = arena_strdup(a, pl->u->email);
-	} else if (pl != NULL && pl->email_lc != NULL)
-		r->email = arena_strdup(a, pl->email_lc);
-	else if (one->items[0].user_id > 0)
+		if ((r->email = arena_strdup(a, pl->u->email)) == NULL)
+			return -1;
+	} else if (pl != NULL && pl->email_lc != NULL) {
+		if ((r->email = arena_strdup(a, pl->email_lc)) == NULL)
+			return -1;
+	} else if (one->items[0].user_id > 0)
 		r->user_id = one->items[0].user_id;
+	return 0;
 }
 
 /*
@@ -1991,7 +2001,8 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 			}
 			if (fatal(err))
 				goto out;
-			item_failed(&one, &o->results[lo + i], a, lo + i, err);
+			if (item_failed(&one, &o->results[lo + i], a, lo + i, err) != 0)
+				goto out;
 		}
 	}
 	*out = o;
