@@ -1,0 +1,260 @@
+/*
+ * Outbound transfers through libcurl (libcurl-security.md): every transfer
+ * starts from curl_easy_reset() (which keeps the connection cache, so a
+ * reused handle reuses its connection) and sets, with every return checked:
+ * a protocol allow-list, no redirects, connect and total timeouts, no
+ * signals, and a write callback that refuses a body over the cap.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "outbound.h"
+
+struct outbound {
+	CURL *curl;
+	struct outbound_limits lim;
+};
+
+/* What the write callback fills: the caller's buffer and whether it overflowed. */
+struct sink {
+	struct buf *body;
+	int over_cap;
+};
+
+/* The message being uploaded over SMTP. */
+struct source {
+	const char *data;
+	size_t len;
+	size_t off;
+};
+
+struct outbound *
+outbound_new(const struct outbound_limits *lim)
+{
+	struct outbound *ob;
+
+	if ((ob = calloc(1, sizeof(*ob))) == NULL)
+		return NULL;
+	if ((ob->curl = curl_easy_init()) == NULL) {
+		free(ob);
+		return NULL;
+	}
+	ob->lim = *lim;
+	return ob;
+}
+
+void
+outbound_free(struct outbound *ob)
+{
+	if (ob == NULL)
+		return;
+	curl_easy_cleanup(ob->curl);
+	free(ob);
+}
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sink *s = userdata;
+	size_t n = size * nmemb;     /* libcurl guarantees size == 1 */
+
+	if (buf_append(s->body, ptr, n) != 0) {
+		s->over_cap = 1;
+		return 0;            /* anything short of n aborts the transfer */
+	}
+	return n;
+}
+
+static size_t
+read_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct source *src = userdata;
+	size_t room = size * nmemb, left = src->len - src->off;
+	size_t n = left < room ? left : room;
+
+	memcpy(ptr, src->data + src->off, n);
+	src->off += n;
+	return n;
+}
+
+/* Copies a curl error into err, preferring the detailed buffer. */
+static void
+set_error(char *err, size_t errlen, CURLcode cc, const char *detail)
+{
+	snprintf(err, errlen, "%s", detail != NULL && detail[0] != '\0' ? detail :
+	    curl_easy_strerror(cc));
+}
+
+/*
+ * Options every transfer gets: protocol allow-list (protos, e.g.
+ * "http,https"), no redirects, timeouts, no signals, the error buffer.
+ * Returns CURLE_OK or the first failing option's code.
+ */
+static CURLcode
+common_options(struct outbound *ob, const char *url, const char *protos, char *errbuf)
+{
+	CURLcode cc;
+
+	curl_easy_reset(ob->curl);
+	if ((cc = curl_easy_setopt(ob->curl, CURLOPT_ERRORBUFFER, errbuf)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_PROTOCOLS_STR, protos)) != CURLE_OK ||
+	    /* Redirects are never followed; the redirect allow-list repeats
+	     * the main one because libcurl refuses an empty list. */
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_REDIR_PROTOCOLS_STR, protos)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_FOLLOWLOCATION, 0L)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_CONNECTTIMEOUT_MS,
+	    ob->lim.connect_timeout_ms)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_TIMEOUT_MS, ob->lim.timeout_ms)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_URL, url)) != CURLE_OK)
+		return cc;
+	return CURLE_OK;
+}
+
+int
+outbound_post(struct outbound *ob, const char *url, const char *const *headers,
+    const char *content_type, const char *body, size_t len, struct outbound_response *res)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hl = NULL, *tmp;
+	struct sink sink = { &res->body, 0 };
+	char ct[256];
+	CURLcode cc;
+	int rc = -1;
+
+	res->status = 0;
+	res->error[0] = '\0';
+	buf_reset(&res->body);
+	if ((size_t)snprintf(ct, sizeof(ct), "Content-Type: %s", content_type) >= sizeof(ct)) {
+		snprintf(res->error, sizeof(res->error), "content type too long");
+		return -1;
+	}
+	/* "Expect:" stops libcurl from waiting for 100-continue on big bodies. */
+	if ((tmp = curl_slist_append(hl, ct)) == NULL)
+		goto nomem;
+	hl = tmp;
+	if ((tmp = curl_slist_append(hl, "Expect:")) == NULL)
+		goto nomem;
+	hl = tmp;
+	for (; headers != NULL && *headers != NULL; headers++) {
+		if ((tmp = curl_slist_append(hl, *headers)) == NULL)
+			goto nomem;
+		hl = tmp;
+	}
+	if ((cc = common_options(ob, url, "http,https", errbuf)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_POST, 1L)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_POSTFIELDS, body)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)len)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_HTTPHEADER, hl)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_WRITEFUNCTION, write_cb)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_WRITEDATA, &sink)) != CURLE_OK) {
+		set_error(res->error, sizeof(res->error), cc, errbuf);
+		goto out;
+	}
+	cc = curl_easy_perform(ob->curl);
+	if (cc != CURLE_OK) {
+		if (sink.over_cap)
+			snprintf(res->error, sizeof(res->error), "response body over %zu bytes",
+			    ob->lim.max_response);
+		else
+			set_error(res->error, sizeof(res->error), cc, errbuf);
+		goto out;
+	}
+	if ((cc = curl_easy_getinfo(ob->curl, CURLINFO_RESPONSE_CODE, &res->status)) != CURLE_OK) {
+		res->status = 0;
+		set_error(res->error, sizeof(res->error), cc, errbuf);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(res->error, sizeof(res->error), "out of memory");
+out:
+	/* The handle keeps pointers to hl and errbuf until the next reset. */
+	(void)curl_easy_setopt(ob->curl, CURLOPT_HTTPHEADER, NULL);
+	(void)curl_easy_setopt(ob->curl, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(hl);
+	return rc;
+}
+
+int
+outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
+    const char *password, const char *from, const char *rcpt, const char *message,
+    size_t len, bool *permanent, char *err, size_t errlen)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *rl = NULL;
+	struct source src = { message, len, 0 };
+	struct buf discard;
+	struct sink sink = { &discard, 0 };
+	char addr[512];
+	long code = 0;
+	CURLcode cc;
+	int rc = -1;
+
+	*permanent = false;
+	err[0] = '\0';
+	buf_init(&discard, ob->lim.max_response);
+	/* The address goes into an SMTP command line: no CR, LF, or brackets. */
+	if (strpbrk(rcpt, "\r\n<>") != NULL || strpbrk(from, "\r\n<>") != NULL) {
+		snprintf(err, errlen, "address contains characters not allowed in SMTP");
+		*permanent = true;
+		goto out;
+	}
+	if ((size_t)snprintf(addr, sizeof(addr), "<%s>", rcpt) >= sizeof(addr)) {
+		snprintf(err, errlen, "recipient address too long");
+		*permanent = true;
+		goto out;
+	}
+	if ((rl = curl_slist_append(NULL, addr)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((size_t)snprintf(addr, sizeof(addr), "<%s>", from) >= sizeof(addr)) {
+		snprintf(err, errlen, "sender address too long");
+		*permanent = true;
+		goto out;
+	}
+	if ((cc = common_options(ob, url, "smtp,smtps", errbuf)) != CURLE_OK ||
+	    /* smtp:// upgrades with STARTTLS when offered; smtps:// is TLS anyway. */
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_MAIL_FROM, addr)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_MAIL_RCPT, rl)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_UPLOAD, 1L)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_READFUNCTION, read_cb)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_READDATA, &src)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_WRITEFUNCTION, write_cb)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_WRITEDATA, &sink)) != CURLE_OK ||
+	    (username != NULL && (cc = curl_easy_setopt(ob->curl, CURLOPT_USERNAME,
+	    username)) != CURLE_OK) ||
+	    (password != NULL && (cc = curl_easy_setopt(ob->curl, CURLOPT_PASSWORD,
+	    password)) != CURLE_OK)) {
+		set_error(err, errlen, cc, errbuf);
+		goto out;
+	}
+	cc = curl_easy_perform(ob->curl);
+	if (cc == CURLE_OK) {
+		rc = 0;
+		goto out;
+	}
+	set_error(err, errlen, cc, errbuf);
+	/* The last reply code the server sent (0 when none): 5xx is a refusal. */
+	if (curl_easy_getinfo(ob->curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+	    code >= 500 && code <= 599)
+		*permanent = true;
+out:
+	/* Forget pointers into this frame; the password is not kept either. */
+	(void)curl_easy_setopt(ob->curl, CURLOPT_MAIL_RCPT, NULL);
+	(void)curl_easy_setopt(ob->curl, CURLOPT_ERRORBUFFER, NULL);
+	(void)curl_easy_setopt(ob->curl, CURLOPT_PASSWORD, NULL);
+	curl_slist_free_all(rl);
+	buf_free(&discard);
+	return rc;
+}
