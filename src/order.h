@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 struct outbound;
 struct conf;
 
@@ -46,5 +48,52 @@ void order_client_free(struct order_client *c);
  */
 int order_deliver(struct order_client *c, const char *const *lines, size_t n,
     struct order_line_outcome *out) __attribute__((warn_unused_result));
+
+/* ---- the pieces of order_deliver, exposed for tests ---- */
+
+#define ORDER_BATCH_KEY_LEN 64   /* SHA-256, lower-case hex */
+
+/*
+ * Reads a stored line's "idempotency_key" (a top-level string member of a
+ * JSON object; the whole text must be one valid JSON object, nesting at
+ * most 16 deep).  Copies it NUL-terminated into key (keylen bytes).
+ * Returns 0, or -1 with the reason in why (not JSON, no key, key too long).
+ */
+int order_line_key(const char *line, size_t len, char *key, size_t keylen, char *why,
+    size_t whylen) __attribute__((warn_unused_result));
+
+/*
+ * The batch's Idempotency-Key header value: the SHA-256 of the lines' keys
+ * in order, each followed by "\n", as lower-case hex into out (65 bytes).
+ * The same lines in the same order give the same key.  Returns 0 or -1.
+ */
+int order_batch_key(const char *const *keys, size_t n, char out[ORDER_BATCH_KEY_LEN + 1])
+    __attribute__((warn_unused_result));
+
+/*
+ * Appends {"enrollments": [line, line, ...]} to out, the lines embedded
+ * as they are (already valid JSON objects).  Returns 0 or -1 (buffer max).
+ */
+int order_batch_body(struct buf *out, const char *const *lines, size_t n)
+    __attribute__((warn_unused_result));
+
+/*
+ * Maps a 2xx response body {"orders": [{"status": ..., "detail": ...}]}
+ * onto out[0..n): "success" -> DONE, "failure" -> FAILED with the
+ * service's "detail" (else "message" or "error") string, another status ->
+ * RETRY.  Returns 0, or -1 when the body is not that shape or holds a
+ * different number of orders than n (out is then unspecified).
+ */
+int order_parse_response(const char *body, size_t len, size_t n,
+    struct order_line_outcome *out) __attribute__((warn_unused_result));
+
+/*
+ * Reads an OAuth2 token response {"access_token": "...", "expires_in": N}.
+ * *token is malloc'd (the caller wipes and frees it); *expires_in_s is -1
+ * when absent.  Returns 0, or -1 (no usable token: missing, not a header-
+ * safe string, over 16 KiB).
+ */
+int order_parse_token(const char *body, size_t len, char **token, long *expires_in_s)
+    __attribute__((warn_unused_result));
 
 #endif
