@@ -14,6 +14,11 @@
 #ifndef BULK_DISPATCH_H
 #define BULK_DISPATCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
 struct app;
 
 /*
@@ -28,5 +33,54 @@ int dispatch_run(struct app *app);
  * Exposed for tests.
  */
 long dispatch_backoff_ms(long retry_base_ms, unsigned attempts, double jitter01);
+
+/* ---- the pieces of an e-mail delivery, exposed for tests ---- */
+
+/* An e-mail row's payload (src/outbox.c), strings malloc'd. */
+struct dispatch_email {
+	char *learner_name;          /* NULL for pending learners (JSON null) */
+	char *email;
+	char *course_run_key;
+	char *course_name;
+	char *enterprise_name;
+	char *enterprise_slug;
+	char *idempotency_key;
+	bool pending;
+};
+
+/*
+ * Parses an e-mail payload: one JSON object whose members email,
+ * course_run_key and idempotency_key are non-empty strings; learner_name,
+ * course_name, enterprise_customer_name and enterprise_customer_slug are
+ * strings (learner_name may be null); pending is a boolean; other members
+ * are ignored.  Returns 0, or -1 with the reason in why (and nothing to
+ * free).  dispatch_email_clear() releases a parsed one.
+ */
+int dispatch_email_parse(const char *payload, size_t len, struct dispatch_email *m, char *why,
+    size_t whylen) __attribute__((warn_unused_result));
+
+void dispatch_email_clear(struct dispatch_email *m);
+
+/*
+ * The link to start learning, appended to out: a pending learner gets
+ * {learner_portal_url}/{slug}; an existing learner
+ * {lms_root_url}/courses/{course_run_key}/course/.  When the base a learner
+ * needs is unset (NULL or ""), the other one's form is used; with neither
+ * set nothing is appended.  Trailing slashes of a base are dropped.
+ * Returns 0 or -1 (buffer maximum).
+ */
+int dispatch_email_link(const char *lms_root_url, const char *learner_portal_url,
+    const struct dispatch_email *m, struct buf *out) __attribute__((warn_unused_result));
+
+/*
+ * The Message-ID (without the angle brackets) for an idempotency key:
+ * the key with ':' turned into '.' and any other character outside RFC
+ * 5322 atext into '-', then "@" DISPATCH_MESSAGE_ID_DOMAIN.  The same key
+ * always gives the same id, so a re-delivered message can be recognised.
+ * Returns 0, or -1 when it does not fit in outsz.
+ */
+#define DISPATCH_MESSAGE_ID_DOMAIN "bulk-enroll.invalid"
+int dispatch_message_id(const char *key, char *out, size_t outsz)
+    __attribute__((warn_unused_result));
 
 #endif
