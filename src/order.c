@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,9 @@
 
 #include "buf.h"
 #include "conf.h"
-#include "log.h"
 #include "order.h"
 #include "outbound.h"
+#include "utf8.h"
 
 #define ORDER_PATH        "/api/v2/manual_course_enrollment_order/"
 #define TOKEN_PATH        "/oauth2/access_token"
@@ -835,15 +836,35 @@ set_all(struct order_line_outcome *out, const size_t *idx, size_t m, enum order_
 		set_outcome(&out[idx[i]], r, msg);
 }
 
-/* A short, escaped excerpt of an error response for last_error. */
+/*
+ * "what: HTTP nnn: excerpt" for last_error: up to 200 bytes of the response
+ * body as valid UTF-8 (the column refuses anything else), with control
+ * characters as spaces and invalid bytes as '?'.
+ */
 static void
 status_message(char *dst, size_t dstsz, const char *what, const struct outbound_response *res)
 {
-	char excerpt[256];
+	const unsigned char *s = (const unsigned char *)res->body.data;
+	size_t i = 0, o = 0, n = res->body.len, len;
+	char excerpt[208];
+	uint32_t cp;
 
-	log_escape(res->body.data != NULL ? res->body.data : "", res->body.len > 200 ? 200 :
-	    res->body.len, excerpt, sizeof(excerpt));
-	snprintf(dst, dstsz, "%s: HTTP %ld: %s", what, res->status, excerpt);
+	while (s != NULL && i < n && o + 4 < 200) {
+		len = utf8_decode(s + i, n - i, &cp);
+		if (len == 0) {
+			excerpt[o++] = '?';
+			i++;
+		} else if (cp < 0x20 || cp == 0x7f) {
+			excerpt[o++] = ' ';
+			i++;
+		} else {
+			memcpy(excerpt + o, s + i, len);
+			o += len;
+			i += len;
+		}
+	}
+	excerpt[o] = '\0';
+	snprintf(dst, dstsz, "%s: HTTP %ld: %s%s", what, res->status, excerpt, i < n ? "..." : "");
 }
 
 int
