@@ -1,0 +1,319 @@
+"""Fake receivers for the outbox dispatcher's side effects (stdlib only).
+
+OrderService: an HTTP server (a thread) standing in for the e-commerce
+order service.  It records every request and answers
+POST /api/v2/manual_course_enrollment_order/ per a scriptable plan:
+
+    orders = OrderService(stack.ORDER_PORT).start()
+    orders.fail_line = lambda line: "No seat" if line["email"] == "x" else None
+    orders.script(500, "slow:2", "ok")   # next requests: 500, a 2 s delay, normal
+    ...
+    orders.requests        # [Request(path, headers (lower-case keys), body, json)]
+    orders.lines()         # every line received, in order
+    orders.keys_seen()     # collections.Counter of line idempotency keys
+    orders.delivered_keys()  # keys answered "success" (what a deduping service stores)
+    orders.stop()          # "down": nothing listens on the port any more
+
+Script steps (consumed one per request; when none is left, "ok"):
+    "ok"        200 {"orders": [...]}: "success" per line, or "failure" with
+                the detail fail_line(line) returns when it returns a string
+    an int      that HTTP status with {"detail": "scripted <status>"}
+    "slow:S"    sleep S seconds, then "ok" (the dispatcher may time out)
+    "garbage"   200 with a body that is not JSON
+    "short"     200 with one order fewer than lines
+
+SmtpServer: a threaded SMTP server speaking enough of RFC 5321 for libcurl
+(EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), recording each accepted
+message; reject_rcpt (a set of lower-case addresses) answers RCPT with 550.
+
+    smtp = SmtpServer(stack.SMTP_PORT).start()
+    smtp.messages          # [Message(mail_from, rcpts, data bytes, connection)]
+    smtp.connections       # how many connections were accepted
+    smtp.stop()
+"""
+
+import collections
+import http.server
+import json
+import socket
+import socketserver
+import threading
+import time
+
+ORDER_PATH = "/api/v2/manual_course_enrollment_order/"
+
+Request = collections.namedtuple("Request", "path headers body json")
+Message = collections.namedtuple("Message", "mail_from rcpts data connection")
+
+
+class _ReusableThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """Tracks its open connections so that stop() really means "down": a
+    client holding a kept-alive connection must not reach a stopped
+    receiver through it."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def server_activate(self):
+        self.open_connections = set()
+        self.connections_lock = threading.Lock()
+        super().server_activate()
+
+    def process_request(self, request, client_address):
+        with self.connections_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.connections_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self):
+        """Stops accepting, then cuts every open connection."""
+        self.shutdown()
+        self.server_close()
+        with self.connections_lock:
+            conns = list(self.open_connections)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _HTTPServer(_ReusableThreadingServer, http.server.HTTPServer):
+    pass
+
+
+class OrderService:
+    """A fake order service on 127.0.0.1:port (see the module docstring)."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.address = (host, port)
+        self.lock = threading.Lock()
+        self.requests = []
+        self._steps = collections.deque()
+        self._delivered = collections.Counter()
+        self.fail_line = lambda line: None
+        self._server = None
+        self._thread = None
+
+    # -- plan
+
+    def script(self, *steps):
+        """Queues answers for the next requests (see the module docstring)."""
+        with self.lock:
+            self._steps.extend(steps)
+
+    # -- what was received
+
+    def lines(self):
+        with self.lock:
+            return [line for r in self.requests if r.json for line in r.json.get("enrollments", [])]
+
+    def keys_seen(self):
+        return collections.Counter(line.get("idempotency_key") for line in self.lines())
+
+    def delivered_keys(self):
+        """Keys answered "success": a real service would create each order once."""
+        with self.lock:
+            return collections.Counter(self._delivered)
+
+    def wait_for_requests(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.requests) >= n:
+                    return list(self.requests)
+            time.sleep(0.05)
+        raise AssertionError("order service: %d requests after %s s, wanted %d"
+                             % (len(self.requests), timeout, n))
+
+    # -- lifecycle
+
+    def start(self):
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                owner._answer(self, body)
+
+            def do_GET(self):  # noqa: N802
+                self._send(405, {"detail": "Method not allowed."})
+
+            def _send(self, status, obj=None, raw=None):
+                data = raw if raw is not None else json.dumps(obj).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = _HTTPServer(self.address, Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is not None:
+            self._server.close_all()
+            self._thread.join(5)
+            self._server = None
+
+    # -- the answer
+
+    def _answer(self, handler, body):
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except ValueError:
+            doc = None
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self.lock:
+            self.requests.append(Request(handler.path, headers, body, doc))
+            step = self._steps.popleft() if self._steps else "ok"
+        if handler.path != ORDER_PATH:
+            handler._send(404, {"detail": "Not found."})
+            return
+        if isinstance(step, int):
+            handler._send(step, {"detail": "scripted %d" % step})
+            return
+        if step.startswith("slow:"):
+            time.sleep(float(step[5:]))
+            step = "ok"
+        if step == "garbage":
+            handler._send(200, raw=b"<html>not json</html>")
+            return
+        lines = (doc or {}).get("enrollments") or []
+        orders = []
+        for line in lines:
+            detail = self.fail_line(line)
+            if detail is None:
+                orders.append({"status": "success", "detail": "created"})
+                with self.lock:
+                    self._delivered[line.get("idempotency_key")] += 1
+            else:
+                orders.append({"status": "failure", "detail": detail})
+        if step == "short":
+            orders = orders[:-1]
+        handler._send(200, {"orders": orders})
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    timeout = 30
+
+    def _reply(self, text):
+        self.wfile.write(text.encode("ascii") + b"\r\n")
+        self.wfile.flush()
+
+    def handle(self):
+        owner = self.server.owner
+        with owner.lock:
+            owner.connections += 1
+            conn_no = owner.connections
+        self._reply("220 fake-smtp ready")
+        mail_from, rcpts = None, []
+        while True:
+            line = self.rfile.readline(4096)
+            if not line:
+                return
+            cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+            verb = cmd.split(" ", 1)[0].upper()
+            arg = cmd[len(verb):].strip()
+            if verb == "EHLO":
+                self.wfile.write(b"250-fake-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                self.wfile.flush()
+            elif verb == "HELO":
+                self._reply("250 fake-smtp")
+            elif verb == "MAIL":
+                mail_from, rcpts = _address(arg), []
+                self._reply("250 2.1.0 OK")
+            elif verb == "RCPT":
+                addr = _address(arg)
+                if mail_from is None:
+                    self._reply("503 5.5.1 MAIL first")
+                elif addr.lower() in owner.reject_rcpt:
+                    self._reply("550 5.1.1 <%s>: no such user" % addr)
+                else:
+                    rcpts.append(addr)
+                    self._reply("250 2.1.5 OK")
+            elif verb == "DATA":
+                if not rcpts:
+                    self._reply("503 5.5.1 RCPT first")
+                    continue
+                self._reply("354 end with <CRLF>.<CRLF>")
+                data = []
+                while True:
+                    dl = self.rfile.readline(65536)
+                    if not dl:
+                        return
+                    if dl == b".\r\n":
+                        break
+                    if dl.startswith(b".."):
+                        dl = dl[1:]  # dot-unstuffing
+                    data.append(dl)
+                with owner.lock:
+                    owner.messages.append(Message(mail_from, list(rcpts), b"".join(data), conn_no))
+                mail_from, rcpts = None, []
+                self._reply("250 2.0.0 queued")
+            elif verb == "RSET":
+                mail_from, rcpts = None, []
+                self._reply("250 2.0.0 OK")
+            elif verb == "NOOP":
+                self._reply("250 2.0.0 OK")
+            elif verb == "QUIT":
+                self._reply("221 2.0.0 bye")
+                return
+            else:
+                self._reply("502 5.5.2 command not implemented")
+
+
+def _address(arg):
+    """The address in 'FROM:<a@b> SIZE=1' / 'TO:<a@b>'."""
+    start, end = arg.find("<"), arg.find(">")
+    if start >= 0 and end > start:
+        return arg[start + 1:end]
+    return arg.split(":", 1)[-1].strip()
+
+
+class SmtpServer:
+    """A fake SMTP server on 127.0.0.1:port (see the module docstring)."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.address = (host, port)
+        self.lock = threading.Lock()
+        self.messages = []
+        self.connections = 0
+        self.reject_rcpt = set()
+        self._server = None
+        self._thread = None
+
+    def start(self):
+        self._server = _ReusableThreadingServer(self.address, _SmtpHandler)
+        self._server.owner = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is not None:
+            self._server.close_all()
+            self._thread.join(5)
+            self._server = None
+
+    def wait_for_messages(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= n:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError("smtp: %d messages after %s s, wanted %d"
+                             % (len(self.messages), timeout, n))

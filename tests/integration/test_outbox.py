@@ -1,0 +1,289 @@
+"""The outbox dispatcher through the real stack (SPEC §5, §2.4 step 9):
+enroll through nginx -> bulk-enrolld, then watch the pool's dispatcher
+deliver the outbox rows to a fake order service and a fake SMTP server
+(tests/integration/receivers.py) on stack.ORDER_PORT / stack.SMTP_PORT.
+
+The pool is restarted with a short poll interval and retry base for these
+tests, and restarted with the stack's own configuration afterwards.
+Data: tests/fixtures/demo.sql (alice = user 2, frank = user 7; DemoX is a
+verified course, AuditOnly an audit one).
+"""
+
+import email
+import email.policy
+import hashlib
+import os
+import re
+import time
+import unittest
+
+import receivers
+import stack
+
+DEMOX = "course-v1:edX+DemoX+2026"
+AUDIT = "course-v1:edX+AuditOnly+2026"
+LIC1 = "5b8e1f0a-9a3c-4d2e-8f7a-0b1c2d3e4f5a"
+LIC2 = "5b8e1f0a-9a3c-4d2e-8f7a-0b1c2d3e4f5b"
+LIC3 = "5b8e1f0a-9a3c-4d2e-8f7a-0b1c2d3e4f5c"
+ENTERPRISE_HYPHENATED = "e1a2b3c4-d5e6-478f-9a0b-1c2d3e4f5a6b"
+PENDING_EMAIL = "new.learner@example.com"
+
+FAST = {"outbox_poll_ms": 100, "outbox_retry_base_ms": 100}
+
+
+def order_token():
+    with open(os.path.join(stack.STACK_DIR, "secrets", "order-token"), encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def parts(message_bytes):
+    """(headers message, text part, html part) of a received message."""
+    msg = email.message_from_bytes(message_bytes, policy=email.policy.default)
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    return msg, text.get_content() if text else None, html.get_content() if html else None
+
+
+class OutboxCase(unittest.TestCase):
+    """Receivers up (unless a test says otherwise), data reset."""
+
+    overrides = FAST
+
+    @classmethod
+    def setUpClass(cls):
+        stack.restart_pool(**cls.overrides)
+
+    @classmethod
+    def tearDownClass(cls):
+        stack.restart_pool()
+
+    def setUp(self):
+        stack.reset_data()
+        self.token = stack.token()
+        self.conn = stack.db()
+        self.orders = receivers.OrderService(stack.ORDER_PORT)
+        self.smtp = receivers.SmtpServer(stack.SMTP_PORT).start()
+
+    def tearDown(self):
+        self.orders.stop()
+        self.smtp.stop()
+        self.conn.close()
+
+    def enroll(self, items, **extra):
+        body = {"enrollments_info": items}
+        body.update(extra)
+        status, _, data = stack.request("POST", stack.ENROLL_PATH(stack.ENTERPRISE_UUID),
+                                        body=body, token=self.token)
+        self.assertIn(status, (201, 202), data)
+        return status
+
+    def outbox(self, kind=None):
+        """{idempotency_key: (kind, state, attempts, last_error)}"""
+        with self.conn.cursor() as cur:
+            if kind:
+                cur.execute("SELECT idempotency_key, kind, state, attempts, last_error "
+                            "FROM bulk_enroll_outbox WHERE kind = %s", (kind,))
+            else:
+                cur.execute("SELECT idempotency_key, kind, state, attempts, last_error "
+                            "FROM bulk_enroll_outbox")
+            return {r[0]: tuple(r[1:]) for r in cur.fetchall()}
+
+    def wait_states(self, want, timeout=15, kind=None):
+        """Waits until every outbox row (of kind) is in a state of `want`."""
+        def settled():
+            rows = self.outbox(kind)
+            return rows if rows and all(r[1] in want for r in rows.values()) else None
+        return stack.wait_until(settled, timeout, "outbox rows in %s" % (want,))
+
+    def fulfillment_uuid(self, user_id, course):
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT l.uuid FROM enterprise_licensedenterprisecourseenrollment l "
+                "JOIN enterprise_enterprisecourseenrollment e "
+                "ON e.id = l.enterprise_course_enrollment_id "
+                "JOIN enterprise_enterprisecustomeruser u ON u.id = e.enterprise_customer_user_id "
+                "WHERE u.user_id = %s AND e.course_id = %s", (user_id, course))
+            return cur.fetchone()[0]
+
+    def metric(self, kind, result):
+        status, _, body = stack.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        m = re.search(r'^bulk_enroll_outbox_deliveries_total\{kind="%s",result="%s"\} (\d+)$'
+                      % (kind, result), body.decode(), re.M)
+        self.assertIsNotNone(m, "no delivery counter for %s/%s" % (kind, result))
+        return int(m.group(1))
+
+
+class DeliveryTest(OutboxCase):
+    def test_orders_and_emails_are_delivered(self):
+        self.orders.start()
+        delivered_orders = self.metric("order", "delivered")
+        delivered_emails = self.metric("email", "delivered")
+        status = self.enroll([
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"email": PENDING_EMAIL, "course_run_key": DEMOX, "license_uuid": LIC2},
+        ], notify=True, salesforce_id="SF-0042", discount="12.5")
+        self.assertEqual(status, 202)
+        rows = self.wait_states({"done"})
+        self.assertEqual(sorted(r[0] for r in rows.values()), ["email", "email", "order"])
+
+        # exactly one POST with alice's line (the pending learner has no order)
+        reqs = self.orders.wait_for_requests(1)
+        time.sleep(0.5)
+        self.assertEqual(len(self.orders.requests), 1)
+        req = reqs[0]
+        self.assertEqual(req.path, receivers.ORDER_PATH)
+        self.assertEqual(req.headers["content-type"], "application/json")
+        self.assertEqual(req.headers["authorization"], "JWT " + order_token())
+        fulfillment = self.fulfillment_uuid(2, DEMOX)
+        key = "order:%s:%s" % (fulfillment, LIC1.replace("-", ""))
+        self.assertEqual(req.json, {"enrollments": [{
+            "lms_user_id": 2, "username": "alice", "email": "Alice@Example.com",
+            "course_run_key": DEMOX, "mode": "verified", "discount_percentage": 12.5,
+            "enterprise_customer_name": "Demo Corp",
+            "enterprise_customer_uuid": ENTERPRISE_HYPHENATED,
+            "sales_force_id": "SF-0042", "idempotency_key": key}]})
+        self.assertEqual(req.headers["idempotency-key"],
+                         hashlib.sha256((key + "\n").encode()).hexdigest())
+        self.assertEqual(rows[key][1:3], ("done", 1))
+
+        # one message per created item, text and HTML naming course and enterprise
+        msgs = self.smtp.wait_for_messages(2)
+        self.assertEqual(sorted(r for m in msgs for r in m.rcpts),
+                         ["Alice@Example.com", PENDING_EMAIL])
+        for m in msgs:
+            self.assertEqual(m.mail_from, "bulk-enroll@example.com")
+            head, text, html = parts(m.data)
+            self.assertIn(m.rcpts[0], head["To"])
+            self.assertTrue(text and html, "both a text and an HTML part")
+            for part in (text, html):
+                self.assertIn("Demonstration Course", part)
+                self.assertIn("Demo Corp", part)
+            if m.rcpts[0] == PENDING_EMAIL:
+                self.assertIn("http://localhost:8734/demo-corp", text)
+            else:
+                self.assertIn("http://localhost:18000/courses/%s/course/" % DEMOX, text)
+            self.assertRegex(head["Message-ID"], r"^<email(-pending)?\.[0-9a-f]{32}\.\w+@")
+        self.assertEqual(self.metric("order", "delivered"), delivered_orders + 1)
+        self.assertEqual(self.metric("email", "delivered"), delivered_emails + 2)
+
+        # Re-sending the same request delivers nothing new.
+        self.enroll([
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"email": PENDING_EMAIL, "course_run_key": DEMOX, "license_uuid": LIC2},
+        ], notify=True, salesforce_id="SF-0042", discount="12.5")
+        time.sleep(1.5)
+        self.assertEqual(len(self.orders.requests), 1)
+        self.assertEqual(len(self.smtp.messages), 2)
+        self.assertEqual(self.outbox(), rows)
+
+    def test_order_service_down_then_up(self):
+        # nothing listens on the order port: transport errors, retried with back-off
+        self.enroll([
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"email": "frank@example.com", "course_run_key": DEMOX, "license_uuid": LIC2},
+        ])
+
+        def retried_enough():
+            rows = self.outbox("order")
+            return len(rows) == 2 and all(r[1] == "pending" and r[2] >= 3 and r[3]
+                                          for r in rows.values())
+        stack.wait_until(retried_enough, 15, "order rows retried three times")
+        for r in self.outbox("order").values():
+            self.assertIn("order service", r[3])
+        before = self.metric("order", "retried")
+        self.assertGreaterEqual(before, 6)
+
+        self.orders.start()
+        rows = self.wait_states({"done"}, timeout=20, kind="order")
+        self.assertEqual(set(self.orders.keys_seen()), set(rows))
+        # each line delivered (at least once; the receiver dedupes on the key)
+        self.assertEqual(set(self.orders.delivered_keys()), set(rows))
+        # every request carrying the same lines carries the same Idempotency-Key
+        by_lines = {}
+        for req in self.orders.requests:
+            lines = tuple(l["idempotency_key"] for l in req.json["enrollments"])
+            by_lines.setdefault(lines, set()).add(req.headers["idempotency-key"])
+        self.assertTrue(all(len(v) == 1 for v in by_lines.values()), by_lines)
+
+    def test_failure_line_is_parked_and_500_is_retried(self):
+        self.orders.fail_line = lambda line: (
+            "No seats left in this course." if line["username"] == "frank" else None)
+        self.orders.script(500)
+        self.orders.start()
+        self.enroll([
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"email": "frank@example.com", "course_run_key": DEMOX, "license_uuid": LIC2},
+        ])
+        rows = self.wait_states({"done", "failed"}, kind="order")
+        alice = "order:%s:%s" % (self.fulfillment_uuid(2, DEMOX), LIC1.replace("-", ""))
+        frank = "order:%s:%s" % (self.fulfillment_uuid(7, DEMOX), LIC2.replace("-", ""))
+        # the 500 made the first attempt a retry; the second got answers
+        self.assertEqual(rows[alice][1:3], ("done", 2))
+        self.assertEqual(rows[frank][1:], ("failed", 2, "No seats left in this course."))
+        self.assertEqual(len(self.orders.requests), 2)
+        self.assertEqual(self.orders.requests[0].headers["idempotency-key"],
+                         self.orders.requests[1].headers["idempotency-key"])
+        # final: not sent again
+        time.sleep(1.5)
+        self.assertEqual(len(self.orders.requests), 2)
+        self.assertEqual(self.outbox("order")[frank][1:3], ("failed", 2))
+
+    def test_unparseable_response_is_retried(self):
+        self.orders.script("garbage", "short")
+        self.orders.start()
+        self.enroll([{"email": "alice@example.com", "course_run_key": DEMOX,
+                      "license_uuid": LIC1}])
+        rows = self.wait_states({"done"}, kind="order")
+        self.assertEqual([r[1:3] for r in rows.values()], [("done", 3)])
+        self.assertIn("response", list(rows.values())[0][3])
+
+    def test_smtp_refusal_fails_that_row_only(self):
+        self.smtp.reject_rcpt = {"frank@example.com"}
+        self.enroll([
+            {"email": "alice@example.com", "course_run_key": AUDIT, "license_uuid": LIC1},
+            {"email": "frank@example.com", "course_run_key": AUDIT, "license_uuid": LIC2},
+            {"email": PENDING_EMAIL, "course_run_key": AUDIT, "license_uuid": LIC3},
+        ], notify=True)
+        rows = self.wait_states({"done", "failed"}, kind="email")
+        self.assertEqual(len(rows), 3)
+        by_state = sorted((r[1], r[2]) for r in rows.values())
+        self.assertEqual(by_state, [("done", 1), ("done", 1), ("failed", 1)])
+        failed = [r for r in rows.values() if r[1] == "failed"][0]
+        self.assertIn("550", failed[3])
+        self.assertEqual(sorted(r for m in self.smtp.messages for r in m.rcpts),
+                         ["Alice@Example.com", PENDING_EMAIL])
+        time.sleep(1)
+        self.assertEqual(len(self.smtp.messages), 2)   # the refused row is not retried
+
+    def test_unparseable_payload_is_failed_not_looped(self):
+        with self.conn.cursor() as cur:
+            cur.execute("INSERT INTO bulk_enroll_outbox (kind, idempotency_key, payload) VALUES "
+                        "('email', 'email:broken', '{\"email\": 42}'), "
+                        "('order', 'order:broken', '[1, 2]')")
+        rows = self.wait_states({"failed"})
+        self.assertEqual(rows["email:broken"][1:3], ("failed", 1))
+        self.assertIn("payload", rows["email:broken"][3])
+        self.assertEqual(rows["order:broken"][1:3], ("failed", 1))
+        self.assertIn("payload", rows["order:broken"][3])
+        self.assertEqual(self.orders.requests, [])
+
+
+class MaxAttemptsTest(OutboxCase):
+    overrides = dict(FAST, outbox_max_attempts=3)
+
+    def test_rows_fail_after_max_attempts(self):
+        self.orders.script(*([503] * 10))
+        self.orders.start()
+        self.enroll([{"email": "alice@example.com", "course_run_key": DEMOX,
+                      "license_uuid": LIC1}])
+        rows = self.wait_states({"failed"}, kind="order")
+        (state_attempts_error,) = [r[1:] for r in rows.values()]
+        self.assertEqual(state_attempts_error[:2], ("failed", 3))
+        self.assertIn("gave up after 3 attempts", state_attempts_error[2])
+        self.assertIn("503", state_attempts_error[2])
+        self.assertEqual(len(self.orders.requests), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
