@@ -652,6 +652,14 @@ order_batch_body(struct buf *out, const char *const *lines, size_t n)
 
 /* ------------------------------------------------------------ the client */
 
+/* A configuration string, or NULL when unset or empty (an environment
+ * override BULK_ENROLL_X= unsets a key from the file). */
+static const char *
+set_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 int
 order_client_new(struct order_client **out, const struct conf *conf, char *err, size_t errlen)
 {
@@ -661,22 +669,26 @@ order_client_new(struct order_client **out, const struct conf *conf, char *err, 
 	struct order_client *c;
 	char why[512];
 
-	if (conf->order_url == NULL || conf->order_url[0] == '\0') {
+	const char *url = set_or_null(conf->order_url);
+	const char *token_file = set_or_null(conf->order_token_file);
+	const char *oauth_url = set_or_null(conf->order_oauth_url);
+	const char *client_id = set_or_null(conf->order_client_id);
+	const char *secret_file = set_or_null(conf->order_client_secret_file);
+
+	if (url == NULL) {
 		snprintf(err, errlen, "order.url is not set");
 		return -1;
 	}
-	if (strncmp(conf->order_url, "http://", 7) != 0 &&
-	    strncmp(conf->order_url, "https://", 8) != 0) {
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
 		snprintf(err, errlen, "order.url must be an http:// or https:// URL");
 		return -1;
 	}
-	if (conf->order_token_file == NULL && conf->order_oauth_url == NULL) {
+	if (token_file == NULL && oauth_url == NULL) {
 		snprintf(err, errlen, "set order.token_file, or order.oauth_url with "
 		    "order.client_id and order.client_secret_file");
 		return -1;
 	}
-	if (conf->order_token_file == NULL &&
-	    (conf->order_client_id == NULL || conf->order_client_secret_file == NULL)) {
+	if (token_file == NULL && (client_id == NULL || secret_file == NULL)) {
 		snprintf(err, errlen, "order.oauth_url needs order.client_id and "
 		    "order.client_secret_file");
 		return -1;
@@ -684,11 +696,11 @@ order_client_new(struct order_client **out, const struct conf *conf, char *err, 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto nomem;
 	if ((c->ob = outbound_new(&lim)) == NULL ||
-	    (c->endpoint = join_url(conf->order_url, ORDER_PATH)) == NULL)
+	    (c->endpoint = join_url(url, ORDER_PATH)) == NULL)
 		goto nomem;
-	if (conf->order_token_file != NULL) {
+	if (token_file != NULL) {
 		/* A static token wins over OAuth2 when both are configured. */
-		if ((c->token_file = strdup(conf->order_token_file)) == NULL)
+		if ((c->token_file = strdup(token_file)) == NULL)
 			goto nomem;
 		if (conf_read_secret(c->token_file, &c->token, why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "order.token_file: %s", why);
@@ -696,10 +708,10 @@ order_client_new(struct order_client **out, const struct conf *conf, char *err, 
 		}
 		c->token_until_ms = LLONG_MAX;
 	} else {
-		if ((c->token_url = join_url(conf->order_oauth_url, TOKEN_PATH)) == NULL ||
-		    (c->client_id = strdup(conf->order_client_id)) == NULL)
+		if ((c->token_url = join_url(oauth_url, TOKEN_PATH)) == NULL ||
+		    (c->client_id = strdup(client_id)) == NULL)
 			goto nomem;
-		if (conf_read_secret(conf->order_client_secret_file, &c->client_secret, why,
+		if (conf_read_secret(secret_file, &c->client_secret, why,
 		    sizeof(why)) != 0) {
 			snprintf(err, errlen, "order.client_secret_file: %s", why);
 			goto fail;

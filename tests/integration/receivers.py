@@ -9,10 +9,18 @@ POST /api/v2/manual_course_enrollment_order/ per a scriptable plan:
     orders.script(500, "slow:2", "ok")   # next requests: 500, a 2 s delay, normal
     ...
     orders.requests        # [Request(path, headers (lower-case keys), body, json)]
+    orders.planned_requests  # those answered per the plan (not refused for the token)
     orders.lines()         # every line received, in order
     orders.keys_seen()     # collections.Counter of line idempotency keys
     orders.delivered_keys()  # keys answered "success" (what a deduping service stores)
     orders.stop()          # "down": nothing listens on the port any more
+
+OAuth2 (SPEC §5): with orders.oauth = True the same server also answers
+POST /oauth2/access_token (client credentials, a form) with
+{"access_token": "tok-<instance>-N", "expires_in": orders.token_ttl}, records each
+form in orders.token_requests, and answers order requests 401 unless they
+carry "Authorization: JWT <a token it issued>"; orders.revoke_tokens()
+makes the issued tokens invalid.
 
 Script steps (consumed one per request; when none is left, "ok"):
     "ok"        200 {"orders": [...]}: "success" per line, or "failure" with
@@ -35,12 +43,15 @@ message; reject_rcpt (a set of lower-case addresses) answers RCPT with 550.
 import collections
 import http.server
 import json
+import os
 import socket
 import socketserver
 import threading
 import time
+import urllib.parse
 
 ORDER_PATH = "/api/v2/manual_course_enrollment_order/"
+TOKEN_PATH = "/oauth2/access_token"
 
 Request = collections.namedtuple("Request", "path headers body json")
 Message = collections.namedtuple("Message", "mail_from rcpts data connection")
@@ -69,6 +80,9 @@ class _ReusableThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServ
             self.open_connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up (a timeout test) is not an error here
+
     def close_all(self):
         """Stops accepting, then cuts every open connection."""
         self.shutdown()
@@ -93,9 +107,16 @@ class OrderService:
         self.address = (host, port)
         self.lock = threading.Lock()
         self.requests = []
+        self.planned_requests = []    # those answered by the plan (not 401 for a token)
         self._steps = collections.deque()
         self._delivered = collections.Counter()
         self.fail_line = lambda line: None
+        self.oauth = False
+        self.token_ttl = 3600
+        self.token_requests = []
+        self._valid_tokens = set()
+        # unique per instance: a token cached from another test's server is stale
+        self._token_prefix = os.urandom(4).hex()
         self._server = None
         self._thread = None
 
@@ -105,6 +126,10 @@ class OrderService:
         """Queues answers for the next requests (see the module docstring)."""
         with self.lock:
             self._steps.extend(steps)
+
+    def revoke_tokens(self):
+        with self.lock:
+            self._valid_tokens.clear()
 
     # -- what was received
 
@@ -176,12 +201,27 @@ class OrderService:
         except ValueError:
             doc = None
         headers = {k.lower(): v for k, v in handler.headers.items()}
+        if handler.path == TOKEN_PATH and self.oauth:
+            form = urllib.parse.parse_qs(body.decode("ascii", "replace"), strict_parsing=True)
+            with self.lock:
+                self.token_requests.append({k: v[0] for k, v in form.items()})
+                tok = "tok-%s-%d" % (self._token_prefix, len(self.token_requests))
+                self._valid_tokens.add(tok)
+            handler._send(200, {"access_token": tok, "token_type": "JWT",
+                                "expires_in": self.token_ttl, "scope": "read write"})
+            return
         with self.lock:
             self.requests.append(Request(handler.path, headers, body, doc))
-            step = self._steps.popleft() if self._steps else "ok"
         if handler.path != ORDER_PATH:
             handler._send(404, {"detail": "Not found."})
             return
+        with self.lock:
+            if self.oauth and not any(headers.get("authorization") == "JWT " + t
+                                      for t in self._valid_tokens):
+                step = 401   # refused before the plan is consulted
+            else:
+                step = self._steps.popleft() if self._steps else "ok"
+                self.planned_requests.append(self.requests[-1])
         if isinstance(step, int):
             handler._send(step, {"detail": "scripted %d" % step})
             return

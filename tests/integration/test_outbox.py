@@ -31,6 +31,13 @@ PENDING_EMAIL = "new.learner@example.com"
 FAST = {"outbox_poll_ms": 100, "outbox_retry_base_ms": 100}
 
 
+def _daemon_runs_dispatchers():
+    """Whether the daemon under test calls dispatch_run: only then is
+    src/dispatch.c linked in (a static library member), with its log text."""
+    with open(stack.ENV["BULK_DAEMON"], "rb") as f:
+        return b"dispatch: started" in f.read()
+
+
 def order_token():
     with open(os.path.join(stack.STACK_DIR, "secrets", "order-token"), encoding="utf-8") as f:
         return f.read().strip()
@@ -51,6 +58,9 @@ class OutboxCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        if not _daemon_runs_dispatchers():
+            raise unittest.SkipTest("this bulk-enrolld's pool does not start the outbox "
+                                    "dispatcher (dispatch_run is not linked in)")
         stack.restart_pool(**cls.overrides)
 
     @classmethod
@@ -267,6 +277,87 @@ class DeliveryTest(OutboxCase):
         self.assertEqual(rows["order:broken"][1:3], ("failed", 1))
         self.assertIn("payload", rows["order:broken"][3])
         self.assertEqual(self.orders.requests, [])
+
+
+CLIENT_SECRET = "s3cr&t=+/ %"
+
+
+def _client_secret_file():
+    """The OAuth2 client secret, readable by the daemon (group nogroup)."""
+    path = os.path.join(stack.STACK_DIR, "secrets", "order-client-secret")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(CLIENT_SECRET + "\n")
+    os.chmod(path, 0o640)
+    try:
+        import grp
+        os.chown(path, 0, grp.getgrnam("nogroup").gr_gid)
+    except (KeyError, PermissionError):
+        pass
+    return path
+
+
+class OAuthTest(OutboxCase):
+    """order.oauth_url instead of order.token_file; a short order.timeout_ms."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.overrides = dict(
+            FAST, order_token_file="", order_timeout_ms=1000,
+            order_oauth_url="http://127.0.0.1:%d" % stack.ORDER_PORT,
+            order_client_id="bulk-enroll-client", order_client_secret_file=_client_secret_file())
+        super().setUpClass()
+
+    def setUp(self):
+        super().setUp()
+        self.orders.oauth = True
+        self.orders.start()
+
+    def enroll_and_deliver(self, email, lic):
+        self.enroll([{"email": email, "course_run_key": DEMOX, "license_uuid": lic}])
+        return self.wait_states({"done", "failed"}, kind="order")
+
+    def auth_headers(self):
+        return [r.headers.get("authorization") for r in self.orders.requests]
+
+    def test_token_is_fetched_once_and_reused(self):
+        # (the dispatcher may hold a token from another test's server: that
+        # first request is refused with a 401 and a token fetched)
+        self.enroll_and_deliver("alice@example.com", LIC1)
+        self.assertEqual(self.orders.token_requests, [{
+            "grant_type": "client_credentials", "client_id": "bulk-enroll-client",
+            "client_secret": CLIENT_SECRET, "token_type": "jwt"}])
+        token = self.auth_headers()[-1]
+        self.assertRegex(token, r"^JWT tok-[0-9a-f]{8}-1$")
+        before = len(self.orders.requests)
+        rows = self.enroll_and_deliver("frank@example.com", LIC2)
+        self.assertEqual(sorted(r[1:3] for r in rows.values()), [("done", 1), ("done", 1)])
+        # the cached token is used again, no new fetch
+        self.assertEqual(len(self.orders.token_requests), 1)
+        self.assertEqual(self.auth_headers()[before:], [token])
+
+    def test_401_fetches_a_new_token_once(self):
+        self.enroll_and_deliver("alice@example.com", LIC1)
+        old = self.auth_headers()[-1]
+        fetched = len(self.orders.token_requests)
+        before = len(self.orders.requests)
+        self.orders.revoke_tokens()
+        rows = self.enroll_and_deliver("frank@example.com", LIC2)
+        # one delivery: refused with the old token, sent again with a new one
+        self.assertEqual(sorted(r[1:3] for r in rows.values()), [("done", 1), ("done", 1)])
+        self.assertEqual(len(self.orders.token_requests), fetched + 1)
+        new = self.auth_headers()[-1]
+        self.assertNotEqual(new, old)
+        self.assertEqual(self.auth_headers()[before:], [old, new])
+
+    def test_timeout_is_retried(self):
+        self.orders.script("slow:2")
+        rows = self.enroll_and_deliver("alice@example.com", LIC1)
+        (row,) = rows.values()
+        self.assertEqual(row[1:3], ("done", 2))
+        self.assertIn("order service", row[3])
+        planned = self.orders.planned_requests
+        self.assertEqual(len(planned), 2)
+        self.assertEqual(planned[0].headers["idempotency-key"], planned[1].headers["idempotency-key"])
 
 
 class MaxAttemptsTest(OutboxCase):
