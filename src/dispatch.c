@@ -58,6 +58,7 @@
 #define SETUP_RETRY_MS      60000LL           /* retry a failed order/mail set-up */
 #define ERROR_MAX           2048              /* last_error's column length */
 #define MAX_DEPTH           16
+#define DB_ERROR_WAIT_MAX_MS 10000L           /* longest wait after database errors */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -862,7 +863,8 @@ dispatch_run(struct app *app)
 {
 	struct dispatcher d;
 	sigset_t waitmask;
-	long n_orders, n_emails;
+	long n_orders, n_emails, wait;
+	unsigned db_failures = 0;
 	bool full;
 
 	memset(&d, 0, sizeof(d));
@@ -882,9 +884,22 @@ dispatch_run(struct app *app)
 	while (!stop_requested) {
 		n_orders = round_kind(&d, MET_CHANNEL_ORDER);
 		n_emails = round_kind(&d, MET_CHANNEL_EMAIL);
-		/* A full batch means more rows may be due now: go again at once. */
-		full = n_orders == d.conf->outbox_batch_size || n_emails == d.conf->outbox_batch_size;
-		wait_for(full ? 0 : d.conf->outbox_poll_ms, &waitmask);
+		if (n_orders < 0 || n_emails < 0) {
+			/* The database is failing: back off (to DB_ERROR_WAIT_MAX_MS)
+			 * so that an outage does not fill the log. */
+			wait = d.conf->outbox_poll_ms << (db_failures < 6 ? db_failures : 6);
+			if (wait > DB_ERROR_WAIT_MAX_MS)
+				wait = DB_ERROR_WAIT_MAX_MS > d.conf->outbox_poll_ms ?
+				    DB_ERROR_WAIT_MAX_MS : d.conf->outbox_poll_ms;
+			db_failures++;
+		} else {
+			db_failures = 0;
+			/* A full batch means more rows may be due now: go again at once. */
+			full = n_orders == d.conf->outbox_batch_size ||
+			    n_emails == d.conf->outbox_batch_size;
+			wait = full ? 0 : d.conf->outbox_poll_ms;
+		}
+		wait_for(wait, &waitmask);
 	}
 	log_info(NULL, "dispatch: stopping");
 	order_client_free(d.orders);
