@@ -188,6 +188,15 @@ struct request_parser {
 	const char *salesforce_id;
 
 	char scratch[SCRATCH];       /* str() of a float */
+
+	/* The byte filter in front of yajl (filter_feed). */
+	unsigned char *stage;        /* bytes passed, not yet given to yajl */
+	size_t nstage, capstage;
+	size_t str_fed;              /* bytes of the open string yajl holds */
+	bool in_string;
+	bool escaped;                /* the previous byte was a backslash */
+	uint8_t utf8_need;           /* continuation bytes still due */
+	unsigned char utf8_lo, utf8_hi;  /* the range of the next one */
 };
 
 /* ---- UTF-8 and Python string helpers -------------------------------- */
@@ -1342,19 +1351,191 @@ yajl_failure(struct request_parser *p, yajl_status st)
 	return p->status;
 }
 
+/* ---- the byte filter in front of yajl ----------------------------------
+ *
+ * yajl's UTF-8 check (yajl_lex_utf8_char) looks only at the shape of a
+ * sequence: it lets overlong forms ("\xc0\x80" is a NUL), encoded
+ * surrogates ("\xed\xa0\x80") and code points past U+10FFFF through, and
+ * they would reach the typed request, the database and our responses.
+ * Python refuses such a body before parsing it, so every byte inside a
+ * string is checked here first, across chunk boundaries; the bytes go on
+ * to yajl through a staging buffer.  Outside strings any non-ASCII byte is
+ * a yajl syntax error anyway.
+ *
+ * yajl re-reads a token it holds from its start each time more of it
+ * arrives, so a long string handed over in fixed pieces costs quadratic
+ * time (a 32 MiB string in 64 KiB reads: seconds).  Inside a string the
+ * staging buffer is therefore handed over only once it holds at least as
+ * much as yajl already holds of that string, which keeps the work linear;
+ * the buffer lives in the arena and grows with the string.
+ */
+
+#define STAGE_MIN 65536
+
+/* Hands the staged bytes to yajl.  Returns p->status. */
+static enum request_status
+stage_flush(struct request_parser *p)
+{
+	yajl_status st;
+	size_t n = p->nstage;
+
+	p->nstage = 0;
+	if (n == 0 || p->status != REQUEST_OK)
+		return p->status;
+	if (p->in_string)
+		p->str_fed += n;
+	if ((st = yajl_parse(p->yajl, p->stage, n)) != yajl_status_ok)
+		return yajl_failure(p, st);
+	return REQUEST_OK;
+}
+
+/* Whether yajl should get the staged bytes now (see above). */
+static bool
+stage_due(const struct request_parser *p)
+{
+	return !p->in_string || p->nstage >= p->str_fed;
+}
+
+/* Stages s[0..n), flushing or growing as needed.  Returns p->status. */
+static enum request_status
+stage_put(struct request_parser *p, const unsigned char *s, size_t n)
+{
+	while (n > 0 && p->status == REQUEST_OK) {
+		size_t room = p->capstage - p->nstage;
+
+		if (room == 0) {
+			if (p->capstage > 0 && stage_due(p)) {
+				(void)stage_flush(p);
+				continue;
+			}
+			size_t ncap = p->capstage ? p->capstage * 2 : STAGE_MIN;
+			unsigned char *ns;
+
+			if ((ns = arena_realloc(p->arena, p->stage, p->nstage, ncap)) == NULL) {
+				p->status = REQUEST_NOMEM;
+				break;
+			}
+			p->stage = ns;
+			p->capstage = ncap;
+			continue;
+		}
+		if (room > n)
+			room = n;
+		memcpy(p->stage + p->nstage, s, room);
+		p->nstage += room;
+		s += room;
+		n -= room;
+	}
+	return p->status;
+}
+
+/* One byte of a string through the strict UTF-8 automaton (RFC 3629). */
+static bool
+utf8_step(struct request_parser *p, unsigned char c)
+{
+	if (p->utf8_need > 0) {
+		if (c < p->utf8_lo || c > p->utf8_hi)
+			return false;
+		p->utf8_need--;
+		p->utf8_lo = 0x80;
+		p->utf8_hi = 0xbf;
+		return true;
+	}
+	if (c < 0x80)
+		return true;
+	p->utf8_lo = 0x80;
+	p->utf8_hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf) {
+		p->utf8_need = 1;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		p->utf8_need = 2;
+		if (c == 0xe0)
+			p->utf8_lo = 0xa0;          /* no overlong forms */
+		else if (c == 0xed)
+			p->utf8_hi = 0x9f;          /* no surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		p->utf8_need = 3;
+		if (c == 0xf0)
+			p->utf8_lo = 0x90;          /* no overlong forms */
+		else if (c == 0xf4)
+			p->utf8_hi = 0x8f;          /* nothing past U+10FFFF */
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* A byte inside a string that is not plain printable ASCII. */
+static void
+filter_string_byte(struct request_parser *p, unsigned char c)
+{
+	if (p->escaped) {
+		/* yajl judges the escape itself */
+		p->escaped = false;
+		(void)stage_put(p, &c, 1);
+		return;
+	}
+	if (!utf8_step(p, c)) {
+		/* An earlier yajl error, if any, is the one to report. */
+		if (stage_flush(p) == REQUEST_OK) {
+			p->status = REQUEST_BAD_JSON;
+			p->reason = "lexical error: invalid bytes in UTF8 string";
+		}
+		return;
+	}
+	if (c == '\\')
+		p->escaped = true;
+	else if (c == '"')
+		p->in_string = false;
+	(void)stage_put(p, &c, 1);
+}
+
+static bool
+plain_string_byte(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Runs chunk through the filter into yajl.  Returns p->status. */
+static enum request_status
+filter_feed(struct request_parser *p, const unsigned char *chunk, size_t len)
+{
+	size_t i = 0, run;
+
+	while (i < len && p->status == REQUEST_OK) {
+		if (!p->in_string) {
+			/* Everything up to and including the quote that opens a string. */
+			const unsigned char *q = memchr(chunk + i, '"', len - i);
+
+			run = q != NULL ? (size_t)(q - chunk) - i + 1 : len - i;
+			if (q != NULL) {
+				p->in_string = true;
+				p->str_fed = 0;
+			}
+		} else if (!p->escaped && p->utf8_need == 0 &&
+		    plain_string_byte(chunk[i])) {
+			for (run = 1; i + run < len && plain_string_byte(chunk[i + run]); run++)
+				;
+		} else {
+			filter_string_byte(p, chunk[i++]);
+			continue;
+		}
+		(void)stage_put(p, chunk + i, run);
+		i += run;
+	}
+	if (p->status == REQUEST_OK && stage_due(p))
+		(void)stage_flush(p);
+	return p->status;
+}
+
 enum request_status
 request_parser_feed(struct request_parser *p, const unsigned char *chunk, size_t len)
 {
-	yajl_status st;
-
 	if (p->status != REQUEST_OK || p->finished)
 		return p->status;
 	if (len == 0)
 		return REQUEST_OK;
-	st = yajl_parse(p->yajl, chunk, len);
-	if (st == yajl_status_ok)
-		return REQUEST_OK;
-	return yajl_failure(p, st);
+	return filter_feed(p, chunk, len);
 }
 
 /* Appends one ["message", ...] array of up to two codes. */
@@ -1534,7 +1715,8 @@ request_parser_finish(struct request_parser *p, struct enroll_request *out,
 
 	*error_body = NULL;
 	*error_len = 0;
-	if (p->status == REQUEST_OK && !p->finished) {
+	if (p->status == REQUEST_OK && !p->finished &&
+	    stage_flush(p) == REQUEST_OK) {
 		yajl_status ys = yajl_complete_parse(p->yajl);
 
 		if (ys != yajl_status_ok)
