@@ -73,6 +73,7 @@ struct jval {
 	bool b;              /* J_BOOL */
 	const char *s;       /* J_INT / J_FLOAT: number text; J_STR: UTF-8 */
 	size_t n;
+	uint16_t surrogate;  /* J_STR: its first lone surrogate escape, or 0 */
 };
 
 /* Every message the parser can answer, in one table. */
@@ -81,7 +82,8 @@ enum msg {
 	M_REQUIRED, M_NULL, M_BLANK, M_NOT_STRING, M_MAX_255, M_MAX_254,
 	M_MAX_CAP, M_NUL_CHAR, M_INT, M_STR_TOO_LARGE, M_BOOL, M_UUID,
 	M_NUMBER, M_PLACES, M_MAX_100, M_MIN_0,
-	M_NF_USER, M_NF_SUBSIDY, M_NF_CONFLICT
+	M_NF_USER, M_NF_SUBSIDY, M_NF_CONFLICT,
+	M_SURROGATE          /* rendered with the field's code point */
 };
 
 static const char *const msg_text[] = {
@@ -107,6 +109,12 @@ static const char *const msg_text[] = {
 	[M_NF_CONFLICT] = ("Enrollment info contains conflicting subsidy information: "
 	    "`license_uuid` and `transaction_id` found"),
 };
+
+/* ProhibitSurrogateCharactersValidator's message (a literal for -Wformat). */
+#define SURROGATE_FMT "Surrogate characters are not allowed: U+%04X."
+
+/* CharField runs three validators: length, NUL, surrogates. */
+#define MAX_MSGS 3
 
 /* Item fields in the serializer's declaration order (= error order). */
 enum ifield {
@@ -137,13 +145,15 @@ struct item_error {
 	size_t index;
 	uint8_t shape;
 	uint8_t detail;              /* SHAPE_NONFIELD: enum msg; NOT_DICT: jtype */
-	uint8_t err[F_N][2];         /* SHAPE_FIELDS: up to two messages each */
+	uint8_t err[F_N][MAX_MSGS];  /* SHAPE_FIELDS: up to three messages each */
+	uint16_t surrogate[F_N];     /* the code point for M_SURROGATE */
 };
 
 /* The item being parsed (depth 3). */
 struct item_state {
 	bool seen[F_N];
-	uint8_t err[F_N][2];
+	uint8_t err[F_N][MAX_MSGS];
+	uint16_t surrogate[F_N];
 	struct enroll_item v;
 };
 
@@ -182,7 +192,8 @@ struct request_parser {
 	struct item_state item;
 
 	bool top_seen[T_N];
-	uint8_t top_err[T_N][2];
+	uint8_t top_err[T_N][MAX_MSGS];
+	uint16_t top_surrogate[T_N];
 	bool notify;
 	char discount[24];
 	const char *salesforce_id;
@@ -194,7 +205,10 @@ struct request_parser {
 	size_t nstage, capstage;
 	size_t str_fed;              /* bytes of the open string yajl holds */
 	bool in_string;
-	bool escaped;                /* the previous byte was a backslash */
+	unsigned char hold[12];      /* an escape (or two) not yet passed on */
+	size_t nhold;
+	uint16_t str_surrogate;      /* first lone surrogate of the open string */
+	uint16_t pending_surrogate;  /* ... of the string yajl delivers next */
 	uint8_t utf8_need;           /* continuation bytes still due */
 	unsigned char utf8_lo, utf8_hi;  /* the range of the next one */
 };
@@ -834,18 +848,20 @@ decimal_field(struct request_parser *p, const struct jval *v, char out[24], bool
 
 /*
  * CharField(allow_blank=False, trim_whitespace=True, max_length=maxlen):
- * blank first, then the type, then every validator (length, NUL), which
- * DRF all runs, so up to two messages.  *out / *outn: the stripped text
+ * blank first, then the type, then every validator (length, NUL, lone
+ * surrogates), which DRF all runs, so up to three messages; *surrogate
+ * gets the code point for M_SURROGATE.  *out / *outn: the stripped text
  * (valid only during the callback) when err[0] is M_NONE.
  */
 static int
 char_field(struct request_parser *p, const struct jval *v, size_t maxlen,
-    enum msg maxmsg, uint8_t err[2], const char **out, size_t *outn)
+    enum msg maxmsg, uint8_t err[MAX_MSGS], uint16_t *surrogate,
+    const char **out, size_t *outn)
 {
 	const char *s;
 	size_t n, k = 0;
 
-	err[0] = err[1] = M_NONE;
+	memset(err, M_NONE, MAX_MSGS);
 	switch (v->t) {
 	case J_NULL:
 		err[0] = M_NULL;
@@ -869,6 +885,10 @@ char_field(struct request_parser *p, const struct jval *v, size_t maxlen,
 		err[k++] = (uint8_t)maxmsg;
 	if (memchr(s, '\0', n) != NULL)
 		err[k++] = M_NUL_CHAR;
+	if (v->t == J_STR && v->surrogate != 0) {
+		err[k++] = M_SURROGATE;
+		*surrogate = v->surrogate;
+	}
 	*out = s;
 	*outn = n;
 	return 0;
@@ -972,11 +992,10 @@ item_finish(struct request_parser *p)
 	e.index = l->count - 1;
 	if (!it->seen[F_COURSE])
 		it->err[F_COURSE][0] = M_REQUIRED;
-	for (f = 0; f < F_N; f++) {
-		e.err[f][0] = it->err[f][0];
-		e.err[f][1] = it->err[f][1];
+	memcpy(e.err, it->err, sizeof(e.err));
+	memcpy(e.surrogate, it->surrogate, sizeof(e.surrogate));
+	for (f = 0; f < F_N; f++)
 		any |= it->err[f][0] != M_NONE;
-	}
 	if (any) {
 		e.shape = SHAPE_FIELDS;
 		return list_add_error(p, l, &e);
@@ -1010,7 +1029,7 @@ item_value(struct request_parser *p, const struct jval *v)
 	if (f == F_UNKNOWN)
 		return 1;
 	err = it->err[f];
-	err[0] = err[1] = M_NONE;   /* last key wins */
+	memset(err, M_NONE, MAX_MSGS);   /* last key wins */
 	it->seen[f] = true;
 	switch (f) {
 	case F_USER_ID:
@@ -1024,7 +1043,8 @@ item_value(struct request_parser *p, const struct jval *v)
 		else
 			it->v.course_run_key = NULL;
 		if (char_field(p, v, f == F_EMAIL ? EMAIL_MAX : COURSE_KEY_MAX,
-		    f == F_EMAIL ? M_MAX_254 : M_MAX_255, err, &s, &n) != 0) {
+		    f == F_EMAIL ? M_MAX_254 : M_MAX_255, err, &it->surrogate[f],
+		    &s, &n) != 0) {
 			nomem = true;
 			break;
 		}
@@ -1076,18 +1096,20 @@ top_value(struct request_parser *p, const struct jval *v)
 		return 1;
 	}
 	err = p->top_err[f];
-	err[0] = err[1] = M_NONE;
+	memset(err, M_NONE, MAX_MSGS);
 	p->top_seen[f] = true;
 	switch (f) {
 	case T_REASON:
-		if (char_field(p, v, STRING_CAP, M_MAX_CAP, err, &s, &n) != 0)
+		if (char_field(p, v, STRING_CAP, M_MAX_CAP, err, &p->top_surrogate[f],
+		    &s, &n) != 0)
 			nomem = true;
 		break;
 	case T_SALESFORCE:
 		p->salesforce_id = NULL;
 		if (v->t == J_NULL)
 			break;   /* request.h: null counts as absent */
-		if (char_field(p, v, SALESFORCE_MAX, M_MAX_255, err, &s, &n) != 0)
+		if (char_field(p, v, SALESFORCE_MAX, M_MAX_255, err,
+		    &p->top_surrogate[f], &s, &n) != 0)
 			nomem = true;
 		else if (err[0] == M_NONE &&
 		    (p->salesforce_id = arena_strndup(p->arena, s, n)) == NULL)
@@ -1223,9 +1245,12 @@ cb_number(void *ctx, const char *s, size_t n)
 static int
 cb_string(void *ctx, const unsigned char *s, size_t n)
 {
-	struct jval v = { .t = J_STR, .s = (const char *)s, .n = n };
+	struct request_parser *p = ctx;
+	struct jval v = { .t = J_STR, .s = (const char *)s, .n = n,
+	    .surrogate = p->pending_surrogate };
 
-	return on_value(ctx, &v);
+	p->pending_surrogate = 0;
+	return on_value(p, &v);
 }
 
 static int
@@ -1244,6 +1269,7 @@ cb_map_key(void *ctx, const unsigned char *s, size_t n)
 {
 	struct request_parser *p = ctx;
 
+	p->pending_surrogate = 0;   /* a key's own; it cannot match a name */
 	if (p->skipping)
 		return 1;
 	if (p->depth == 1)
@@ -1465,14 +1491,117 @@ utf8_step(struct request_parser *p, unsigned char c)
 	return true;
 }
 
+/* The value of four hex digits, or -1. */
+static long
+hex4(const unsigned char *h)
+{
+	long v = 0;
+	int i, d;
+
+	for (i = 0; i < 4; i++) {
+		if ((d = uuid_hex_value(h[i])) < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+static void filter_string_byte(struct request_parser *, unsigned char);
+
+/*
+ * A lone surrogate escape (hold[0..6)) is passed on as U+FFFD, one
+ * character like the surrogate, so lengths, blanks and NULs still come
+ * out as in Python; the string remembers the first one for
+ * ProhibitSurrogateCharactersValidator.  Whatever was held after it is
+ * read again.
+ */
+static void
+hold_lone_surrogate(struct request_parser *p, unsigned cp)
+{
+	static const unsigned char fffd[] = "\\ufffd";
+	unsigned char rest[6];
+	size_t nrest = p->nhold - 6, i;
+
+	if (p->str_surrogate == 0)
+		p->str_surrogate = (uint16_t)cp;
+	memcpy(rest, p->hold + 6, nrest);
+	p->nhold = 0;
+	(void)stage_put(p, fffd, sizeof(fffd) - 1);
+	for (i = 0; i < nrest && p->status == REQUEST_OK; i++)
+		filter_string_byte(p, rest[i]);
+}
+
+/* Passes the held escape bytes on unchanged. */
+static void
+hold_release(struct request_parser *p)
+{
+	size_t n = p->nhold;
+
+	p->nhold = 0;
+	(void)stage_put(p, p->hold, n);
+}
+
+/*
+ * The next byte of a held escape.  yajl turns a lone high surrogate into
+ * "?" and a lone low one into invalid UTF-8 (ED B0 80), and joins a high
+ * surrogate with any \u escape after it; Python's json keeps lone ones as
+ * they are and DRF's CharField then refuses them.  So "\uXXXX" escapes
+ * are held until it is known whether they form a proper pair.
+ */
+static void
+hold_byte(struct request_parser *p, unsigned char c)
+{
+	long hi, lo;
+
+	p->hold[p->nhold++] = c;
+	switch (p->nhold) {
+	case 2:
+		if (c != 'u')
+			hold_release(p);   /* another escape: yajl judges it */
+		return;
+	case 3: case 4: case 5: case 9: case 10: case 11:
+		if (uuid_hex_value(c) < 0)
+			break;
+		return;
+	case 6:
+		if ((hi = hex4(p->hold + 2)) < 0 || hi < 0xd800 || hi > 0xdfff) {
+			hold_release(p);
+			return;
+		}
+		if (hi >= 0xdc00) {
+			hold_lone_surrogate(p, (unsigned)hi);
+			return;
+		}
+		return;            /* a high surrogate: is a low one next? */
+	case 7:
+		if (c != '\\')
+			break;
+		return;
+	case 8:
+		if (c != 'u')
+			break;
+		return;
+	case 12:
+		lo = hex4(p->hold + 8);
+		if (lo >= 0xdc00 && lo <= 0xdfff) {
+			hold_release(p);   /* a proper pair */
+			return;
+		}
+		break;
+	}
+	/* Not hex after \u (yajl will refuse it), or a high surrogate alone. */
+	if (p->nhold > 6)
+		hold_lone_surrogate(p, (unsigned)hex4(p->hold + 2));
+	else
+		hold_release(p);
+}
+
 /* A byte inside a string that is not plain printable ASCII. */
 static void
 filter_string_byte(struct request_parser *p, unsigned char c)
 {
-	if (p->escaped) {
-		/* yajl judges the escape itself */
-		p->escaped = false;
-		(void)stage_put(p, &c, 1);
+	if (p->nhold > 0) {
+		hold_byte(p, c);
 		return;
 	}
 	if (!utf8_step(p, c)) {
@@ -1483,10 +1612,21 @@ filter_string_byte(struct request_parser *p, unsigned char c)
 		}
 		return;
 	}
-	if (c == '\\')
-		p->escaped = true;
-	else if (c == '"')
+	if (c == '\\') {
+		p->hold[0] = c;
+		p->nhold = 1;
+		return;
+	}
+	if (c == '"') {
 		p->in_string = false;
+		if (p->str_surrogate != 0) {
+			/* yajl delivers the string on its closing quote */
+			if (stage_flush(p) != REQUEST_OK)
+				return;
+			p->pending_surrogate = p->str_surrogate;
+			p->str_surrogate = 0;
+		}
+	}
 	(void)stage_put(p, &c, 1);
 }
 
@@ -1511,8 +1651,9 @@ filter_feed(struct request_parser *p, const unsigned char *chunk, size_t len)
 			if (q != NULL) {
 				p->in_string = true;
 				p->str_fed = 0;
+				p->str_surrogate = 0;
 			}
-		} else if (!p->escaped && p->utf8_need == 0 &&
+		} else if (p->nhold == 0 && p->utf8_need == 0 &&
 		    plain_string_byte(chunk[i])) {
 			for (run = 1; i + run < len && plain_string_byte(chunk[i + run]); run++)
 				;
@@ -1538,14 +1679,22 @@ request_parser_feed(struct request_parser *p, const unsigned char *chunk, size_t
 	return filter_feed(p, chunk, len);
 }
 
-/* Appends one ["message", ...] array of up to two codes. */
+/* Appends one ["message", ...] array of up to MAX_MSGS codes. */
 static void
-write_messages(struct jsonw *w, const uint8_t err[2])
+write_messages(struct jsonw *w, const uint8_t err[MAX_MSGS], uint16_t surrogate)
 {
+	char text[64];
+	int i;
+
 	jsonw_array_open(w);
-	jsonw_string(w, msg_text[err[0]]);
-	if (err[1] != M_NONE)
-		jsonw_string(w, msg_text[err[1]]);
+	for (i = 0; i < MAX_MSGS && err[i] != M_NONE; i++) {
+		if (err[i] == M_SURROGATE) {
+			snprintf(text, sizeof(text), SURROGATE_FMT, (unsigned)surrogate);
+			jsonw_string(w, text);
+		} else {
+			jsonw_string(w, msg_text[err[i]]);
+		}
+	}
 	jsonw_array_close(w);
 }
 
@@ -1587,7 +1736,7 @@ write_item_error(struct jsonw *w, const struct item_error *e)
 			if (e->err[f][0] == M_NONE)
 				continue;
 			jsonw_key(w, ifield_name[f]);
-			write_messages(w, e->err[f]);
+			write_messages(w, e->err[f], e->surrogate[f]);
 		}
 		jsonw_object_close(w);
 		break;
@@ -1673,7 +1822,7 @@ write_validation(struct request_parser *p, struct jsonw *w)
 				write_list_error(w, &p->lists[f]);
 			} else if (p->top_err[f][0] != M_NONE) {
 				jsonw_key(w, tfield_name[f]);
-				write_messages(w, p->top_err[f]);
+				write_messages(w, p->top_err[f], p->top_surrogate[f]);
 			}
 		}
 		jsonw_object_close(w);
@@ -1715,6 +1864,8 @@ request_parser_finish(struct request_parser *p, struct enroll_request *out,
 
 	*error_body = NULL;
 	*error_len = 0;
+	if (p->status == REQUEST_OK && !p->finished)
+		hold_release(p);   /* an escape cut short: yajl reports it */
 	if (p->status == REQUEST_OK && !p->finished &&
 	    stage_flush(p) == REQUEST_OK) {
 		yajl_status ys = yajl_complete_parse(p->yajl);
