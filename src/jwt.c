@@ -1015,20 +1015,29 @@ check_times(const struct jv *payload, time_t now, long leeway)
 	return JWT_OK;
 }
 
+/*
+ * PyJWT's audience rule: a string, or a list of strings one of which is
+ * want.  A list holding anything else is refused whole ("Invalid claim
+ * format in token"), even when it also names the audience.
+ */
 static bool
 aud_contains(const struct jv *aud, const char *want)
 {
+	bool found = false;
 	size_t i;
 
 	if (aud == NULL)
 		return false;
 	if (aud->type == JV_STRING)
 		return jv_str_eq(aud, want);
-	if (aud->type == JV_ARRAY)
-		for (i = 0; i < aud->n; i++)
-			if (jv_str_eq(aud->items[i], want))
-				return true;
-	return false;
+	if (aud->type != JV_ARRAY)
+		return false;
+	for (i = 0; i < aud->n; i++) {
+		if (aud->items[i]->type != JV_STRING)
+			return false;
+		found = found || jv_str_eq(aud->items[i], want);
+	}
+	return found;
 }
 
 /* Picks the issuer: iss equal to an eligible one whose audience is in aud. */

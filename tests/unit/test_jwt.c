@@ -338,6 +338,17 @@ test_claim_rules(void **state)
 	/* Embedded NUL in the username cannot truncate it into another name. */
 	assert_int_equal(verify_claims("\"preferred_username\":\"adm\\u0000in\"", &c),
 	    JWT_ERR_BAD_CLAIM);
+	/* aud: a list holding anything but strings is refused whole, as PyJWT
+	 * does ("Invalid claim format in token"), even when it also holds
+	 * the audience. */
+	assert_int_equal(verify_hs(ring, HS_HEADER, "{\"iss\":\"" ISS "\",\"aud\":[\"x\",\""
+	    AUD "\"],\"iat\":1,\"exp\":1800000000,\"username\":\"u\"}", SECRET, &c), JWT_OK);
+	assert_int_equal(verify_hs(ring, HS_HEADER, "{\"iss\":\"" ISS "\",\"aud\":[\"x\",1,\""
+	    AUD "\"],\"iat\":1,\"exp\":1800000000,\"username\":\"u\"}", SECRET, &c),
+	    JWT_ERR_AUDIENCE);
+	assert_int_equal(verify_hs(ring, HS_HEADER, "{\"iss\":\"" ISS "\",\"aud\":[\"" AUD
+	    "\",null],\"iat\":1,\"exp\":1800000000,\"username\":\"u\"}", SECRET, &c),
+	    JWT_ERR_AUDIENCE);
 	/* aud of the wrong type, and an issuer whose secret did not sign. */
 	assert_int_equal(verify_hs(ring, HS_HEADER, "{\"iss\":\"" ISS "\",\"aud\":7,"
 	    "\"iat\":1,\"exp\":1800000000,\"username\":\"u\"}", SECRET, &c), JWT_ERR_AUDIENCE);
