@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <fcgiapp.h>
 
 #include "app.h"
@@ -173,7 +174,7 @@ main(int argc, char **argv)
 	struct cli cli;
 	struct pool_config *pc;
 	char err[1024];
-	int ch, fd;
+	int ch, fd, rc;
 
 	memset(&cli, 0, sizeof(cli));
 	while ((ch = getopt_long(argc, argv, "c:l:w:CVh", opts, NULL)) != -1) {
@@ -212,6 +213,12 @@ main(int argc, char **argv)
 		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
 			log_set_level(lvl);
 	}
+	/* Before any fork: libcurl's global state is not thread- or fork-lazy. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "bulk-enrolld: curl_global_init failed\n");
+		pool_config_free(pc);
+		return 1;
+	}
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "bulk-enrolld: FCGX_Init failed\n");
 		pool_config_free(pc);
@@ -222,5 +229,7 @@ main(int argc, char **argv)
 		pool_config_free(pc);
 		return 1;
 	}
-	return pool_run(fd, pc, load_generation, &cli);
+	rc = pool_run(fd, pc, load_generation, &cli);
+	curl_global_cleanup();
+	return rc;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "dispatch.h"
 #include "conf.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,6 +32,7 @@ struct slot {
 	long long started_ms;
 	long long restart_at_ms; /* when pid == 0: earliest restart */
 	unsigned fails;          /* consecutive young deaths */
+	bool dispatcher;         /* runs the outbox dispatcher, not a responder */
 };
 
 struct pool {
@@ -119,9 +121,9 @@ pool_backoff_ms(unsigned fails)
 	return delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
 }
 
-/* In the child: restore default signal state and serve. */
+/* In the child: restore default signal state and serve (or dispatch). */
 static void
-worker_main(struct pool *p)
+worker_main(struct pool *p, bool dispatcher)
 {
 	struct sigaction sa;
 	int rc;
@@ -132,7 +134,12 @@ worker_main(struct pool *p)
 	(void)sigaction(SIGCHLD, &sa, NULL);
 	close(sigpipe_fds[0]);
 	close(sigpipe_fds[1]);
-	rc = responder_run(p->listen_fd, &p->pc->app);
+	if (dispatcher) {
+		close(p->listen_fd);
+		rc = dispatch_run(&p->pc->app);
+	} else {
+		rc = responder_run(p->listen_fd, &p->pc->app);
+	}
 	pool_config_free(p->pc);
 	free(p);
 	_exit(rc);
@@ -149,10 +156,10 @@ start_worker(struct pool *p, struct slot *s)
 		return -1;
 	}
 	if (pid == 0)
-		worker_main(p);
+		worker_main(p, s->dispatcher);
 	s->pid = pid;
 	s->started_ms = now_ms();
-	log_info(NULL, "worker %ld started", (long)pid);
+	log_info(NULL, "%s %ld started", s->dispatcher ? "dispatcher" : "worker", (long)pid);
 	return 0;
 }
 
@@ -227,13 +234,34 @@ reap(struct pool *p, bool draining)
 	}
 }
 
+/*
+ * Lays the slots out for a configuration: `workers` responders (0: one per
+ * CPU) followed by outbox.dispatchers dispatchers.  Slots must be empty.
+ */
+static void
+layout(struct pool *p, const struct conf *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t responders, dispatchers, i;
+
+	responders = c->workers > 0 ? (size_t)c->workers : (size_t)(ncpu > 0 ? ncpu : 1);
+	dispatchers = c->outbox_dispatchers > 0 ? (size_t)c->outbox_dispatchers : 0;
+	if (responders > MAX_WORKERS - 16)
+		responders = MAX_WORKERS - 16;
+	if (dispatchers > 16)
+		dispatchers = 16;
+	p->nslots = responders + dispatchers;
+	for (i = 0; i < p->nslots; i++)
+		p->slots[i].dispatcher = i >= responders;
+}
+
 /* SIGHUP: load the new configuration; on success replace the generation. */
 static void
 reload(struct pool *p, pool_load_fn fn, void *ctx)
 {
 	struct pool_config *fresh;
 	char err[512];
-	size_t i, want;
+	size_t i;
 
 	if (fn == NULL)
 		return;
@@ -241,9 +269,6 @@ reload(struct pool *p, pool_load_fn fn, void *ctx)
 		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err);
 		return;
 	}
-	want = fresh->conf.workers > 0 ? (size_t)fresh->conf.workers : p->nslots;
-	if (want > MAX_WORKERS)
-		want = MAX_WORKERS;
 	for (i = 0; i < p->nslots; i++) {
 		struct slot *s = &p->slots[i];
 
@@ -262,8 +287,8 @@ reload(struct pool *p, pool_load_fn fn, void *ctx)
 		if (log_level_parse(p->pc->conf.log_level, &lvl) == 0)
 			log_set_level(lvl);
 	}
-	p->nslots = want;
-	log_info(NULL, "SIGHUP: configuration reloaded; starting %zu workers", want);
+	layout(p, &p->pc->conf);
+	log_info(NULL, "SIGHUP: configuration reloaded; starting %zu workers", p->nslots);
 }
 
 int
@@ -272,7 +297,6 @@ pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *re
 	struct pool *p;
 	long long drain_started = 0, last_resend = 0;
 	bool draining = false;
-	long ncpu;
 	int rc = 0;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -281,10 +305,7 @@ pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *re
 	}
 	p->listen_fd = listen_fd;
 	p->pc = pc;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	p->nslots = pc->conf.workers > 0 ? (size_t)pc->conf.workers : (size_t)(ncpu > 0 ? ncpu : 1);
-	if (p->nslots > MAX_WORKERS)
-		p->nslots = MAX_WORKERS;
+	layout(p, &pc->conf);
 	if (metrics_init() != 0) {
 		log_error(NULL, "master: cannot map the metrics region: %s", strerror(errno));
 		goto fail;
