@@ -626,6 +626,43 @@ exhausted(struct dispatcher *d, enum metrics_channel ch, const struct claimed *r
 	return true;
 }
 
+int
+dispatch_check_config(const struct conf *c, char *err, size_t errlen)
+{
+	struct order_client *oc = NULL;
+	struct mail_templates *t = NULL;
+	char why[512];
+	char *secret = NULL;
+
+	if (c->order_url != NULL) {
+		if (order_client_new(&oc, c, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "order service: %s", why);
+			return -1;
+		}
+		order_client_free(oc);
+	}
+	if ((c->mail_url == NULL) != (c->mail_from == NULL)) {
+		snprintf(err, errlen, "mail.url and mail.from go together");
+		return -1;
+	}
+	if (c->mail_password_file != NULL) {
+		if (conf_read_secret(c->mail_password_file, &secret, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "mail.password_file: %s", why);
+			return -1;
+		}
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	if (c->mail_templates_dir != NULL) {
+		if (mail_templates_load(&t, c->mail_templates_dir, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "mail.templates_dir: %s", why);
+			return -1;
+		}
+		mail_templates_free(t);
+	}
+	return 0;
+}
+
 static bool
 orders_ready(struct dispatcher *d)
 {

@@ -27,6 +27,18 @@ struct app;
  */
 int dispatch_run(struct app *app);
 
+struct conf;
+
+/*
+ * Checks the delivery settings the dispatcher would use, for
+ * --check-config and SIGHUP: the order client (order.url and its token or
+ * OAuth2 secret files) when order.url is set, mail.url with mail.from, the
+ * SMTP password file, and the templates of mail.templates_dir.  Returns 0,
+ * or -1 with the reason in err.
+ */
+int dispatch_check_config(const struct conf *c, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /*
  * The delay before attempt `attempts + 1` after a failure: retry_base_ms *
  * 2^(attempts - 1), capped at one hour, with up to 25% random jitter added.

@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "conf.h"
+#include "dispatch.h"
 #include "log.h"
 #include "pool.h"
 
@@ -91,6 +92,12 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 		return -1;
 	}
 	if (load_conf(cli, &pc->conf, err, errlen) != 0) {
+		free(pc);
+		return -1;
+	}
+	/* A dispatcher would only log bad delivery settings: refuse them now. */
+	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, err, errlen) != 0) {
+		conf_free(&pc->conf);
 		free(pc);
 		return -1;
 	}

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "dispatch.h"
 
 static void
@@ -176,6 +177,37 @@ test_message_id_from_the_key(void **state)
 	assert_int_equal(dispatch_message_id("email:aa11:bb22", small, sizeof(small)), -1);
 }
 
+static void
+test_check_config(void **state)
+{
+	struct conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), 0);
+	/* Nothing to deliver to: nothing to check. */
+	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), 0);
+
+	assert_int_equal(conf_set(&c, "mail.url", "smtp://127.0.0.1:25", err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), -1);
+	assert_string_equal(err, "mail.url and mail.from go together");
+	assert_int_equal(conf_set(&c, "mail.from", "a@example.com", err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), 0);
+
+	assert_int_equal(conf_set(&c, "mail.templates_dir", "/nonexistent/templates", err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mail.templates_dir: /nonexistent/templates"));
+	assert_int_equal(conf_set(&c, "mail.templates_dir", TEST_DATA_DIR "/../../packaging/templates",
+	    err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), 0);
+
+	assert_int_equal(conf_set(&c, "order.url", "http://127.0.0.1:9", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&c, "order.token_file", "/nonexistent/token", err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "order service: "));
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -188,6 +220,7 @@ main(void)
 		cmocka_unit_test(test_link_for_pending_and_existing_learners),
 		cmocka_unit_test(test_link_falls_back_to_the_base_that_is_set),
 		cmocka_unit_test(test_message_id_from_the_key),
+		cmocka_unit_test(test_check_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
