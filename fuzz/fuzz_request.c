@@ -1,11 +1,13 @@
 /*
  * libFuzzer harness for the request body parser: the input is parsed
- * whole, then again split in two at an offset taken from its first byte;
- * both runs must agree on the status and on the 400 body.  Small limits
+ * whole, then again split in two at an offset taken from its first byte,
+ * and (when small) fed one byte at a time; all runs must agree on the
+ * status and on the 400 body, and every typed string must be strict UTF-8.  Small limits
  * and a small arena cap make the limit and out-of-memory paths reachable.
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "arena.h"
 #include "request.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,8 +26,23 @@ struct outcome {
 	size_t nitems;
 };
 
+/* Aborts unless s is NUL-free, strict UTF-8 (no overlong forms or surrogates). */
 static void
-run(const uint8_t *data, size_t size, size_t split, struct outcome *o)
+check_utf8(const char *s)
+{
+	size_t n = strlen(s), i = 0, len;
+	uint32_t cp;
+
+	while (i < n) {
+		if ((len = utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0)
+			abort();
+		i += len;
+	}
+}
+
+/* Feeds data[0..size): in two pieces split at `split`, or byte by byte. */
+static void
+run(const uint8_t *data, size_t size, size_t split, bool bytewise, struct outcome *o)
 {
 	struct request_limits limits = { .max_items = 8, .max_depth = 16 };
 	struct arena *a;
@@ -42,9 +60,16 @@ run(const uint8_t *data, size_t size, size_t split, struct outcome *o)
 		arena_free(a);
 		return;
 	}
-	st = request_parser_feed(p, data, split);
-	if (st == REQUEST_OK)
-		st = request_parser_feed(p, data + split, size - split);
+	if (bytewise) {
+		size_t i;
+
+		for (i = 0, st = REQUEST_OK; i < size && st == REQUEST_OK; i++)
+			st = request_parser_feed(p, data + i, 1);
+	} else {
+		st = request_parser_feed(p, data, split);
+		if (st == REQUEST_OK)
+			st = request_parser_feed(p, data + split, size - split);
+	}
 	st = request_parser_finish(p, &req, &err, &errlen);
 	o->st = st;
 	if (st == REQUEST_OK) {
@@ -58,7 +83,12 @@ run(const uint8_t *data, size_t size, size_t split, struct outcome *o)
 				abort();
 			if (req.items[i].email != NULL && strlen(req.items[i].email) > 4 * EMAIL_MAX)
 				abort();
+			check_utf8(req.items[i].course_run_key);
+			if (req.items[i].email != NULL)
+				check_utf8(req.items[i].email);
 		}
+		if (req.salesforce_id != NULL)
+			check_utf8(req.salesforce_id);
 	} else if (err != NULL && (o->body = malloc(errlen + 1)) != NULL) {
 		memcpy(o->body, err, errlen);
 		o->body[errlen] = '\0';
@@ -71,17 +101,26 @@ run(const uint8_t *data, size_t size, size_t split, struct outcome *o)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct outcome whole, split;
+	struct outcome whole, split, bytes;
 	size_t at = size > 0 ? data[0] % (size + 1) : 0;
 
-	run(data, size, size, &whole);
-	run(data, size, at, &split);
+	run(data, size, size, false, &whole);
+	run(data, size, at, false, &split);
 	/* Chunking never changes the answer (out of memory aside). */
 	if (whole.st != REQUEST_NOMEM && split.st != REQUEST_NOMEM) {
 		if (whole.st != split.st || whole.nitems != split.nitems ||
 		    whole.len != split.len ||
 		    (whole.len > 0 && memcmp(whole.body, split.body, whole.len) != 0))
 			abort();
+	}
+	if (size <= 4096) {
+		run(data, size, 0, true, &bytes);
+		if (whole.st != REQUEST_NOMEM && bytes.st != REQUEST_NOMEM &&
+		    (whole.st != bytes.st || whole.nitems != bytes.nitems ||
+		    whole.len != bytes.len ||
+		    (whole.len > 0 && memcmp(whole.body, bytes.body, whole.len) != 0)))
+			abort();
+		free(bytes.body);
 	}
 	free(whole.body);
 	free(split.body);
