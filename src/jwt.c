@@ -32,6 +32,7 @@
 #include "arena.h"
 #include "b64url.h"
 #include "jwt.h"
+#include "utf8.h"
 
 #define MAX_LEEWAY      86400
 #define MAX_CLAIM_STR   255     /* username, each role */
@@ -57,7 +58,7 @@ struct jv {
 	size_t n, cap;
 };
 
-enum jp_err { JP_OK, JP_NOMEM, JP_DEPTH, JP_DUPLICATE };
+enum jp_err { JP_OK, JP_NOMEM, JP_DEPTH, JP_DUPLICATE, JP_UTF8 };
 
 struct jparse {
 	struct arena *a;
@@ -189,6 +190,12 @@ jp_string(void *ctx, const unsigned char *s, size_t len)
 
 	if (v == NULL)
 		return 0;
+	/* yajl checks only the shape of UTF-8: overlong forms, surrogates and
+	 * escapes it mangled would otherwise reach logs and SQL. */
+	if (!utf8_valid((const char *)s, len)) {
+		p->err = JP_UTF8;
+		return 0;
+	}
 	if ((v->s = arena_strndup(p->a, (const char *)s, len)) == NULL) {
 		p->err = JP_NOMEM;
 		return 0;
@@ -202,6 +209,10 @@ jp_key(void *ctx, const unsigned char *s, size_t len)
 {
 	struct jparse *p = ctx;
 
+	if (!utf8_valid((const char *)s, len)) {
+		p->err = JP_UTF8;
+		return 0;
+	}
 	if ((p->key = arena_strndup(p->a, (const char *)s, len)) == NULL) {
 		p->err = JP_NOMEM;
 		return 0;
@@ -284,7 +295,8 @@ json_parse(struct arena *a, const unsigned char *text, size_t len,
 		st = yajl_complete_parse(h);
 	if (st == yajl_status_client_canceled) {
 		rc = p.err == JP_DEPTH ? JWT_ERR_DEPTH :
-		    p.err == JP_DUPLICATE ? JWT_ERR_DUPLICATE : JWT_ERR_NOMEM;
+		    p.err == JP_DUPLICATE ? JWT_ERR_DUPLICATE :
+		    p.err == JP_UTF8 ? JWT_ERR_JSON : JWT_ERR_NOMEM;
 	} else if (st != yajl_status_ok || p.root == NULL) {
 		rc = JWT_ERR_JSON;
 		if (why != NULL && whylen > 0) {

@@ -33,6 +33,21 @@ utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
+bool
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, len;
+	uint32_t cp;
+
+	while (i < n) {
+		if ((len = utf8_decode(u + i, n - i, &cp)) == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 size_t
 utf8_count(const char *s, size_t n)
 {

@@ -5,6 +5,7 @@
 #ifndef BULK_UTF8_H
 #define BULK_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,9 @@
  * valid, shortest-form, non-surrogate sequence.
  */
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* True when s[0..n) is entirely strict UTF-8 (as utf8_decode accepts). */
+bool utf8_valid(const char *s, size_t n);
 
 /* Number of code points in valid UTF-8 (Python's len() of the str). */
 size_t utf8_count(const char *s, size_t n);

@@ -315,6 +315,13 @@ test_claim_rules(void **state)
 	assert_int_equal(verify_claims("\"version\":\"10.0.0\"", &c), JWT_ERR_VERSION);
 	assert_int_equal(verify_claims("\"version\":\"v1\"", &c), JWT_ERR_VERSION);
 	assert_int_equal(verify_claims("\"version\":1", &c), JWT_ERR_VERSION);
+	/* Strings must be strict UTF-8: yajl lets an overlong "/" (C0 AF),
+	 * an encoded surrogate (ED A0 80) and a lone surrogate escape through. */
+	assert_int_equal(verify_claims("\"preferred_username\":\"a\xc0\xaf" "b\"", &c), JWT_ERR_JSON);
+	assert_int_equal(verify_claims("\"preferred_username\":\"a\xed\xa0\x80\"", &c), JWT_ERR_JSON);
+	assert_int_equal(verify_claims("\"roles\":[\"x\\udc00\"]", &c), JWT_ERR_JSON);
+	assert_int_equal(verify_claims("\"preferred_username\":\"caf\xc3\xa9\"", &c), JWT_OK);
+	assert_string_equal(c.username, "caf\xc3\xa9");
 	/* preferred_username wins; an empty one falls back to username. */
 	assert_int_equal(verify_claims("\"preferred_username\":\"pu\"", &c), JWT_OK);
 	assert_string_equal(c.username, "pu");
