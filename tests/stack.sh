@@ -469,7 +469,23 @@ stack_down() {
 	load_env "$dir"
 	nginx_stop
 	pool_stop
+	receivers_stop
 	db_stop
+}
+
+# The dev stack's stand-ins for the order service and the mail server
+# (tests/integration/receivers.py), so the dispatcher's deliveries can be
+# watched in receivers.log.  The test stack starts its own per test.
+receivers_start() {
+	local d=$BULK_STACK_DIR/receivers
+	mkdir -p "$d"
+	setsid "$PYTHON" "$SRC_DIR/tests/integration/receivers.py" --order-port "$BULK_ORDER_PORT" \
+		--smtp-port "$BULK_SMTP_PORT" </dev/null >>"$d/receivers.log" 2>&1 &
+	echo $! >"$d/receivers.ours.pid"
+}
+
+receivers_stop() {
+	stop_pid "$BULK_STACK_DIR/receivers/receivers.ours.pid" TERM 10
 }
 
 # A token the dev stack accepts, valid for a day, for the printed curl.
@@ -505,7 +521,7 @@ demo_body() {
 		emails = [e for e in os.environ["EMAILS"].split("\n") if e] + ["new.learner@example.com"]
 		print(json.dumps({"enrollments_info": [
 		    {"email": e, "course_run_key": os.environ["COURSE"], "license_uuid": str(uuid.uuid4())}
-		    for e in emails], "notify": False}))
+		    for e in emails], "notify": True}))
 	EOF
 }
 
@@ -519,6 +535,7 @@ print_instructions() {
 		  stack directory: $BULK_STACK_DIR
 		  daemon log:      $BULK_DAEMON_LOG
 		  nginx logs:      $BULK_STACK_DIR/nginx/{access,error}.log
+		  deliveries:      $BULK_STACK_DIR/receivers/receivers.log (orders and e-mails the dispatcher sent)
 		  database:        mariadb --socket=$BULK_DB_SOCKET -uroot $BULK_DB_NAME
 
 		Health:
@@ -552,6 +569,7 @@ cmd_run() {
 	trap 'trap - INT TERM EXIT; say "stopping"; stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"; exit 0' INT TERM
 	trap 'stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"' EXIT
 	stack_up "$dir" 8080 run || die "the stack did not come up; see the logs under $dir"
+	receivers_start
 	print_instructions
 	# Stay in the foreground; `wait` lets the traps run at once.
 	while true; do

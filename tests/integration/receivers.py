@@ -357,3 +357,51 @@ class SmtpServer:
             time.sleep(0.05)
         raise AssertionError("smtp: %d messages after %s s, wanted %d"
                              % (len(self.messages), timeout, n))
+
+
+def main(argv=None):
+    """`receivers.py --order-port P --smtp-port Q`: both fakes in the
+    foreground for the dev stack (tests/stack.sh run), printing one line per
+    order line and per e-mail they accept, until SIGTERM/SIGINT."""
+    import argparse
+    import email
+    import email.header
+    import signal
+    import sys
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--order-port", type=int, required=True)
+    ap.add_argument("--smtp-port", type=int, required=True)
+    args = ap.parse_args(argv)
+    orders = OrderService(args.order_port).start()
+    smtp = SmtpServer(args.smtp_port).start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print("receivers: order service on 127.0.0.1:%d, SMTP on 127.0.0.1:%d"
+          % (args.order_port, args.smtp_port), flush=True)
+    seen_requests = seen_messages = 0
+    while not stop.wait(0.2):
+        with orders.lock:
+            new_requests = orders.requests[seen_requests:]
+            seen_requests = len(orders.requests)
+        for req in new_requests:
+            for line in (req.json or {}).get("enrollments") or []:
+                print("order: %s %s %s (%s)" % (line.get("email"), line.get("course_run_key"),
+                                                line.get("mode"), line.get("idempotency_key")),
+                      flush=True)
+        with smtp.lock:
+            new_messages = smtp.messages[seen_messages:]
+            seen_messages = len(smtp.messages)
+        for msg in new_messages:
+            parsed = email.message_from_bytes(msg.data)
+            subject = str(email.header.make_header(email.header.decode_header(parsed["Subject"] or "")))
+            print("e-mail: to %s: %s" % (", ".join(msg.rcpts), subject), flush=True)
+    orders.stop()
+    smtp.stop()
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
