@@ -114,8 +114,8 @@ long_slot(struct conf *c, const struct key *k)
 	return (long *)(void *)((char *)c + k->offset);
 }
 
-static void
-wipe_free(char *s)
+void
+conf_secret_free(char *s)
 {
 	if (s != NULL) {
 		explicit_bzero(s, strlen(s));
@@ -165,7 +165,7 @@ set_value(struct conf *c, const struct key *k, const char *value, char *err, siz
 			return -1;
 		}
 		if (k->type == KEY_SECRET)
-			wipe_free(*str_slot(c, k));
+			conf_secret_free(*str_slot(c, k));
 		else
 			free(*str_slot(c, k));
 		*str_slot(c, k) = copy;
@@ -450,7 +450,7 @@ conf_free(struct conf *c)
 		if (keys[i].type == KEY_LONG)
 			continue;
 		if (keys[i].type == KEY_SECRET)
-			wipe_free(*str_slot(c, &keys[i]));
+			conf_secret_free(*str_slot(c, &keys[i]));
 		else
 			free(*str_slot(c, &keys[i]));
 		*str_slot(c, &keys[i]) = NULL;

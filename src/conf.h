@@ -100,6 +100,9 @@ int conf_finish(struct conf *c, char *err, size_t errlen) __attribute__((warn_un
 /* Releases every string; the struct may be re-initialised afterwards. */
 void conf_free(struct conf *c);
 
+/* Wipes and frees a secret string (from conf_read_secret); NULL is accepted. */
+void conf_secret_free(char *s);
+
 /* Reads a small file (a secret) into a malloc'd NUL-terminated string,
  * without its trailing newline.  Returns 0 or -1 with err. */
 int conf_read_secret(const char *path, char **out, char *err, size_t errlen)

@@ -39,6 +39,7 @@
 
 #include "app.h"
 #include "arena.h"
+#include "clock.h"
 #include "conf.h"
 #include "db.h"
 #include "dispatch.h"
@@ -67,15 +68,6 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 long
@@ -670,13 +662,13 @@ orders_ready(struct dispatcher *d)
 
 	if (d->orders != NULL)
 		return true;
-	if (now_ms() < d->orders_next_try_ms)
+	if (clock_mono_ms() < d->orders_next_try_ms)
 		return false;
 	if (order_client_new(&d->orders, d->conf, err, sizeof(err)) != 0) {
 		log_error(NULL, "dispatch: orders are not delivered: %s (retrying in %lld s)", err,
 		    SETUP_RETRY_MS / 1000);
 		d->orders = NULL;
-		d->orders_next_try_ms = now_ms() + SETUP_RETRY_MS;
+		d->orders_next_try_ms = clock_mono_ms() + SETUP_RETRY_MS;
 		return false;
 	}
 	return true;
@@ -737,9 +729,9 @@ mail_ready(struct dispatcher *d)
 
 	if (d->mail_ready)
 		return true;
-	if (now_ms() < d->mail_next_try_ms)
+	if (clock_mono_ms() < d->mail_next_try_ms)
 		return false;
-	d->mail_next_try_ms = now_ms() + SETUP_RETRY_MS;
+	d->mail_next_try_ms = clock_mono_ms() + SETUP_RETRY_MS;
 	if (c->mail_url == NULL || c->mail_from == NULL) {
 		log_error(NULL, "dispatch: e-mails are not delivered: mail.url and mail.from "
 		    "must be set");

@@ -19,6 +19,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "conf.h"
 #include "order.h"
 #include "outbound.h"
@@ -44,24 +45,6 @@ struct order_client {
 	char *token;                /* the current token, or NULL */
 	long long token_until_ms;   /* monotonic; the static token never expires */
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
 
 /*
  * Copies src (n bytes) into dst (size dstsz) NUL-terminated, cutting at a
@@ -596,7 +579,7 @@ order_parse_token(const char *body, size_t len, char **token, long *expires_in_s
 	p.expires_in = -1;
 	if (body == NULL || parse_json(&token_callbacks, &p, body, len) != 0 || p.bad ||
 	    p.token == NULL) {
-		wipe_free(p.token);
+		conf_secret_free(p.token);
 		return -1;
 	}
 	*token = p.token;
@@ -736,8 +719,8 @@ order_client_free(struct order_client *c)
 	free(c->token_file);
 	free(c->token_url);
 	free(c->client_id);
-	wipe_free(c->client_secret);
-	wipe_free(c->token);
+	conf_secret_free(c->client_secret);
+	conf_secret_free(c->token);
 	free(c);
 }
 
@@ -780,7 +763,7 @@ ensure_token(struct order_client *c, char *why, size_t whylen)
 	long expires_in;
 	int rc = -1;
 
-	if (c->token != NULL && now_ms() < c->token_until_ms)
+	if (c->token != NULL && clock_mono_ms() < c->token_until_ms)
 		return 0;
 	if (c->token_file != NULL) {
 		/* Dropped after a 401: read the file again (it may be rotated). */
@@ -789,7 +772,7 @@ ensure_token(struct order_client *c, char *why, size_t whylen)
 		c->token_until_ms = LLONG_MAX;
 		return 0;
 	}
-	wipe_free(c->token);
+	conf_secret_free(c->token);
 	c->token = NULL;
 	buf_init(&form, 8192);
 	buf_init(&res.body, MAX_RESPONSE);
@@ -816,7 +799,7 @@ ensure_token(struct order_client *c, char *why, size_t whylen)
 	}
 	c->token = tok;
 	/* Without expires_in the token serves this delivery only. */
-	c->token_until_ms = now_ms();
+	c->token_until_ms = clock_mono_ms();
 	if (expires_in > 0 && expires_in < LONG_MAX / 1000)
 		c->token_until_ms += expires_in * 1000LL - TOKEN_MARGIN_MS;
 	rc = 0;
@@ -832,7 +815,7 @@ out:
 static void
 drop_token(struct order_client *c)
 {
-	wipe_free(c->token);
+	conf_secret_free(c->token);
 	c->token = NULL;
 	c->token_until_ms = 0;
 }

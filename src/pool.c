@@ -13,8 +13,9 @@
 #include <unistd.h>
 
 #include "app.h"
-#include "dispatch.h"
+#include "clock.h"
 #include "conf.h"
+#include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -47,15 +48,6 @@ struct pool {
 
 static int sigpipe_fds[2] = { -1, -1 };
 static volatile sig_atomic_t got_chld, got_term, got_hup;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 on_signal(int sig)
@@ -152,13 +144,13 @@ start_worker(struct pool *p, struct slot *s)
 
 	if (pid < 0) {
 		log_error(NULL, "fork: %s", strerror(errno));
-		s->restart_at_ms = now_ms() + BACKOFF_MAX_MS / 10;
+		s->restart_at_ms = clock_mono_ms() + BACKOFF_MAX_MS / 10;
 		return -1;
 	}
 	if (pid == 0)
 		worker_main(p, s->dispatcher);
 	s->pid = pid;
-	s->started_ms = now_ms();
+	s->started_ms = clock_mono_ms();
 	log_info(NULL, "%s %ld started", s->dispatcher ? "dispatcher" : "worker", (long)pid);
 	return 0;
 }
@@ -194,7 +186,7 @@ reap(struct pool *p, bool draining)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		long long now = now_ms();
+		long long now = clock_mono_ms();
 		size_t i;
 		bool found = false;
 
@@ -317,7 +309,7 @@ pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *re
 	log_info(NULL, "master %ld: starting %zu workers", (long)getpid(), p->nslots);
 
 	for (;;) {
-		long long now = now_ms(), next = -1;
+		long long now = clock_mono_ms(), next = -1;
 		struct pollfd pfd;
 		size_t i;
 		char drainbuf[64];
@@ -363,7 +355,7 @@ pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *re
 		if (got_term && !draining) {
 			got_term = 0;
 			draining = true;
-			drain_started = last_resend = now_ms();
+			drain_started = last_resend = clock_mono_ms();
 			log_info(NULL, "master: draining %zu workers", live_children(p));
 			signal_all(p, SIGTERM);
 		}
