@@ -5,7 +5,7 @@
  *      encodes and signs with the keyring's HS256 secret, so the claim
  *      checks after the signature are reached too;
  *   2: the rest is a JWK set, 3: an issuers list, for the key loaders.
- * Build: CC=clang configure --enable-fuzzers && make fuzz/fuzz_jwt.
+ * Build: CC=clang configure --enable-fuzzers && make tests/fuzz/fuzz_jwt.
  */
 #include "config.h"
 
