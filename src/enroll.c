@@ -1,11 +1,12 @@
 /*
  * SPEC §2.4, set-based.  For each chunk of items, in one transaction:
  *
- *   load   learners (by id, by e-mail), course runs, modes, intentions,
- *          existing links                               one SELECT each
+ *   load   learners with their links (by id, by e-mail), course runs,
+ *          modes, intentions                            one SELECT each
  *   plan   resolve learners, invalid ids / e-mails, course failures
- *   write  links (+ deactivate other links), pending learners, re-read ids
- *   load   LMS enrollments, enterprise enrollments, fulfillments, pending
+ *   write  links (+ deactivate other links), pending learners (re-read ids)
+ *   load   LMS enrollments, enterprise enrollments (through the links when
+ *          some are new: their ids come with them), fulfillments, pending
  *          enrollments                                  one SELECT each
  *   plan   walk the items in request order against an in-memory copy of
  *          those rows (so duplicates see their predecessors' effects)
@@ -157,6 +158,7 @@ map_put(struct map *m, const char *key, void *val)
 struct user {
 	long long id;
 	const char *username, *email, *first_name, *last_name;
+	bool by_id;                      /* found by the user_id query */
 	long long ecu_id;                /* 0 until known */
 	bool ecu_exists, ecu_active, ecu_linked, ecu_relinkable;
 	bool link;                       /* has an item to enroll: link it */
@@ -441,17 +443,28 @@ struct rowctx {
 
 #define ROW_NOMEM(rc) do { (rc)->nomem = true; return 1; } while (0)
 
+struct userctx {
+	struct rowctx rc;
+	bool by_email;                   /* the e-mail query (else the id query) */
+};
+
+/*
+ * A row of load_users: the learner (id, username, email, first_name,
+ * last_name) and their link to this enterprise (id, linked, is_relinkable,
+ * active; NULL without one).
+ */
 static int
 user_row(void *ctx, const struct db_row *row)
 {
-	struct rowctx *rc = ctx;
+	struct userctx *uc = ctx;
+	struct rowctx *rc = &uc->rc;
 	struct chunk *ch = rc->ch;
 	struct arena *a = ch->ca;
-	struct user *u;
+	struct user *u, *prev;
 	char *k, *lc;
-	long long id;
+	long long id, ecu;
 
-	if (row->ncols != 5 || store_parse_i64(row->vals[0], &id) != 0)
+	if (row->ncols != 9 || store_parse_i64(row->vals[0], &id) != 0)
 		return 0;
 	if ((k = int_key(a, id)) == NULL)
 		ROW_NOMEM(rc);
@@ -459,6 +472,7 @@ user_row(void *ctx, const struct db_row *row)
 		if ((u = arena_calloc(a, 1, sizeof(*u))) == NULL)
 			ROW_NOMEM(rc);
 		u->id = id;
+		u->by_id = !uc->by_email;
 		u->username = arena_strdup(a, row->vals[1] ? row->vals[1] : "");
 		u->email = arena_strdup(a, row->vals[2] ? row->vals[2] : "");
 		u->first_name = arena_strdup(a, row->vals[3] ? row->vals[3] : "");
@@ -466,19 +480,43 @@ user_row(void *ctx, const struct db_row *row)
 		if (u->username == NULL || u->email == NULL || u->first_name == NULL ||
 		    u->last_name == NULL || map_put(&ch->users_by_id, k, u) != 0)
 			ROW_NOMEM(rc);
+		if (store_parse_i64(row->vals[5], &ecu) == 0) {
+			u->ecu_id = ecu;
+			u->ecu_exists = true;
+			u->ecu_linked = col_true(row->vals[6]);
+			u->ecu_relinkable = col_true(row->vals[7]);
+			u->ecu_active = col_true(row->vals[8]);
+		}
 	}
-	/* Several accounts may share an address: the oldest (lowest id) wins. */
+	/*
+	 * Several accounts may share an address: a learner named by user_id
+	 * in this chunk wins, else the oldest (lowest id).  The e-mail query
+	 * has no ORDER BY (a filesort per chunk): the lowest id is kept here.
+	 */
 	if ((lc = lower_ascii(a, u->email)) == NULL)
 		ROW_NOMEM(rc);
-	if (map_get(&ch->users_by_email, lc) == NULL && map_put(&ch->users_by_email, lc, u) != 0)
+	prev = map_get(&ch->users_by_email, lc);
+	if ((prev == NULL || (uc->by_email && !prev->by_id && u->id < prev->id)) &&
+	    map_put(&ch->users_by_email, lc, u) != 0)
 		ROW_NOMEM(rc);
 	return 0;
 }
 
+/*
+ * Learners with their link to this enterprise (one statement instead of
+ * two: the link is an eq_ref lookup on its unique key).  The caller
+ * appends the WHERE condition.
+ */
+#define USERS_SELECT "SELECT u.id, u.username, u.email, u.first_name, u.last_name, " \
+	"ecu.id, ecu.linked, ecu.is_relinkable, ecu.active FROM auth_user u " \
+	"LEFT JOIN enterprise_enterprisecustomeruser ecu ON ecu.user_id = u.id " \
+	"AND ecu.enterprise_customer_id = ? WHERE "
+
+/* Loads the chunk's learners (by user_id, then by e-mail) and their links. */
 static enum db_err
 load_users(struct chunk *ch)
 {
-	struct rowctx rc = { ch, false };
+	struct userctx uc = { { ch, false }, false };
 	struct map seen;
 	struct q q;
 	size_t i, nid = 0, nem = 0;
@@ -491,19 +529,22 @@ load_users(struct chunk *ch)
 		if (ch->items[i].user_id > 0)
 			nid++;
 	if (nid > 0) {
-		q_sql(&q, "SELECT id, username, email, first_name, last_name FROM auth_user WHERE id IN (");
+		q_sql(&q, USERS_SELECT "u.id IN (");
+		q_str(&q, ch->e->uuid);
 		q_marks(&q, nid);
 		q_sql(&q, ")");
 		for (i = 0; i < ch->n; i++)
 			if (ch->items[i].user_id > 0)
 				q_int(&q, ch->items[i].user_id);
-		if ((e = q_query(&q, ch->db, user_row, &rc)) != DB_OK)
-			return rc.nomem ? DB_ERR_NOMEM : e;
+		if ((e = q_query(&q, ch->db, user_row, &uc)) != DB_OK)
+			return uc.rc.nomem ? DB_ERR_NOMEM : e;
 	}
 
 	/* By e-mail: the column's _ci collation makes IN case-insensitive. */
+	uc.by_email = true;
 	q_init(&q, ch->ca);
-	q_sql(&q, "SELECT id, username, email, first_name, last_name FROM auth_user WHERE email IN (");
+	q_sql(&q, USERS_SELECT "u.email IN (");
+	q_str(&q, ch->e->uuid);
 	for (i = 0; i < ch->n; i++) {
 		const struct enroll_item *it = &ch->items[i];
 		char *lc;
@@ -520,13 +561,13 @@ load_users(struct chunk *ch)
 		q_str(&q, it->email);
 		nem++;
 	}
-	q_sql(&q, ") ORDER BY id");
+	q_sql(&q, ")");
 	if (nem == 0) {
 		buf_free(&q.sql);
 		return DB_OK;
 	}
-	e = q_query(&q, ch->db, user_row, &rc);
-	return rc.nomem ? DB_ERR_NOMEM : e;
+	e = q_query(&q, ch->db, user_row, &uc);
+	return uc.rc.nomem ? DB_ERR_NOMEM : e;
 
 nomem:
 	buf_free(&q.sql);   /* the statement text is malloc'd, not arena memory */
@@ -665,58 +706,6 @@ load_courses(struct chunk *ch)
 			list[i]->intention = map_get(&ch->intentions, parent);
 	}
 	return DB_OK;
-}
-
-static int
-ecu_row(void *ctx, const struct db_row *row)
-{
-	struct rowctx *rc = ctx;
-	struct user *u;
-	long long id;
-
-	if (row->ncols != 5 || store_parse_i64(row->vals[0], &id) != 0 || row->vals[1] == NULL ||
-	    (u = map_get(&rc->ch->users_by_id, row->vals[1])) == NULL)
-		return 0;
-	u->ecu_id = id;
-	u->ecu_exists = true;
-	u->ecu_linked = col_true(row->vals[2]);
-	u->ecu_relinkable = col_true(row->vals[3]);
-	u->ecu_active = col_true(row->vals[4]);
-	return 0;
-}
-
-/*
- * Reads the links between this enterprise and the chunk's users: all of
- * them (only_new false), or, after write_links, only the linking users
- * whose row did not exist before (their generated ids).
- */
-static enum db_err
-load_links(struct chunk *ch, bool only_new)
-{
-	struct rowctx rc = { ch, false };
-	struct q q;
-	size_t i, n = 0;
-
-	q_init(&q, ch->ca);
-	q_sql(&q, "SELECT id, user_id, linked, is_relinkable, active "
-	    "FROM enterprise_enterprisecustomeruser "
-	    "WHERE enterprise_customer_id = ? AND user_id IN (");
-	q_str(&q, ch->e->uuid);
-	for (i = 0; i < ch->users_by_id.cap; i++) {
-		struct user *u = ch->users_by_id.slots[i].val;
-
-		if (u == NULL || (only_new && (!u->link || u->ecu_exists)))
-			continue;
-		q_sql(&q, n == 0 ? "?" : ", ?");
-		q_int(&q, u->id);
-		n++;
-	}
-	q_sql(&q, ")");
-	if (n == 0) {
-		buf_free(&q.sql);
-		return DB_OK;
-	}
-	return q_query(&q, ch->db, ecu_row, &rc);
 }
 
 /* ---- step 2-4: learners, e-mail format, links ------------------------------ */
@@ -886,10 +875,9 @@ write_links(struct chunk *ch)
 		if (u != NULL && u->link)
 			q_int(&q, u->id);
 	}
-	if ((e = q_exec(&q, ch->db)) != DB_OK)
-		return e;
-	/* Generated ids of the new links (existing rows keep theirs). */
-	return load_links(ch, true);
+	/* The generated ids of new links are read with the enterprise course
+	 * enrollments (load_enrollment_rows). */
+	return q_exec(&q, ch->db);
 }
 
 static int
@@ -1019,6 +1007,23 @@ enrollment_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
+/* Records an existing enterprise course enrollment (columns id,
+ * saved_for_later, unenrolled) on its pair.  0, or -1 for OOM. */
+static int
+ece_found(struct chunk *ch, struct pair *p, long long id, const char *saved,
+    const char *unenrolled)
+{
+	char *k;
+
+	p->ece_id = id;
+	p->ece_exists = true;
+	p->ece_saved = col_true(saved);
+	p->ece_unenrolled = unenrolled == NULL ? -1 : col_true(unenrolled);
+	if ((k = int_key(ch->ca, id)) == NULL || map_put(&ch->pair_by_ece_id, k, p) != 0)
+		return -1;
+	return 0;
+}
+
 static int
 ece_row(void *ctx, const struct db_row *row)
 {
@@ -1034,12 +1039,59 @@ ece_row(void *ctx, const struct db_row *row)
 		ROW_NOMEM(rc);
 	if ((p = map_get(&rc->ch->pair_by_ece_key, k)) == NULL)
 		return 0;
-	p->ece_id = id;
-	p->ece_exists = true;
-	p->ece_saved = col_true(row->vals[3]);
-	p->ece_unenrolled = row->vals[4] == NULL ? -1 : col_true(row->vals[4]);
-	if ((k = int_key(rc->ch->ca, id)) == NULL || map_put(&rc->ch->pair_by_ece_id, k, p) != 0)
+	if (ece_found(rc->ch, p, id, row->vals[3], row->vals[4]) != 0)
 		ROW_NOMEM(rc);
+	return 0;
+}
+
+/*
+ * A row of the links joined with their enterprise course enrollments
+ * (user_id, link id, then the enrollment's id, course_id, saved_for_later,
+ * unenrolled, NULL without one): the link's
+ * id, which write_links may just have generated, and the enrollment.
+ */
+static int
+link_ece_row(void *ctx, const struct db_row *row)
+{
+	struct rowctx *rc = ctx;
+	struct user *u;
+	struct pair *p;
+	long long uid, ecu, id;
+	char *k;
+
+	if (row->ncols != 6 || store_parse_i64(row->vals[0], &uid) != 0 ||
+	    store_parse_i64(row->vals[1], &ecu) != 0 ||
+	    (u = map_get(&rc->ch->users_by_id, row->vals[0])) == NULL)
+		return 0;
+	u->ecu_id = ecu;
+	u->ecu_exists = true;
+	if (store_parse_i64(row->vals[2], &id) != 0 || row->vals[3] == NULL)
+		return 0;
+	if ((k = pair_key(rc->ch->ca, uid, row->vals[3])) == NULL)
+		ROW_NOMEM(rc);
+	if ((p = map_get(&rc->ch->pairs, k)) == NULL)
+		return 0;
+	if (ece_found(rc->ch, p, id, row->vals[4], row->vals[5]) != 0)
+		ROW_NOMEM(rc);
+	return 0;
+}
+
+/* Indexes the pairs by (link id, course) for ece_row: 0 or -1 (OOM). */
+static int
+index_pairs_by_link(struct chunk *ch)
+{
+	size_t i;
+
+	for (i = 0; i < ch->pairs.cap; i++) {
+		struct pair *p = ch->pairs.slots[i].val;
+		char *k;
+
+		if (p == NULL)
+			continue;
+		if ((k = pair_key(ch->ca, p->u->ecu_id, p->c->key)) == NULL ||
+		    map_put(&ch->pair_by_ece_key, k, p) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1163,34 +1215,66 @@ load_enrollment_rows(struct chunk *ch)
 	if ((e = q_query(&q, ch->db, enrollment_row, &rc)) != DB_OK)
 		return rc.nomem ? DB_ERR_NOMEM : e;
 
-	/* Enterprise course enrollments, by (link, course). */
-	for (i = 0; i < ch->pairs.cap; i++) {
-		struct pair *p = ch->pairs.slots[i].val;
-		char *k;
-
-		if (p == NULL)
-			continue;
-		if ((k = pair_key(ch->ca, p->u->ecu_id, p->c->key)) == NULL ||
-		    map_put(&ch->pair_by_ece_key, k, p) != 0)
-			return DB_ERR_NOMEM;
-	}
-	q_init(&q, ch->ca);
-	q_sql(&q, "SELECT id, enterprise_customer_user_id, course_id, saved_for_later, unenrolled "
-	    "FROM enterprise_enterprisecourseenrollment WHERE enterprise_customer_user_id IN (");
+	/*
+	 * Enterprise course enrollments, by (link, course).  When write_links
+	 * created links, their ids are not known yet: the enrollments are
+	 * then read through the links, which yields the ids too (one
+	 * statement rather than a re-read of the links and this one).
+	 */
 	n = 0;
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;
 
-		if (u == NULL || !u->link)
-			continue;
-		q_sql(&q, n++ == 0 ? "?" : ", ?");
-		q_int(&q, u->ecu_id);
+		if (u != NULL && u->link && u->ecu_id == 0)
+			n++;
 	}
-	q_sql(&q, ") AND course_id IN (");
-	(void)q_course_keys(&q, ch, false);
-	q_sql(&q, ")");
-	if ((e = q_query(&q, ch->db, ece_row, &rc)) != DB_OK)
-		return rc.nomem ? DB_ERR_NOMEM : e;
+	q_init(&q, ch->ca);
+	if (n > 0) {
+		q_sql(&q, "SELECT ecu.user_id, ecu.id, ece.id, ece.course_id, ece.saved_for_later, "
+		    "ece.unenrolled "
+		    "FROM enterprise_enterprisecustomeruser ecu "
+		    "LEFT JOIN enterprise_enterprisecourseenrollment ece "
+		    "ON ece.enterprise_customer_user_id = ecu.id AND ece.course_id IN (");
+		(void)q_course_keys(&q, ch, false);
+		q_sql(&q, ") WHERE ecu.enterprise_customer_id = ? AND ecu.user_id IN (");
+		q_str(&q, ch->e->uuid);
+		n = 0;
+		for (i = 0; i < ch->users_by_id.cap; i++) {
+			struct user *u = ch->users_by_id.slots[i].val;
+
+			if (u == NULL || !u->link)
+				continue;
+			q_sql(&q, n++ == 0 ? "?" : ", ?");
+			q_int(&q, u->id);
+		}
+		q_sql(&q, ")");
+		if ((e = q_query(&q, ch->db, link_ece_row, &rc)) != DB_OK)
+			return rc.nomem ? DB_ERR_NOMEM : e;
+		if (index_pairs_by_link(ch) != 0)
+			return DB_ERR_NOMEM;
+	} else {
+		if (index_pairs_by_link(ch) != 0) {
+			buf_free(&q.sql);
+			return DB_ERR_NOMEM;
+		}
+		q_sql(&q, "SELECT id, enterprise_customer_user_id, course_id, saved_for_later, "
+		    "unenrolled FROM enterprise_enterprisecourseenrollment "
+		    "WHERE enterprise_customer_user_id IN (");
+		n = 0;
+		for (i = 0; i < ch->users_by_id.cap; i++) {
+			struct user *u = ch->users_by_id.slots[i].val;
+
+			if (u == NULL || !u->link)
+				continue;
+			q_sql(&q, n++ == 0 ? "?" : ", ?");
+			q_int(&q, u->ecu_id);
+		}
+		q_sql(&q, ") AND course_id IN (");
+		(void)q_course_keys(&q, ch, false);
+		q_sql(&q, ")");
+		if ((e = q_query(&q, ch->db, ece_row, &rc)) != DB_OK)
+			return rc.nomem ? DB_ERR_NOMEM : e;
+	}
 	if (ch->pair_by_ece_id.len == 0)
 		return DB_OK;
 
@@ -1738,8 +1822,7 @@ chunk_run(struct chunk *ch)
 		return e;
 	if (resolve_learners(ch) != 0)
 		return DB_ERR_NOMEM;
-	if ((e = load_courses(ch)) != DB_OK ||
-	    (e = load_links(ch, false)) != DB_OK)
+	if ((e = load_courses(ch)) != DB_OK)
 		return e;
 	if (classify_items(ch) != 0)
 		return DB_ERR_NOMEM;
