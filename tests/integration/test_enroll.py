@@ -171,6 +171,22 @@ class EnrollTest(unittest.TestCase):
         self.assertEqual(self.rows("SELECT kind, COUNT(*) FROM bulk_enroll_outbox GROUP BY kind"),
                          [("order", 2)])
 
+    def test_shared_email_resolves_to_the_oldest_account(self):
+        # The LMS does not enforce unique e-mails; the lowest id wins, however
+        # the address is cased, as the set-based lookup promises.
+        with self.conn.cursor() as cur:
+            cur.execute("INSERT INTO auth_user (id, username, first_name, last_name, email, "
+                        "is_staff, is_active, date_joined) VALUES "
+                        "(50, 'dup_new', 'New', 'Dup', 'Shared@Example.com', 0, 1, UTC_TIMESTAMP()), "
+                        "(40, 'dup_old', 'Old', 'Dup', 'shared@example.com', 0, 1, UTC_TIMESTAMP())")
+        status, _, body = self.post({"enrollments_info": [
+            {"email": "SHARED@example.com", "course_run_key": DEMOX, "license_uuid": LIC1}]})
+        self.assertEqual(status, 201, body)
+        success = json.loads(body)["successes"][0]
+        self.assertEqual((success["user_id"], success["email"]), (40, "shared@example.com"))
+        self.assertEqual(self.rows("SELECT user_id FROM student_courseenrollment WHERE user_id >= 40"),
+                         [(40,)])
+
     def test_unknown_user_ids_409(self):
         status, _, body = self.post({"enrollments_info": [
             {"user_id": 9998, "course_run_key": DEMOX, "license_uuid": LIC1},
