@@ -198,8 +198,12 @@ db_start() {
 	mkdir -p "$d"
 	chmod 0755 "$d"
 	if [ ! -d "$d/data/mysql" ]; then
+		# --skip-name-resolve --force: a fresh root may have no /etc/hosts,
+		# and the install script refuses to run when it cannot resolve the
+		# host name; the grants it writes are for the socket anyway.
 		mariadb-install-db --no-defaults --datadir="$d/data" --user=root \
-			--auth-root-authentication-method=socket --skip-test-db >"$d/install.log" 2>&1 ||
+			--auth-root-authentication-method=socket --skip-test-db \
+			--skip-name-resolve --force >"$d/install.log" 2>&1 ||
 			{ cat "$d/install.log" >&2; die "mariadb-install-db failed"; }
 	fi
 	rm -f "$BULK_DB_SOCKET"

@@ -122,7 +122,8 @@ stack_up() {
 	say "starting MariaDB in $dir/db"
 	d=$dir/db
 	mariadb-install-db --no-defaults --datadir="$d/data" --user=root \
-		--auth-root-authentication-method=socket --skip-test-db >"$d/install.log" 2>&1 ||
+		--auth-root-authentication-method=socket --skip-test-db \
+		--skip-name-resolve --force >"$d/install.log" 2>&1 ||
 		{ cat "$d/install.log" >&2; die "mariadb-install-db failed"; }
 	# The same server settings as tests/stack.sh, so the figures match the
 	# dev and test stacks.  BULK_BENCH_MARIADBD_ARGS is split into words on
