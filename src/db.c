@@ -353,7 +353,8 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 {
 	MYSQL_BIND *bind = NULL;
 	MYSQL_STMT *st = NULL;
-	char **bufs = NULL;
+	char **bufs = NULL, **big = NULL;
+	size_t *bigcap = NULL;
 	unsigned long *lens = NULL;
 	my_bool *nulls = NULL, *errs = NULL;
 	const char **vals = NULL;
@@ -372,7 +373,9 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 	    (nulls = calloc(ncols, sizeof(*nulls))) == NULL ||
 	    (errs = calloc(ncols, sizeof(*errs))) == NULL ||
 	    (vals = calloc(ncols, sizeof(*vals))) == NULL ||
-	    (outlens = calloc(ncols, sizeof(*outlens))) == NULL) {
+	    (outlens = calloc(ncols, sizeof(*outlens))) == NULL ||
+	    (big = calloc(ncols, sizeof(*big))) == NULL ||
+	    (bigcap = calloc(ncols, sizeof(*bigcap))) == NULL) {
 		e = DB_ERR_NOMEM;
 		goto out;
 	}
@@ -403,28 +406,51 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 				continue;
 			}
 			if (lens[i] >= bind[i].buffer_length) {
-				/* Truncated: grow this column's buffer and refetch it. */
-				unsigned long want = lens[i] + 1;
-				char *p;
+				/*
+				 * Truncated: fetch the whole value again into a
+				 * separate, grown buffer with its own length and
+				 * flags.  The bound result buffers are never
+				 * rebound mid-fetch: Connector/C 3.3 (MariaDB
+				 * 10.11.18) then returned the value empty.
+				 */
+				unsigned long full = lens[i], got = 0;
+				my_bool fnull = 0, ferr = 0;
+				MYSQL_BIND fb;
 
-				if (want > COL_BUF_MAX || (p = realloc(bufs[i], want)) == NULL) {
+				if (full >= COL_BUF_MAX) {
 					e = DB_ERR_NOMEM;
 					break;
 				}
-				bufs[i] = p;
-				bind[i].buffer = p;
-				bind[i].buffer_length = want;
-				if (mysql_stmt_fetch_column(st, &bind[i], i, 0) != 0) {
+				if (full + 1 > bigcap[i]) {
+					char *p = realloc(big[i], full + 1);
+
+					if (p == NULL) {
+						e = DB_ERR_NOMEM;
+						break;
+					}
+					big[i] = p;
+					bigcap[i] = full + 1;
+				}
+				memset(&fb, 0, sizeof(fb));
+				fb.buffer_type = MYSQL_TYPE_STRING;
+				fb.buffer = big[i];
+				fb.buffer_length = full + 1;
+				fb.length = &got;
+				fb.is_null = &fnull;
+				fb.error = &ferr;
+				if (mysql_stmt_fetch_column(st, &fb, i, 0) != 0) {
 					e = stmt_error(db, st);
 					break;
 				}
-				/* Later rows use the grown buffer too (one byte
-				 * kept back for the NUL). */
-				bind[i].buffer_length = want - 1;
-				if (mysql_stmt_bind_result(st, bind) != 0) {
-					e = stmt_error(db, st);
+				if (got != full || ferr) {
+					set_error(db, 0, "column value changed length on refetch");
+					e = DB_ERR_QUERY;
 					break;
 				}
+				big[i][full] = '\0';
+				vals[i] = big[i];
+				outlens[i] = full;
+				continue;
 			}
 			bufs[i][lens[i]] = '\0';
 			vals[i] = bufs[i];
@@ -450,7 +476,12 @@ out:
 	if (bufs != NULL)
 		for (i = 0; i < ncols; i++)
 			free(bufs[i]);
+	if (big != NULL)
+		for (i = 0; i < ncols; i++)
+			free(big[i]);
 	free(bufs);
+	free(big);
+	free(bigcap);
 	free(bind);
 	free(lens);
 	free(nulls);

@@ -1,0 +1,171 @@
+/*
+ * The database layer (src/db.c) against a real MariaDB: parameters of every
+ * type, NULLs, values longer than the first result buffer on several rows
+ * (the refetch path), affected rows, error classes, transactions.
+ * Needs BULK_TEST_DB_SOCKET and BULK_TEST_DB_NAME (BULK_TEST_DB_USER,
+ * default root); exits 77 (skipped) without them.  Works in its own table.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "db.h"
+
+static struct db *db;
+
+struct rows {
+	size_t n;
+	char vals[8][3][8192];
+	size_t lens[8][3];
+	int null[8][3];
+};
+
+static int
+collect(void *ctx, const struct db_row *row)
+{
+	struct rows *r = ctx;
+	size_t i;
+
+	if (r->n >= 8 || row->ncols != 3)
+		return 1;
+	for (i = 0; i < 3; i++) {
+		r->null[r->n][i] = row->vals[i] == NULL;
+		r->lens[r->n][i] = row->lens[i];
+		if (row->vals[i] != NULL) {
+			if (row->lens[i] >= sizeof(r->vals[0][0]) || strlen(row->vals[i]) != row->lens[i])
+				return 1;
+			memcpy(r->vals[r->n][i], row->vals[i], row->lens[i] + 1);
+		}
+	}
+	r->n++;
+	return 0;
+}
+
+static void
+test_long_values_on_several_rows(void **state)
+{
+	static char big1[3000], big2[5000];
+	static struct rows r;
+	struct db_param p[6];
+	uint64_t affected = 0;
+
+	(void)state;
+	memset(big1, 'a', sizeof(big1) - 1);
+	memset(big2, 'b', sizeof(big2) - 1);
+	p[0] = DB_INTP(1);
+	p[1] = DB_STRP(big1);
+	p[2] = DB_INTP(2);
+	p[3] = DB_STRP("short");
+	p[4] = DB_INTP(3);
+	p[5] = DB_STRP(big2);
+	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v) VALUES (?, ?), (?, ?), (?, ?)",
+	    p, 6, &affected, NULL), DB_OK);
+	assert_int_equal(affected, 3);
+	memset(&r, 0, sizeof(r));
+	/* Rows: long, short, long, so a grown buffer is followed by a short
+	 * value and a longer one. */
+	assert_int_equal(db_query(db, "SELECT id, v, n FROM bulk_db_test ORDER BY id", NULL, 0,
+	    collect, &r), DB_OK);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.lens[0][1], strlen(big1));
+	assert_string_equal(r.vals[0][1], big1);
+	assert_string_equal(r.vals[1][1], "short");
+	assert_int_equal(r.lens[2][1], strlen(big2));
+	assert_string_equal(r.vals[2][1], big2);
+	assert_true(r.null[0][2] && r.null[1][2] && r.null[2][2]);
+	assert_string_equal(r.vals[1][0], "2");
+}
+
+static void
+test_params_nulls_and_upsert_counts(void **state)
+{
+	static struct rows r;
+	struct db_param p[3] = { DB_INTP(7), DB_STRP("x\xc3\xa9"), DB_NULLP() };
+	uint64_t affected = 0;
+
+	(void)state;
+	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v, n) VALUES (?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE v = VALUES(v)", p, 3, &affected, NULL), DB_OK);
+	assert_int_equal(affected, 1);
+	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v, n) VALUES (?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE v = VALUES(v)", p, 3, &affected, NULL), DB_OK);
+	assert_int_equal(affected, 0);          /* unchanged row */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(db_query(db, "SELECT id, v, n FROM bulk_db_test WHERE id = ?", p, 1,
+	    collect, &r), DB_OK);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.vals[0][1], "x\xc3\xa9");
+	assert_true(r.null[0][2]);
+}
+
+static void
+test_error_classes_and_rollback(void **state)
+{
+	struct db_param p[2] = { DB_INTP(9), DB_STRP("first") };
+
+	(void)state;
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v) VALUES (?, ?)", p, 2, NULL, NULL),
+	    DB_OK);
+	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v) VALUES (?, ?)", p, 2, NULL, NULL),
+	    DB_ERR_CONSTRAINT);
+	assert_int_equal(db_errno(db), 1062);
+	db_rollback(db);
+	assert_int_equal(db_query(db, "SELECT id, v, n FROM bulk_db_test WHERE id = 9", NULL, 0,
+	    NULL, NULL), DB_OK);
+	/* A parameter count that does not match the statement. */
+	assert_int_equal(db_exec(db, "SELECT ?", p, 2, NULL, NULL), DB_ERR_QUERY);
+	assert_int_equal(db_exec(db, "SELECT * FROM no_such_table", NULL, 0, NULL, NULL), DB_ERR_QUERY);
+	assert_int_equal(db_ping(db), DB_OK);
+}
+
+static int
+reset_table(void **state)
+{
+	(void)state;
+	if (db_exec(db, "DROP TABLE IF EXISTS bulk_db_test", NULL, 0, NULL, NULL) != DB_OK ||
+	    db_exec(db, "CREATE TABLE bulk_db_test (id int PRIMARY KEY, v longtext, n int NULL) "
+	    "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", NULL, 0, NULL, NULL) != DB_OK)
+		return -1;
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_long_values_on_several_rows, reset_table),
+		cmocka_unit_test_setup(test_params_nulls_and_upsert_counts, reset_table),
+		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
+	};
+	struct db_settings s;
+	const char *sock = getenv("BULK_TEST_DB_SOCKET"), *name = getenv("BULK_TEST_DB_NAME");
+	const char *user = getenv("BULK_TEST_DB_USER");
+	int rc;
+
+	if (sock == NULL || name == NULL) {
+		fprintf(stderr, "BULK_TEST_DB_SOCKET / BULK_TEST_DB_NAME not set: skipped\n");
+		return 77;
+	}
+	memset(&s, 0, sizeof(s));
+	s.socket = sock;
+	s.name = name;
+	s.user = user ? user : "root";
+	if ((db = db_new(&s)) == NULL || db_connect(db) != DB_OK) {
+		fprintf(stderr, "cannot connect to %s: %s\n", sock, db ? db_error(db) : "out of memory");
+		db_free(db);
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	if (db_exec(db, "DROP TABLE IF EXISTS bulk_db_test", NULL, 0, NULL, NULL) != DB_OK)
+		fprintf(stderr, "could not drop bulk_db_test: %s\n", db_error(db));
+	db_free(db);
+	return rc;
+}
