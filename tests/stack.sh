@@ -10,6 +10,8 @@
 #                          in a temporary directory on free ports, every
 #                          integration test, a sanitizer build's `make check`;
 #                          tear down; exit non-zero if anything failed
+#   tests/stack.sh bench   the benchmark (tests/bench/bench.py) on such a
+#                          stack without a dispatcher (tests/bench/bench.sh)
 #
 # Internal commands, used by tests/integration/stack.py on a running stack
 # (BULK_STACK_DIR names it): db-stop, db-start, pool-stop, pool-start,
@@ -211,7 +213,8 @@ db_start() {
 		--port="$BULK_DB_PORT" --bind-address=127.0.0.1 --user=root --skip-log-bin \
 		--pid-file="$d/mariadbd.pid" --log-error="$d/mariadbd.err" \
 		--skip-name-resolve --innodb-buffer-pool-size=64M \
-		--innodb-flush-log-at-trx-commit=2 </dev/null >/dev/null 2>&1 &
+		--innodb-flush-log-at-trx-commit=2 ${BULK_BENCH_MARIADBD_ARGS:-} \
+		</dev/null >/dev/null 2>&1 &
 	echo $! >"$d/mariadbd.ours.pid"
 	for ((i = 0; i < 300; i++)); do
 		if [ -S "$BULK_DB_SOCKET" ] &&
@@ -388,12 +391,20 @@ stack_up() {
 	chmod 0755 "$dir" "$dir/pool"
 	chown root:nogroup "$dir/secrets"
 	chmod 0750 "$dir/secrets"
+	local log_level=debug dispatchers=1
 	if [ "$mode" = test ]; then
 		max_body=1048576 # small, so the 413 test stays quick; nginx allows 32m
 		passes=2
 	else
 		max_body=33554432
 		passes=1
+	fi
+	if [ "$mode" = bench ]; then
+		# The benchmark measures the request path: no dispatcher competing
+		# for the two cores (the outbox rows are written all the same), and
+		# no per-request debug lines.
+		log_level=info
+		dispatchers=0
 	fi
 	cat >"$dir/stack.env" <<-EOF
 		BULK_STACK_DIR=$dir
@@ -444,8 +455,9 @@ stack_up() {
 		mail.lms_root_url = http://localhost:18000
 		mail.learner_portal_url = http://localhost:8734
 		outbox.retry_base_ms = 200
+		outbox.dispatchers = $dispatchers
 		limits.max_body_bytes = $max_body
-		log.level = debug
+		log.level = $log_level
 	EOF
 	chown root:nogroup "$BULK_CONFIG" "$dir"/secrets/*
 	chmod 0640 "$BULK_CONFIG" "$dir"/secrets/*
@@ -660,6 +672,30 @@ cmd_test() {
 	[ "$TOTAL_FAILED" -eq 0 ]
 }
 
+# bench [bench.py options]: tests/bench/bench.py against a throwaway stack
+# (or, with BULK_STACK_DIR, against that running stack; its data is reset).
+cmd_bench() {
+	[ "$(id -u)" -eq 0 ] || die "run as root (MariaDB and nginx are started as for the tests)"
+	local dir rc=0
+	if [ -n "${BULK_STACK_DIR:-}" ]; then
+		[ -f "$BULK_STACK_DIR/stack.env" ] || die "no stack.env in $BULK_STACK_DIR"
+		load_env "$BULK_STACK_DIR"
+		say "benchmarking the running stack in $BULK_STACK_DIR (its data is reset)"
+		"$PYTHON" "$SRC_DIR/tests/bench/bench.py" --reset "$@" || rc=$?
+		return "$rc"
+	fi
+	ensure_packages
+	build "$BUILD_DIR"
+	dir=$(mktemp -d /tmp/bulk-enroll-bench.XXXXXX)
+	STACK_DIR_FOR_TRAP=$dir
+	trap 'stack_down "$STACK_DIR_FOR_TRAP"; [ "${BULK_BENCH_KEEP:-0}" = 1 ] || rm -rf "$STACK_DIR_FOR_TRAP"' EXIT
+	trap 'exit 130' INT TERM
+	stack_up "$dir" "$(free_port)" bench || die "the stack did not come up; see the logs under $dir"
+	"$PYTHON" "$SRC_DIR/tests/bench/bench.py" --reset "$@" || rc=$?
+	[ "${BULK_BENCH_KEEP:-0}" = 1 ] && say "stack files kept: $dir"
+	return "$rc"
+}
+
 # Internal commands on an existing stack (BULK_STACK_DIR).
 internal() {
 	[ -n "${BULK_STACK_DIR:-}" ] || die "BULK_STACK_DIR is not set"
@@ -677,10 +713,14 @@ case ${1:-} in
 run) cmd_run ;;
 stop) cmd_stop ;;
 test) cmd_test ;;
+bench)
+	shift
+	cmd_bench "$@"
+	;;
 packages) echo "${PACKAGES[*]}" ;;
 db-stop | db-start | pool-stop | pool-start | pool-restart) internal "$1" ;;
 *)
-	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 esac
