@@ -248,6 +248,7 @@ struct q {
 	struct buf sql;
 	struct db_param *p;
 	size_t np, cap;
+	size_t nrows;            /* VALUES tuples added by q_row */
 	struct arena *a;
 	bool failed;
 };
@@ -258,6 +259,7 @@ q_init(struct q *q, struct arena *a)
 	buf_init(&q->sql, SQL_MAX);
 	q->p = NULL;
 	q->np = q->cap = 0;
+	q->nrows = 0;
 	q->a = a;
 	q->failed = false;
 }
@@ -312,6 +314,15 @@ q_null(struct q *q)
 	q_param(q, DB_NULLP());
 }
 
+/* Appends one VALUES tuple, with the ", " before all but the first. */
+static void
+q_row(struct q *q, const char *tuple)
+{
+	if (q->nrows++ > 0)
+		q_sql(q, ", ");
+	q_sql(q, tuple);
+}
+
 /* Appends n placeholders: "?, ?, ?". */
 static void
 q_marks(struct q *q, size_t n)
@@ -329,17 +340,7 @@ q_query(struct q *q, struct db *db, db_row_fn fn, void *ctx)
 	return e;
 }
 
-static enum db_err
-q_exec(struct q *q, struct db *db)
-{
-	enum db_err e = q->failed ? DB_ERR_NOMEM :
-	    db_exec(db, q->sql.data, q->p, q->np, NULL, NULL);
-
-	buf_free(&q->sql);
-	return e;
-}
-
-/* q_exec that also reports the server's affected-rows count. */
+/* Runs the statement (affected may be NULL) and frees its text. */
 static enum db_err
 q_exec_affected(struct q *q, struct db *db, uint64_t *affected)
 {
@@ -348,6 +349,12 @@ q_exec_affected(struct q *q, struct db *db, uint64_t *affected)
 
 	buf_free(&q->sql);
 	return e;
+}
+
+static enum db_err
+q_exec(struct q *q, struct db *db)
+{
+	return q_exec_affected(q, db, NULL);
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -1471,7 +1478,7 @@ static enum db_err
 write_enrollments(struct chunk *ch)
 {
 	struct q q;
-	size_t i, n = 0;
+	size_t i;
 
 	q_init(&q, ch->ca);
 	q_sql(&q, "INSERT INTO student_courseenrollment (user_id, course_id, created, is_active, mode) "
@@ -1481,17 +1488,16 @@ write_enrollments(struct chunk *ch)
 
 		if (p == NULL || !p->enr_write)
 			continue;
-		q_sql(&q, n++ == 0 ? "" : ", ");
-		q_sql(&q, "(?, ?, UTC_TIMESTAMP(6), 1, ?)");
+		q_row(&q, "(?, ?, UTC_TIMESTAMP(6), 1, ?)");
 		q_int(&q, p->u->id);
 		q_str(&q, p->c->key);
 		q_str(&q, p->enr_mode);
 	}
-	q_sql(&q, " ON DUPLICATE KEY UPDATE is_active = 1, mode = VALUES(mode)");
-	if (n == 0) {
+	if (q.nrows == 0) {
 		buf_free(&q.sql);
 		return DB_OK;
 	}
+	q_sql(&q, " ON DUPLICATE KEY UPDATE is_active = 1, mode = VALUES(mode)");
 	return q_exec(&q, ch->db);
 }
 
@@ -1511,8 +1517,7 @@ write_course_enrollments(struct chunk *ch)
 
 		if (p == NULL || !p->ece_write)
 			continue;
-		q_sql(&q, n++ == 0 ? "" : ", ");
-		q_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, NULL)");
+		q_row(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, NULL)");
 		q_str(&q, p->c->key);
 		q_int(&q, p->u->ecu_id);
 		if (ch->source_id > 0)
@@ -1525,7 +1530,7 @@ write_course_enrollments(struct chunk *ch)
 		else
 			q_int(&q, p->ece_unenrolled);
 	}
-	if (n == 0) {
+	if (q.nrows == 0) {
 		buf_free(&q.sql);
 		return DB_OK;
 	}
@@ -1587,7 +1592,7 @@ write_fulfillments(struct chunk *ch)
 		enum ful_kind fk = kind == 0 ? FUL_LICENSE : FUL_CREDIT;
 		struct reread rr = { ch, fk };
 		struct q q;
-		size_t i, n = 0, nall = 0, nfresh = 0;
+		size_t i, n, nfresh = 0;
 		uint64_t affected = 0;
 
 		q_init(&q, ch->ca);
@@ -1600,10 +1605,7 @@ write_fulfillments(struct chunk *ch)
 		for (i = 0; i < ch->pairs.cap; i++) {
 			struct pair *p = ch->pairs.slots[i].val;
 
-			if (p == NULL || p->ful != fk)
-				continue;
-			nall++;
-			if (!p->ful_write)
+			if (p == NULL || p->ful != fk || !p->ful_write)
 				continue;
 			if (p->ful_uuid[0] == '\0') {
 				if (uuid_generate(p->ful_uuid) != 0) {
@@ -1612,25 +1614,22 @@ write_fulfillments(struct chunk *ch)
 				}
 				nfresh++;
 			}
-			q_sql(&q, n++ == 0 ? "" : ", ");
-			q_sql(&q, fk == FUL_LICENSE ?
+			q_row(&q, fk == FUL_LICENSE ?
 			    "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, 'license', 0, ?, ?)" :
 			    "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, 'learner_credit', 0, ?, ?)");
 			q_str(&q, p->ful_uuid);
 			q_str(&q, p->ful_subsidy);
 			q_int(&q, p->ece_id);
 		}
-		if (n > 0) {
-			q_sql(&q, fk == FUL_LICENSE ? " ON DUPLICATE KEY UPDATE id = id" :
-			    " ON DUPLICATE KEY UPDATE modified = VALUES(modified), is_revoked = 0, "
-			    "transaction_id = VALUES(transaction_id)");
-			if ((e = q_exec_affected(&q, ch->db, &affected)) != DB_OK)
-				return e;
-		} else
+		if ((n = q.nrows) == 0) {
 			buf_free(&q.sql);
-		if (n == 0)
 			continue;
-		(void)nall;
+		}
+		q_sql(&q, fk == FUL_LICENSE ? " ON DUPLICATE KEY UPDATE id = id" :
+		    " ON DUPLICATE KEY UPDATE modified = VALUES(modified), is_revoked = 0, "
+		    "transaction_id = VALUES(transaction_id)");
+		if ((e = q_exec_affected(&q, ch->db, &affected)) != DB_OK)
+			return e;
 		/*
 		 * Every row a fresh insert (one affected row each) means no
 		 * racing request got there first: the uuids are ours, no need
@@ -1669,7 +1668,7 @@ static enum db_err
 write_realizations(struct chunk *ch)
 {
 	struct q q;
-	size_t i, n = 0;
+	size_t i;
 
 	q_init(&q, ch->ca);
 	q_sql(&q, "INSERT INTO enterprise_defaultenterpriseenrollmentrealization (created, modified, "
@@ -1679,25 +1678,23 @@ write_realizations(struct chunk *ch)
 
 		if (p == NULL || !p->realize)
 			continue;
-		q_sql(&q, n++ == 0 ? "" : ", ");
-		q_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?)");
+		q_row(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?)");
 		q_str(&q, p->c->intention);
 		q_int(&q, p->ece_id);
 	}
-	q_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
-	if (n == 0) {
+	if (q.nrows == 0) {
 		buf_free(&q.sql);
 		return DB_OK;
 	}
+	q_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
 	return q_exec(&q, ch->db);
 }
 
 static enum db_err
 write_pending_enrollments(struct chunk *ch)
 {
-	struct rowctx rc = { ch, false };
 	struct q q;
-	size_t i, n = 0;
+	size_t i;
 	enum db_err e;
 
 	q_init(&q, ch->ca);
@@ -1708,8 +1705,7 @@ write_pending_enrollments(struct chunk *ch)
 
 		if (pe == NULL || !pe->write)
 			continue;
-		q_sql(&q, n++ == 0 ? "" : ", ");
-		q_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, ?, ?)");
+		q_row(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, ?, ?)");
 		q_str(&q, pe->c->key);
 		q_str(&q, pe->c->mode);
 		q_int(&q, pe->pu->id);
@@ -1727,7 +1723,7 @@ write_pending_enrollments(struct chunk *ch)
 		else
 			q_null(&q);
 	}
-	if (n == 0) {
+	if (q.nrows == 0) {
 		buf_free(&q.sql);
 		return DB_OK;
 	}
@@ -1744,7 +1740,7 @@ write_pending_enrollments(struct chunk *ch)
 	if (!ch->req->notify)
 		return DB_OK;
 	/* The ids name the e-mails' idempotency keys. */
-	return (e = load_pending_rows(ch)) != DB_OK ? e : (rc.nomem ? DB_ERR_NOMEM : DB_OK);
+	return load_pending_rows(ch);
 }
 
 /* ---- step 9: outbox rows ------------------------------------------------- */
