@@ -40,7 +40,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -74,24 +73,12 @@ def db():
                            autocommit=True, connect_timeout=10)
 
 
-def reset_data(conn):
-    """Empties every table and re-applies the migrations (as the integration
-    tests' reset does), for a stack that was not started by bench.sh."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")
-        tables = [r[0] for r in cur.fetchall()]
-        cur.execute("SET FOREIGN_KEY_CHECKS = 0")
-        for t in tables:
-            cur.execute("TRUNCATE TABLE `%s`" % t.replace("`", "``"))
-        cur.execute("SET FOREIGN_KEY_CHECKS = 1")
-    sql_dir = os.path.join(SRC_DIR, "sql")
-    for name in sorted(os.listdir(sql_dir)):
-        if name.endswith(".sql"):
-            with open(os.path.join(sql_dir, name), "rb") as f:
-                subprocess.run(["mariadb", "--no-defaults", "--socket=" + env("BULK_DB_SOCKET"),
-                                "-uroot", env("BULK_DB_NAME")], stdin=f, check=True,
-                               capture_output=True)
+def reset_data():
+    """Empties every table and re-applies the migrations: the integration
+    harness's reset (tests/integration/stack.py), without the demo data."""
+    sys.path.insert(0, os.path.join(SRC_DIR, "tests", "integration"))
+    import stack  # noqa: E402 (needs the stack's BULK_* environment)
+    stack.reset_data(demo=False)
 
 
 def insert_rows(cur, head, rows, per=1000):
@@ -390,7 +377,7 @@ def main():
     conn = db()
     try:
         if ARGS.reset:
-            reset_data(conn)
+            reset_data()
         t0 = time.perf_counter()
         seed(conn, ARGS.users)
         print("bench: seeded %d learners, %d course runs in %.2f s" %

@@ -18,7 +18,7 @@ Public API (other engineers' tests rely on exactly this):
     token(**claims) -> str              HS256 JWT the stack trusts
     db(dict_cursor=False)               pymysql connection, autocommit
     ENTERPRISE_UUID, INACTIVE_ENTERPRISE_UUID, ENROLL_PATH(uuid)
-    reset_data()                        empty every table, re-seed, demo data
+    reset_data(demo=True)               empty every table, re-seed, demo data
     stop_db(), start_db()               stop/start MariaDB (start waits)
     master_pid(), responder_pids()      the pool's processes
     wait_master_exit(timeout) -> int    exit status of a stopped master
@@ -177,10 +177,11 @@ def _mariadb(sql_file):
              ENV["BULK_DB_NAME"]], stdin=f, check=True, capture_output=True)
 
 
-def reset_data():
+def reset_data(demo=True):
     """Back to the state right after set-up: every table emptied, the
-    migrations re-applied (their seed rows) and tests/fixtures/demo.sql
-    loaded again.  Takes well under a second."""
+    migrations re-applied (their seed rows) and, unless demo=False (the
+    benchmark brings its own data), tests/fixtures/demo.sql loaded again.
+    Takes well under a second."""
     conn = db()
     try:
         with conn.cursor() as cur:
@@ -197,7 +198,8 @@ def reset_data():
     for name in sorted(os.listdir(sql_dir)):
         if name.endswith(".sql"):
             _mariadb(os.path.join(sql_dir, name))
-    _mariadb(os.path.join(_SRC_DIR, "tests", "fixtures", "demo.sql"))
+    if demo:
+        _mariadb(os.path.join(_SRC_DIR, "tests", "fixtures", "demo.sql"))
 
 
 def _stack_sh(command, extra_env=None):
