@@ -57,6 +57,17 @@ Request = collections.namedtuple("Request", "path headers body json")
 Message = collections.namedtuple("Message", "mail_from rcpts data connection")
 
 
+def _wait_for(lock, items, n, timeout, who, what):
+    """Polls a recorded list until it holds n entries; returns a copy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lock:
+            if len(items) >= n:
+                return list(items)
+        time.sleep(0.05)
+    raise AssertionError("%s: %d %s after %s s, wanted %d" % (who, len(items), what, timeout, n))
+
+
 class _ReusableThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     """Tracks its open connections so that stop() really means "down": a
     client holding a kept-alive connection must not reach a stopped
@@ -146,14 +157,7 @@ class OrderService:
             return collections.Counter(self._delivered)
 
     def wait_for_requests(self, n, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.requests) >= n:
-                    return list(self.requests)
-            time.sleep(0.05)
-        raise AssertionError("order service: %d requests after %s s, wanted %d"
-                             % (len(self.requests), timeout, n))
+        return _wait_for(self.lock, self.requests, n, timeout, "order service", "requests")
 
     # -- lifecycle
 
@@ -349,14 +353,7 @@ class SmtpServer:
             self._server = None
 
     def wait_for_messages(self, n, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.messages) >= n:
-                    return list(self.messages)
-            time.sleep(0.05)
-        raise AssertionError("smtp: %d messages after %s s, wanted %d"
-                             % (len(self.messages), timeout, n))
+        return _wait_for(self.lock, self.messages, n, timeout, "smtp", "messages")
 
 
 def main(argv=None):
