@@ -3,7 +3,8 @@
 #
 #   tests/stack.sh run     install what is missing, build, start MariaDB,
 #                          the bulk-enrolld pool (spawn-fcgi) and nginx on
-#                          127.0.0.1:8080; print curl commands; stay in the
+#                          127.0.0.1:8080 (BULK_RUN_PORT overrides it);
+#                          print curl commands; stay in the
 #                          foreground until Ctrl-C
 #   tests/stack.sh stop    stop a stack started by `run` (another terminal)
 #   tests/stack.sh test    install, build, `make check`, then the same stack
@@ -584,7 +585,7 @@ cmd_run() {
 	echo $$ >"$dir/run.pid"
 	trap 'trap - INT TERM EXIT; say "stopping"; stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"; exit 0' INT TERM
 	trap 'stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"' EXIT
-	stack_up "$dir" 8080 run || die "the stack did not come up; see the logs under $dir"
+	stack_up "$dir" "${BULK_RUN_PORT:-8080}" run || die "the stack did not come up; see the logs under $dir"
 	receivers_start
 	print_instructions
 	# Stay in the foreground; `wait` lets the traps run at once.
@@ -720,7 +721,7 @@ bench)
 packages) echo "${PACKAGES[*]}" ;;
 db-stop | db-start | pool-stop | pool-start | pool-restart) internal "$1" ;;
 *)
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 esac
