@@ -58,6 +58,9 @@ copy_checkout() {
 		done) |
 		tar -C "$SRC_DIR" --null --no-recursion -T - -cf - | tar -C "$dest" -xf - ||
 		die "copying the checkout into $dest failed"
+	# A repository (nothing committed), so that git sees the copy as it saw
+	# this tree, and a copy made from the copy works the same way.
+	git -C "$dest" init -q || die "git init in $dest failed"
 }
 
 # session_members SID...: pids of live processes in any of these sessions
