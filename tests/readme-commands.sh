@@ -65,10 +65,12 @@ copy_checkout() {
 
 # session_members SID...: pids of live processes in any of these sessions
 # (everything tests/stack.sh starts is a session leader, started by setsid).
+# Zombies do not count: an exited orphan waits for init to reap it, and a
+# container's init may be slow to, or never do.
 session_members() {
 	local sid
 	for sid in "$@"; do
-		ps -e -o pid=,sid= | awk -v s="$sid" '$2 == s { print $1 }'
+		ps -e -o pid=,sid=,stat= | awk -v s="$sid" '$2 == s && $3 !~ /^Z/ { print $1 }'
 	done
 }
 
