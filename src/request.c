@@ -1938,7 +1938,7 @@ request_parser_free(struct request_parser *p)
 }
 
 enum request_status
-request_parse(request_reader read, void *ctx, int64_t content_length,
+request_parse(request_reader reader, void *ctx, int64_t content_length,
     struct arena *arena, const struct request_limits *limits, struct enroll_request *out,
     const char **error_body, size_t *error_len, int64_t *nread)
 {
@@ -1959,7 +1959,7 @@ request_parse(request_reader read, void *ctx, int64_t content_length,
 	}
 	while (left > 0 && st == REQUEST_OK) {
 		size_t want = left > REQUEST_READ_CHUNK ? REQUEST_READ_CHUNK : (size_t)left;
-		long n = read(ctx, chunk, want);
+		long n = reader(ctx, chunk, want);
 
 		if (n <= 0 || (size_t)n > want) {
 			/* Rendered by finish like every other parse error. */

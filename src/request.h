@@ -87,7 +87,7 @@ void request_parser_free(struct request_parser *p);
 typedef long (*request_reader)(void *ctx, unsigned char *buf, size_t n);
 
 /*
- * THE way to parse a body: reads it through `read` in chunks of up to
+ * THE way to parse a body: reads it through `reader` in chunks of up to
  * REQUEST_READ_CHUNK bytes, feeds each chunk to a parser and finishes it.
  * The daemon, the data-driven tests and the fuzzer all call this, so an
  * error yajl reports while the body is still arriving gets exactly the
@@ -96,8 +96,9 @@ typedef long (*request_reader)(void *ctx, unsigned char *buf, size_t n);
  * content_length is CONTENT_LENGTH as http_parse_content_length gives it:
  * exactly that many bytes are read and anything after them is ignored; a
  * negative value (absent) means an empty body.  The caller bounds it
- * against the body limit before calling.  When the reader ends (0) or
- * fails (-1) before content_length bytes, the answer is REQUEST_BAD_JSON
+ * against the body limit before calling.  When the reader ends (0),
+ * fails (-1) or claims more bytes than it was asked for, before
+ * content_length bytes, the answer is REQUEST_BAD_JSON
  * with "JSON parse error - request body ended early" and *nread says how
  * many bytes did arrive; reading stops at the first parse error.
  *
@@ -108,7 +109,7 @@ typedef long (*request_reader)(void *ctx, unsigned char *buf, size_t n);
  */
 #define REQUEST_READ_CHUNK (64 * 1024)
 
-enum request_status request_parse(request_reader read, void *ctx, int64_t content_length,
+enum request_status request_parse(request_reader reader, void *ctx, int64_t content_length,
     struct arena *arena, const struct request_limits *limits, struct enroll_request *out,
     const char **error_body, size_t *error_len, int64_t *nread)
     __attribute__((warn_unused_result));

@@ -395,6 +395,34 @@ test_parse_short_body(void **state)
 	}
 }
 
+static long
+overrun_read(void *ctx, unsigned char *dst, size_t n)
+{
+	(void)ctx;
+	memset(dst, ' ', n);
+	return (long)n + 1;
+}
+
+/* A reader that claims more than it was asked for is not believed. */
+static void
+test_parse_reader_overrun_is_refused(void **state)
+{
+	struct arena *a = arena_new(1 << 20);
+	struct enroll_request r;
+	const char *e = NULL;
+	size_t elen = 0;
+	int64_t nread = -1;
+
+	(void)state;
+	assert_non_null(a);
+	assert_int_equal(request_parse(overrun_read, NULL, 100, a, &defaults, &r, &e, &elen,
+	    &nread), REQUEST_BAD_JSON);
+	assert_non_null(e);
+	assert_string_equal(e, "{\"detail\": \"JSON parse error - request body ended early\"}");
+	assert_int_equal(nread, 0);
+	arena_free(a);
+}
+
 /* CONTENT_LENGTH smaller than the body: exactly that prefix is the body. */
 static void
 test_parse_reads_content_length_only(void **state)
@@ -472,6 +500,7 @@ main(void)
 		cmocka_unit_test(test_parse_stops_reading_at_error),
 		cmocka_unit_test(test_parse_short_body),
 		cmocka_unit_test(test_parse_reads_content_length_only),
+		cmocka_unit_test(test_parse_reader_overrun_is_refused),
 		cmocka_unit_test(test_parse_absent_length_is_empty),
 		cmocka_unit_test(test_parse_nomem),
 	};
