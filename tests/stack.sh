@@ -233,21 +233,33 @@ db_stop() {
 	stop_pid "$BULK_STACK_DIR/db/mariadbd.ours.pid" TERM 60
 }
 
-# Creates the database and the service's account, applies every migration
-# in lexical order (twice in test mode: each must be safe to apply again)
-# and loads the demo data.
+# Creates the databases (utf8, as the LMS's is created) and the service's
+# account; loads the LMS tables as root over the socket: the real DDL from
+# tests/fixtures/lms/ (never a migration: production has these tables
+# already), the 33-table stand-in or, with BULK_LMS_SCHEMA=full, the whole
+# LMS dump; then applies our own migrations in sql/ in lexical order (twice
+# in test mode: each must be safe to apply again), empties the tables the
+# service writes and loads the demo data.  Records the schema in stack.env.
 db_init() {
-	local passes=$1 f pass
+	local passes=$1 f pass schema
+	case ${BULK_LMS_SCHEMA:-tables} in
+	tables) schema=$SRC_DIR/tests/fixtures/lms/lms-tables.sql ;;
+	full) schema=$SRC_DIR/tests/fixtures/lms/lms-full.sql ;;
+	*) die "BULK_LMS_SCHEMA must be tables or full, not ${BULK_LMS_SCHEMA}" ;;
+	esac
 	db_client <<-SQL
-		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8 COLLATE utf8_general_ci;
 		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'localhost' IDENTIFIED BY '$BULK_DB_PASSWORD';
 		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'127.0.0.1' IDENTIFIED BY '$BULK_DB_PASSWORD';
 		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
 		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'127.0.0.1';
-		CREATE DATABASE IF NOT EXISTS \`$BULK_TEST_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE DATABASE IF NOT EXISTS \`$BULK_TEST_DB_NAME\` CHARACTER SET utf8 COLLATE utf8_general_ci;
 		GRANT ALL PRIVILEGES ON \`$BULK_TEST_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
 		GRANT ALL PRIVILEGES ON \`$BULK_TEST_DB_NAME\`.* TO '$BULK_DB_USER'@'127.0.0.1';
 	SQL
+	db_client "$BULK_DB_NAME" <"$schema" || die "loading the LMS tables ($(basename "$schema")) failed"
+	grep -q '^BULK_LMS_SCHEMA=' "$BULK_STACK_DIR/stack.env" ||
+		echo "BULK_LMS_SCHEMA=${BULK_LMS_SCHEMA:-tables}" >>"$BULK_STACK_DIR/stack.env"
 	shopt -s nullglob
 	local migrations=("$SRC_DIR"/sql/*.sql)
 	shopt -u nullglob
@@ -258,12 +270,10 @@ db_init() {
 				die "migration $(basename "$f") failed (pass $pass)"
 		done
 	done
-	if [ -f "$SRC_DIR/tests/fixtures/demo.sql" ]; then
-		db_client "$BULK_DB_NAME" <"$SRC_DIR/tests/fixtures/demo.sql" ||
-			die "tests/fixtures/demo.sql failed"
-	else
-		say "warning: tests/fixtures/demo.sql is missing; no demo data"
-	fi
+	for f in empty demo; do
+		db_client "$BULK_DB_NAME" <"$SRC_DIR/tests/fixtures/$f.sql" ||
+			die "tests/fixtures/$f.sql failed"
+	done
 }
 
 # ---------------------------------------------------------------- the pool
@@ -464,12 +474,14 @@ stack_up() {
 	chmod 0640 "$BULK_CONFIG" "$dir"/secrets/*
 
 	[ -x "$BULK_DAEMON" ] || die "$BULK_DAEMON was not built"
-	"$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
-		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config refused the generated configuration"; }
 
 	say "starting MariaDB in $dir/db"
 	db_start
 	db_init "$passes"
+	# --check-config connects to the database and checks its schema
+	# (src/schema.h), so it runs once the database is there.
+	"$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
+		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config refused the configuration or the database"; }
 	say "starting bulk-enrolld (spawn-fcgi, $BULK_WORKERS responders)"
 	pool_start
 	say "starting nginx on 127.0.0.1:$BULK_HTTP_PORT"

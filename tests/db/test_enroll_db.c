@@ -1,8 +1,11 @@
 /*
  * enroll_run against a real MariaDB (SPEC §2.4): outcomes and the rows they
  * leave.  Needs BULK_TEST_DB_SOCKET and BULK_TEST_DB_NAME (and optionally
- * BULK_TEST_DB_USER, default root); exits 77 (skipped) without them.  Each
- * test reloads the sql/ migrations and tests/fixtures/demo.sql with the mariadb client.
+ * BULK_TEST_DB_USER, default root); exits 77 (skipped) without them.  The
+ * group set-up loads the real LMS tables (tests/fixtures/lms/lms-tables.sql)
+ * and our migration once; each test then empties the written tables and
+ * reloads the demo data (tests/fixtures/empty.sql, demo.sql), as the
+ * integration tests' reset_data() does, with the mariadb client.
  */
 #include "config.h"
 
@@ -66,18 +69,14 @@ load_sql(const char *path)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/* Loads the files (paths relative to the source tree) in order; 0 or -1. */
 static int
-reset(void **state)
+load_all(const char *const *files, size_t n)
 {
-	static const char *files[] = {
-		"sql/001-lms-tables.sql", "sql/002-enterprise-tables.sql",
-		"sql/003-bulk-enroll-outbox.sql", "tests/fixtures/demo.sql",
-	};
 	char path[1024];
 	size_t i;
 
-	(void)state;
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (i = 0; i < n; i++) {
 		(void)snprintf(path, sizeof(path), "%s/%s", TEST_SRCDIR, files[i]);
 		if (load_sql(path) != 0) {
 			fprintf(stderr, "loading %s failed\n", path);
@@ -85,6 +84,29 @@ reset(void **state)
 		}
 	}
 	return 0;
+}
+
+/* Group set-up: the LMS's real shape, then our own migration. */
+static int
+load_schema(void **state)
+{
+	static const char *const files[] = {
+		"tests/fixtures/lms/lms-tables.sql", "sql/003-bulk-enroll-outbox.sql",
+	};
+
+	(void)state;
+	return load_all(files, sizeof(files) / sizeof(files[0]));
+}
+
+static int
+reset(void **state)
+{
+	static const char *const files[] = {
+		"tests/fixtures/empty.sql", "tests/fixtures/demo.sql",
+	};
+
+	(void)state;
+	return load_all(files, sizeof(files) / sizeof(files[0]));
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -600,7 +622,7 @@ main(void)
 		fprintf(stderr, "cannot connect to the test database\n");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rc = cmocka_run_group_tests(tests, load_schema, NULL);
 	db_free(db);
 	return rc;
 }
