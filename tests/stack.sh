@@ -10,7 +10,9 @@
 #   tests/stack.sh test    install, build, `make check`, then the same stack
 #                          in a temporary directory on free ports, every
 #                          integration test, a sanitizer build's `make check`;
-#                          tear down; exit non-zero if anything failed
+#                          tear down; every integration test again on a stack
+#                          whose database is the full LMS dump
+#                          (BULK_LMS_SCHEMA=full); exit non-zero if anything failed
 #   tests/stack.sh bench   the benchmark (tests/bench/bench.py) on such a
 #                          stack without a dispatcher (tests/bench/bench.sh)
 #
@@ -627,9 +629,39 @@ cmd_stop() {
 	say "stopped"
 }
 
+# integration_pass DIR UP LABEL: the integration suite on the stack in DIR
+# (loaded with load_env; UP is its set-up's exit status), recorded as LABEL.
+integration_pass() {
+	local dir=$1 up=$2 label=$3 rc=0
+	if [ "$up" -eq 0 ]; then
+		say "$label tests"
+		(cd "$SRC_DIR" && "$PYTHON" tests/integration/run.py --reset \
+			--summary "$dir/integration.counts") || rc=$?
+		if [ -f "$dir/integration.counts" ]; then
+			record "$label" $(cat "$dir/integration.counts")
+		else
+			record "$label" 0 1
+		fi
+	else
+		record "$label (stack set-up)" 0 1
+	fi
+	if [ "$rc" -ne 0 ] || [ "$up" -ne 0 ]; then
+		tail -n 40 "$BULK_DAEMON_LOG" 2>/dev/null | sed 's/^/  daemon: /' >&2 || true
+	fi
+}
+
+# keep_or_remove DIR: a stopped stack's files stay when something failed.
+keep_or_remove() {
+	if [ "$TOTAL_FAILED" -eq 0 ]; then
+		rm -rf "$1"
+	else
+		say "stack files kept for inspection: $1"
+	fi
+}
+
 cmd_test() {
 	[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs nginx)"
-	local started=$SECONDS dir rc up sanitizers=${BULK_STACK_SANITIZERS:-1}
+	local started=$SECONDS dir up sanitizers=${BULK_STACK_SANITIZERS:-1}
 	ensure_packages
 	build "$BUILD_DIR"
 	[ "$sanitizers" = 0 ] || build "$ASAN_BUILD_DIR" --enable-sanitizers
@@ -649,22 +681,7 @@ cmd_test() {
 	# Unit and data-driven tests (and tests/db, on the stack's MariaDB).
 	make_check "$BUILD_DIR" "unit"
 
-	rc=0
-	if [ "$up" -eq 0 ]; then
-		say "integration tests"
-		(cd "$SRC_DIR" && "$PYTHON" tests/integration/run.py --reset \
-			--summary "$dir/integration.counts") || rc=$?
-		if [ -f "$dir/integration.counts" ]; then
-			record "integration" $(cat "$dir/integration.counts")
-		else
-			record "integration" 0 1
-		fi
-	else
-		record "integration (stack set-up)" 0 1
-	fi
-	if [ "$rc" -ne 0 ] || [ "$up" -ne 0 ]; then
-		tail -n 40 "$BULK_DAEMON_LOG" 2>/dev/null | sed 's/^/  daemon: /' >&2 || true
-	fi
+	integration_pass "$dir" "$up" "integration"
 
 	[ "$sanitizers" = 0 ] || make_check "$ASAN_BUILD_DIR" "unit (ASan+UBSan)"
 	# The same unit tests under valgrind: leaks and uninitialised reads
@@ -673,12 +690,21 @@ cmd_test() {
 		LOG_COMPILER=valgrind \
 		AM_LOG_FLAGS="-q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
 	stack_down "$dir"
+	keep_or_remove "$dir"
 
-	if [ "$TOTAL_FAILED" -eq 0 ]; then
-		rm -rf "$dir"
-	else
-		say "stack files kept for inspection: $dir"
-	fi
+	# The same integration suite on a complete LMS database (the full
+	# dump + our migration + the demo data), one stack at a time.
+	dir=$(mktemp -d /tmp/bulk-enroll-stack-full.XXXXXX)
+	STACK_DIR_FOR_TRAP=$dir
+	set +e
+	(BULK_LMS_SCHEMA=full stack_up "$dir" "$(free_port)" test)
+	up=$?
+	set -e
+	load_env "$dir"
+	integration_pass "$dir" "$up" "integration (full LMS dump)"
+	stack_down "$dir"
+	keep_or_remove "$dir"
+
 	printf '%s\n' "${SUMMARY[@]}"
 	say "took $((SECONDS - started)) s"
 	echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
