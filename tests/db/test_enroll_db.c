@@ -428,6 +428,34 @@ test_default_enrollment_realization(void **state)
 	run_free(&r);
 }
 
+/*
+ * An LMS before edx-enterprise 0223 has no default-enrollment tables: the
+ * schema check reports them absent, and a default auto-enrollment is then
+ * an ordinary enrollment, not a failure (the realization is not written).
+ */
+static void
+test_default_enrollment_without_default_tables(void **state)
+{
+	struct enroll_item it[1] = { item(NULL, 7, AUDIT, LIC1, NULL) };
+	struct run r;
+
+	(void)state;
+	assert_int_equal(db_exec(db, "DROP TABLE enterprise_historicaldefaultenterpriseenrollmentrealization, "
+	    "enterprise_defaultenterpriseenrollmentrealization", NULL, 0, NULL, NULL), DB_OK);
+	schema_reset();
+	assert_int_equal(schema_check_startup(db, true), 0);
+	assert_false(schema_has(SCHEMA_DEFAULT_REALIZATION));
+	assert_true(schema_has(SCHEMA_DEFAULT_INTENTION));
+	it[0].is_default_auto_enrollment = true;
+	run(&r, it, 1, false);
+	assert_int_equal(r.status, 201);
+	assert_int_equal(r.o->results[0].kind, ENROLL_SUCCESS);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment e "
+	    "JOIN enterprise_enterprisecustomeruser u ON u.id = e.enterprise_customer_user_id "
+	    "WHERE u.user_id = 7 AND e.course_id = '" AUDIT "'"), "1");
+	run_free(&r);
+}
+
 static void
 test_item_database_error_is_isolated(void **state)
 {
@@ -606,6 +634,9 @@ main(void)
 		cmocka_unit_test_setup(test_closed_and_invitation_only, reset),
 		cmocka_unit_test_setup(test_duplicates_and_conflicting_subsidy, reset),
 		cmocka_unit_test_setup(test_default_enrollment_realization, reset),
+		/* the teardown loads the LMS stand-in again (and re-checks it) */
+		cmocka_unit_test_setup_teardown(test_default_enrollment_without_default_tables, reset,
+		    load_schema),
 		cmocka_unit_test_setup(test_item_database_error_is_isolated, reset),
 		cmocka_unit_test_setup(test_thousand_items_mixed, reset),
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
