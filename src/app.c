@@ -15,10 +15,25 @@
 #include "metrics.h"
 #include "request.h"
 #include "response.h"
+#include "schema.h"
 #include "store.h"
 
 /* The 500 body, as Django REST framework's generic server error. */
 #define SERVER_ERROR "A server error occurred."
+
+void
+app_db_settings(const struct conf *conf, struct db_settings *ds)
+{
+	memset(ds, 0, sizeof(*ds));
+	ds->host = conf->db_host;
+	ds->port = (unsigned)conf->db_port;
+	ds->socket = conf->db_socket;
+	ds->user = conf->db_user;
+	ds->password = conf->db_password;
+	ds->name = conf->db_name;
+	ds->connect_timeout_s = (unsigned)conf->db_connect_timeout;
+	ds->rw_timeout_s = (unsigned)conf->db_timeout;
+}
 
 int
 app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
@@ -43,15 +58,7 @@ app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
 	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, err, errlen) != 0)
 		goto fail_keys;
 
-	memset(&ds, 0, sizeof(ds));
-	ds.host = conf->db_host;
-	ds.port = (unsigned)conf->db_port;
-	ds.socket = conf->db_socket;
-	ds.user = conf->db_user;
-	ds.password = conf->db_password;
-	ds.name = conf->db_name;
-	ds.connect_timeout_s = (unsigned)conf->db_connect_timeout;
-	ds.rw_timeout_s = (unsigned)conf->db_timeout;
+	app_db_settings(conf, &ds);
 	if ((app->db = db_new(&ds)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail_roles;
@@ -350,6 +357,11 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	if (parse_body(app, arena, req, &er, resp) != 0)
 		return;
 	log_debug(req->request_id, "enroll: enterprise %s, %zu items parsed", ent.uuid, er.nitems);
+	/* The schema check, when the database was unreachable at start. */
+	if (schema_ensure(app->db, req->request_id) != 0) {
+		server_error(resp);
+		return;
+	}
 	if (enroll_run(app->db, arena, &ent, &er, req->request_id, &outcome) != 0) {
 		server_error(resp);
 		return;

@@ -34,6 +34,7 @@
 #include "enroll.h"
 #include "log.h"
 #include "outbox.h"
+#include "schema.h"
 #include "uuid.h"
 
 #define CHUNK_ARENA_MAX (256u * 1024 * 1024)
@@ -688,7 +689,11 @@ load_courses(struct chunk *ch)
 	for (i = 0; i < n; i++)
 		list[i]->mode = list[i]->best < NMODES ? mode_order[list[i]->best] : "audit";
 
-	/* Default intentions name a run or its parent course. */
+	/* Default intentions name a run or its parent course.  Without both
+	 * default-enrollment tables (edx-enterprise before 0223, schema.h)
+	 * there are none to realize. */
+	if (!schema_has(SCHEMA_DEFAULT_INTENTION) || !schema_has(SCHEMA_DEFAULT_REALIZATION))
+		return DB_OK;
 	q_init(&q, ch->ca);
 	q_sql(&q, "SELECT uuid, content_key FROM enterprise_defaultenterpriseenrollmentintention "
 	    "WHERE enterprise_customer_id = ? AND is_removed = 0 AND content_key IN (");
