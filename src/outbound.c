@@ -183,6 +183,15 @@ out:
 	return rc;
 }
 
+long
+outbound_smtp_tls(const char *username, const char *password)
+{
+	/* A stripped STARTTLS must not make us send the password in clear. */
+	if (username != NULL || password != NULL)
+		return (long)CURLUSESSL_ALL;
+	return (long)CURLUSESSL_TRY;
+}
+
 int
 outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
     const char *password, const char *from, const char *rcpt, const char *message,
@@ -222,8 +231,8 @@ outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
 		goto out;
 	}
 	if ((cc = common_options(ob, url, "smtp,smtps", errbuf)) != CURLE_OK ||
-	    /* smtp:// upgrades with STARTTLS when offered; smtps:// is TLS anyway. */
-	    (cc = curl_easy_setopt(ob->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_USE_SSL,
+	    outbound_smtp_tls(username, password))) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_MAIL_FROM, addr)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_MAIL_RCPT, rl)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_UPLOAD, 1L)) != CURLE_OK ||
@@ -244,7 +253,11 @@ outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
 		rc = 0;
 		goto out;
 	}
-	set_error(err, errlen, cc, errbuf);
+	if (cc == CURLE_USE_SSL_FAILED)
+		snprintf(err, errlen, "the server offers no STARTTLS; credentials are never sent "
+		    "in clear (use smtps:// or a server with STARTTLS)");
+	else
+		set_error(err, errlen, cc, errbuf);
 	/* The last reply code the server sent (0 when none): 5xx is a refusal. */
 	if (curl_easy_getinfo(ob->curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
 	    code >= 500 && code <= 599)

@@ -50,8 +50,11 @@ int outbound_post(struct outbound *ob, const char *url, const char *const *heade
     __attribute__((warn_unused_result));
 
 /*
- * Sends one message over SMTP (smtp:// or smtps://; STARTTLS when the
- * server offers it and the URL is smtp://).  username/password may be NULL.
+ * Sends one message over SMTP (smtp:// or smtps://).  username/password may
+ * be NULL.  With either set, TLS is required (outbound_smtp_tls): over
+ * smtp:// a server that does not offer STARTTLS (or an attacker who strips
+ * it) gets no AUTH, and the send fails as transient.  Without credentials
+ * STARTTLS is used when offered and plain SMTP otherwise (a local relay).
  * message is the complete RFC 5322 text with CRLF line ends.  Returns 0 on
  * acceptance; -1 otherwise with err set and *permanent true when the
  * server refused with a 5xx (do not retry), false for transient failures.
@@ -59,5 +62,12 @@ int outbound_post(struct outbound *ob, const char *url, const char *const *heade
 int outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
     const char *password, const char *from, const char *rcpt, const char *message,
     size_t len, bool *permanent, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The CURLOPT_USE_SSL level outbound_smtp_send sets: CURLUSESSL_ALL when
+ * credentials are configured (username or password non-NULL), else
+ * CURLUSESSL_TRY.  Exposed for tests.
+ */
+long outbound_smtp_tls(const char *username, const char *password);
 
 #endif
