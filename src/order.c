@@ -662,8 +662,13 @@ order_client_new(struct order_client **out, const struct conf *conf, char *err, 
 		snprintf(err, errlen, "order.url is not set");
 		return -1;
 	}
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		snprintf(err, errlen, "order.url must be an http:// or https:// URL");
+	if (outbound_url_check(url, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "order.url: %s", why);
+		return -1;
+	}
+	if (oauth_url != NULL &&
+	    outbound_url_check(oauth_url, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "order.oauth_url: %s", why);
 		return -1;
 	}
 	if (token_file == NULL && oauth_url == NULL) {

@@ -5,6 +5,9 @@
  * password; without credentials the message goes out as before.  The
  * server is a forked fake on 127.0.0.1 that offers AUTH but no STARTTLS
  * and sends back everything it was told.
+ *
+ * And the HTTP side: plain http:// (the order service's token, the OAuth2
+ * client secret) only to a loopback host.
  */
 #include "config.h"
 
@@ -204,6 +207,76 @@ test_without_credentials_plain_smtp_still_works(void **state)
 	free(seen);
 }
 
+static void
+test_loopback_hosts(void **state)
+{
+	static const char *yes[] = {
+		"127.0.0.1", "127.255.255.254", "127.1.2.3", "localhost", "LOCALHOST", "LocalHost",
+		"[::1]", "[0:0:0:0:0:0:0:1]", "[::0001]",
+	};
+	static const char *no[] = {
+		"127.0.0.1.evil.com", "evil.com", "128.0.0.1", "126.255.255.255", "10.0.0.1",
+		"::1", "[::2]", "[::ffff:8.8.8.8]", "localhost.evil.com", "evil-localhost",
+		"localhost.", "", "[", "[]", "127.0.0.01", "0x7f.0.0.1", "2130706433",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!outbound_host_is_loopback(yes[i]))
+			fail_msg("%s should be loopback", yes[i]);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (outbound_host_is_loopback(no[i]))
+			fail_msg("%s should not be loopback", no[i]);
+}
+
+static void
+test_plain_http_only_to_loopback(void **state)
+{
+	static const char *ok[] = {
+		"https://orders.example.com", "HTTPS://ORDERS.EXAMPLE.COM/x", "http://127.0.0.1:9000",
+		"http://localhost/", "HTTP://LOCALHOST:8080", "http://[::1]:9000/api",
+		"http://127.9.9.9", "https://127.0.0.1.evil.com",
+	};
+	static const char *refused[] = {
+		"http://orders.example.com", "http://127.0.0.1.evil.com/", "http://127.0.0.1@evil.com",
+		"http://user:pw@evil.com:80/", "HTTP://EVIL.COM", "http://localhost.evil.com",
+		"http://[::2]/", "http://10.0.0.1", "ftp://127.0.0.1/", "smtp://127.0.0.1",
+		"127.0.0.1:9000", "not a url", "",
+	};
+	char why[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (outbound_url_check(ok[i], why, sizeof(why)) != 0)
+			fail_msg("%s refused: %s", ok[i], why);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (outbound_url_check(refused[i], why, sizeof(why)) != -1)
+			fail_msg("%s accepted", refused[i]);
+	assert_int_equal(outbound_url_check("http://orders.example.com", why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "https://"));
+}
+
+/* The transfer layer refuses too, before connecting anywhere. */
+static void
+test_post_refuses_plain_http_to_another_host(void **state)
+{
+	struct outbound_limits lim = { 2000, 2000, 4096 };
+	struct outbound_response res;
+	struct outbound *ob = outbound_new(&lim);
+
+	(void)state;
+	assert_non_null(ob);
+	buf_init(&res.body, 4096);
+	assert_int_equal(outbound_post(ob, "http://127.0.0.1@orders.invalid/api", NULL,
+	    "application/json", "{}", 2, &res), -1);
+	assert_int_equal(res.status, 0);
+	assert_non_null(strstr(res.error, "in clear"));
+	buf_free(&res.body);
+	outbound_free(ob);
+}
+
 static int
 setup(void **state)
 {
@@ -227,6 +300,9 @@ main(void)
 		cmocka_unit_test(test_tls_level_follows_the_credentials),
 		cmocka_unit_test(test_credentials_are_never_sent_without_starttls),
 		cmocka_unit_test(test_without_credentials_plain_smtp_still_works),
+		cmocka_unit_test(test_loopback_hosts),
+		cmocka_unit_test(test_plain_http_only_to_loopback),
+		cmocka_unit_test(test_post_refuses_plain_http_to_another_host),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
