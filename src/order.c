@@ -714,6 +714,16 @@ fail:
 	return -1;
 }
 
+long long
+order_max_ms(const struct conf *conf, size_t n)
+{
+	size_t per = conf->order_batch_size > 0 ? (size_t)conf->order_batch_size : 1;
+	long long batches = (long long)((n + per - 1) / per);
+	long long posts = set_or_null(conf->order_token_file) != NULL ? 2 : 4;
+
+	return batches * posts * conf->order_timeout_ms;
+}
+
 void
 order_client_free(struct order_client *c)
 {
