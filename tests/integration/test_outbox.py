@@ -439,6 +439,32 @@ class LostSettleTest(OutboxCase):
         self.assertEqual(row[1:3], ("sending", 2))     # the other claim's, untouched
 
 
+class TwoDispatchersTest(OutboxCase):
+    """Two dispatchers and a slow receiver: the lease covers the batch's
+    worst case (timeouts from configuration, plus a 1 s margin), so the
+    second dispatcher never re-claims rows the first is still delivering.
+    (A fixed 1 s lease let it send every row twice.)"""
+
+    overrides = dict(FAST, outbox_dispatchers=2, outbox_lease_ms=1000,
+                     order_timeout_ms=5000, mail_timeout_ms=5000)
+
+    def test_slow_batches_are_sent_once(self):
+        self.orders.script("slow:2.5")
+        self.orders.start()
+        self.smtp.data_delay = 2.5
+        self.enroll([
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"email": "frank@example.com", "course_run_key": DEMOX, "license_uuid": LIC2},
+        ], notify=True)
+        rows = self.wait_states({"done"}, timeout=30)
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(sorted(r[2] for r in rows.values()), [1, 1, 1, 1])
+        self.assertEqual(len(self.orders.requests), 1)
+        self.assertEqual(self.orders.duplicates, 0)
+        self.assertEqual(len(self.smtp.messages), 2)
+        self.assertEqual(self.smtp.duplicates(), 0)
+
+
 class MaxAttemptsTest(OutboxCase):
     overrides = dict(FAST, outbox_max_attempts=3)
 
