@@ -15,9 +15,9 @@
  * A row is settled only while it is still ours (state 'sending' with the
  * attempts we set: every UPDATE says WHERE id = ? AND attempts = ?), so a
  * dispatcher that overran its lease anyway (a database stall) cannot undo
- * another's work; such a lost settle is logged.  If the settle itself fails (database down), the lease
- * ends and the row is delivered again: at-least-once, deduplicated by the
- * receivers on the idempotency key.
+ * another's work; such a lost settle is logged.  If the settle itself
+ * fails (database down), the lease ends and the row is delivered again:
+ * at-least-once, deduplicated by the receivers on the idempotency key.
  *
  * last_error is kept when a row is finally delivered: it records why the
  * earlier attempts failed.
