@@ -481,5 +481,33 @@ class MaxAttemptsTest(OutboxCase):
         self.assertEqual(len(self.orders.requests), 3)
 
 
+class CheckConfigTest(unittest.TestCase):
+    """--check-config (the daemon's start-up path) refuses an order service
+    or token URL over plain http:// to a host other than loopback, naming
+    the key; the stack's own http://127.0.0.1 configuration passes."""
+
+    def check(self, **env):
+        import subprocess
+        full = dict(os.environ)
+        full.update({"BULK_ENROLL_" + k.upper(): v for k, v in env.items()})
+        return subprocess.run([stack.ENV["BULK_DAEMON"], "--config", stack.ENV["BULK_CONFIG"],
+                               "--check-config"], env=full, capture_output=True, text=True,
+                              timeout=30)
+
+    def test_plain_http_to_another_host_is_refused(self):
+        self.assertEqual(self.check().returncode, 0, self.check().stderr)
+        for key, url in (("order_url", "http://orders.example.com"),
+                         ("order_url", "http://127.0.0.1@orders.example.com"),
+                         ("order_oauth_url", "http://127.0.0.1.evil.example")):
+            extra = {key: url}
+            if key == "order_oauth_url":
+                extra.update(order_token_file="", order_client_id="c",
+                             order_client_secret_file=stack.ENV["BULK_CONFIG"])
+            proc = self.check(**extra)
+            self.assertEqual(proc.returncode, 1, (url, proc.stderr))
+            self.assertIn(key.replace("_", ".", 1) + ": plain http://", proc.stderr)
+        self.assertEqual(self.check(order_url="HTTP://LOCALHOST:9").returncode, 0)
+
+
 if __name__ == "__main__":
     unittest.main()
