@@ -31,6 +31,7 @@
 
 #include "arena.h"
 #include "email.h"
+#include "hash.h"
 #include "enroll.h"
 #include "log.h"
 #include "outbox.h"
@@ -96,11 +97,7 @@ struct map {
 static uint64_t
 fnv1a(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return hash_str(s);     /* keyed per process: src/hash.h */
 }
 
 static int
