@@ -87,6 +87,7 @@ static const struct key keys[] = {
 	NUM("limits.max_request_memory", limits_max_request_memory, "1073741824", 1048576, 17179869184L),
 
 	STR("log.level", log_level, "info"),
+	STR("log.format", log_format, "text"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

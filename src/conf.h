@@ -64,6 +64,7 @@ struct conf {
 	long limits_max_request_memory;
 
 	char *log_level;
+	char *log_format;             /* text | json (log.h) */
 };
 
 /* Fills c with the defaults of SPEC §6. Returns 0, or -1 on OOM. */

@@ -510,15 +510,13 @@ out:
 	return rc;
 }
 
-/* Logs one row's failure: the reason escaped (it may come from a server). */
+/* Logs one row's failure (log.c escapes the reason, which may come from a server). */
 static void
 log_row(enum log_level lvl, const char *kind, const struct claimed *r, const char *what,
     const char *reason)
 {
-	char esc[600];
-
-	log_msg(lvl, NULL, "dispatch: %s row %" PRId64 " %s (attempt %u): %s", kind, r->id, what,
-	    r->attempts, log_escape(reason, strlen(reason), esc, sizeof(esc)));
+	log_msg(lvl, NULL, "dispatch: %s row %" PRId64 " %s (attempt %u): %.600s", kind, r->id, what,
+	    r->attempts, reason);
 }
 
 /*

@@ -71,6 +71,15 @@ load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	if (c->log_format != NULL) {
+		enum log_format fmt;
+
+		if (log_format_parse(c->log_format, &fmt) != 0) {
+			snprintf(err, errlen, "log.format: \"%.32s\" is not one of text, json",
+			    c->log_format);
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	conf_free(c);
@@ -217,8 +226,12 @@ main(int argc, char **argv)
 	{
 		enum log_level lvl = LOG_LVL_INFO;
 
+		enum log_format fmt = LOG_FMT_TEXT;
+
 		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
 			log_set_level(lvl);
+		if (pc->conf.log_format != NULL && log_format_parse(pc->conf.log_format, &fmt) == 0)
+			log_set_format(fmt);
 	}
 	/* Before any fork: libcurl's global state is not thread- or fork-lazy. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
