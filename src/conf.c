@@ -80,6 +80,7 @@ static const struct key keys[] = {
 	NUM("outbox.batch_size", outbox_batch_size, "50", 1, 10000),
 	NUM("outbox.poll_ms", outbox_poll_ms, "1000", 10, 3600000),
 	NUM("outbox.lease_ms", outbox_lease_ms, "300000", 1000, 86400000),
+	NUM("outbox.retention_days", outbox_retention_days, "30", 0, 36500),
 
 	NUM("limits.max_body_bytes", limits_max_body_bytes, "33554432", 1024, 1073741824L),
 	NUM("limits.max_items", limits_max_items, "100000", 1, 10000000),

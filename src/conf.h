@@ -57,6 +57,7 @@ struct conf {
 	long outbox_batch_size;       /* rows claimed per round (e-mails per SMTP connection) */
 	long outbox_poll_ms;          /* idle wait between rounds */
 	long outbox_lease_ms;         /* a claimed row is due again after this */
+	long outbox_retention_days;   /* delivered rows are deleted after this (0: kept) */
 
 	long limits_max_body_bytes;
 	long limits_max_items;

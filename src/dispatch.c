@@ -46,6 +46,7 @@
 #include "log.h"
 #include "mail.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "order.h"
 #include "outbound.h"
 #include "store.h"
@@ -911,6 +912,7 @@ dispatch_run(struct app *app)
 	while (!stop_requested) {
 		n_orders = round_kind(&d, MET_CHANNEL_ORDER);
 		n_emails = round_kind(&d, MET_CHANNEL_EMAIL);
+		outbox_retention_round(d.db, d.conf->outbox_retention_days);
 		if (n_orders < 0 || n_emails < 0) {
 			/* The database is failing: back off (to DB_ERROR_WAIT_MAX_MS)
 			 * so that an outage does not fill the log. */
