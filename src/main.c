@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "dispatch.h"
 #include "log.h"
+#include "outbox_cmd.h"
 #include "pool.h"
 
 #define LISTEN_BACKLOG 1024
@@ -35,7 +36,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: bulk-enrolld [--config FILE] [--listen unix:/path | HOST:PORT] "
-	    "[--workers N] [--check-config] [--version]\n");
+	    "[--workers N] [--check-config] [--version]\n"
+	    "       bulk-enrolld [--config FILE] outbox list|requeue|purge ... (see bulk-enrolld(8))\n");
 }
 
 /* Builds the configuration: defaults, file, environment, command line. */
@@ -119,6 +121,23 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 	return 0;
 }
 
+/* The operator's outbox command (outbox_cmd.h): configuration, then it. */
+static int
+outbox_command(const struct cli *cli, int argc, char **argv)
+{
+	struct conf c;
+	char err[1024];
+	int rc;
+
+	if (load_conf(cli, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err);
+		return 1;
+	}
+	rc = outbox_cmd_main(&c, argc, argv);
+	conf_free(&c);
+	return rc;
+}
+
 /* Returns the listening fd: the one on fd 0, or one opened for `listen`. */
 static int
 open_listener(const char *listen, char *err, size_t errlen)
@@ -193,7 +212,8 @@ main(int argc, char **argv)
 	int ch, fd, rc;
 
 	memset(&cli, 0, sizeof(cli));
-	while ((ch = getopt_long(argc, argv, "c:l:w:CVh", opts, NULL)) != -1) {
+	/* "+": options end at the first word, so a subcommand keeps its own. */
+	while ((ch = getopt_long(argc, argv, "+c:l:w:CVh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': cli.config = optarg; break;
 		case 'l': cli.listen = optarg; break;
@@ -210,6 +230,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && strcmp(argv[optind], "outbox") == 0)
+		return outbox_command(&cli, argc - optind, argv + optind);
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
