@@ -214,13 +214,14 @@ ok "--check-config as bulk-enroll with the installed configuration"
 # What bulk-enroll.socket does: the directory, then the socket for
 # www-data (SocketGroup=www-data, SocketMode=0660), passed on stdin.
 install -d -m 0755 /run/bulk-enroll
-(umask 0117; exec setsid systemd-socket-activate --inetd -l "$SOCK" \
+(exec setsid systemd-socket-activate --inetd -l "$SOCK" \
 	-E BULK_ENROLL_DB_SOCKET="$DBSOCK" \
 	setpriv --reuid=bulk-enroll --regid=bulk-enroll --init-groups \
 	/usr/sbin/bulk-enrolld --config "$CONF") </dev/null >"$WORK/daemon.log" 2>&1 &
 PIDS+=($!)
 wait_for 10 test -S "$SOCK" || { cat "$WORK/daemon.log" >&2; die "no socket at $SOCK"; }
 chgrp www-data "$SOCK"
+chmod 0660 "$SOCK"
 [ "$(stat -c '%a %G' "$SOCK")" = "660 www-data" ] || die "socket mode: $(stat -c '%a %G' "$SOCK")"
 
 PORT=$(free_port)
