@@ -107,11 +107,17 @@ DEB=$(ls "$WORK"/src/build/deb/${PKG}_*.deb)
 ok "built $(basename "$DEB")"
 
 # --- 2. lintian -----------------------------------------------------------
-if ! lintian --fail-on error,warning --no-tag-display-limit "$DEB" >"$WORK/lintian.log" 2>&1; then
+# As an ordinary user (lintian advises against root); -I shows info tags
+# too, so an unused override or a new info tag is seen in the log.
+chmod 0755 "$WORK/src" "$WORK/src/build" "$WORK/src/build/deb"
+chmod 0644 "$DEB"
+if ! runuser -u nobody -- env HOME=/tmp lintian --fail-on error,warning -I --tag-display-limit 0 \
+	"$DEB" >"$WORK/lintian.log" 2>&1; then
 	cat "$WORK/lintian.log" >&2
 	die "lintian reports errors or warnings"
 fi
-ok "lintian: no errors or warnings ($(grep -c . "$WORK/lintian.log" || true) lines of info)"
+[ ! -s "$WORK/lintian.log" ] || { cat "$WORK/lintian.log" >&2; die "lintian reports tags an override does not cover"; }
+ok "lintian: no tags beyond the justified overrides"
 
 # --- 3. install, files, user, modes --------------------------------------
 dpkg -i "$DEB" >"$WORK/dpkg-i.log" 2>&1 || { cat "$WORK/dpkg-i.log" >&2; die "dpkg -i"; }
