@@ -9,6 +9,7 @@ made real with a trigger (created as root, dropped afterwards) that refuses
 enrollments in that course with a message quoting the course key.
 """
 
+import json
 import os
 import subprocess
 import unittest
@@ -31,6 +32,18 @@ def root_sql(sql):
 
 
 class CourseKeyWithCrLfTest(unittest.TestCase):
+    def enroll_crlf(self):
+        """Sends the request; returns (log offset before it, request id)."""
+        before = len(stack.logs())
+        status, headers, body = stack.request(
+            "POST", stack.ENROLL_PATH(stack.ENTERPRISE_UUID), token=stack.token(),
+            body={"enrollments_info": [
+                {"user_id": 2, "course_run_key": KEY, "license_uuid": LIC},
+                {"user_id": 2, "course_run_key": "course-v1:edX+DemoX+2026",
+                 "license_uuid": LIC}]})
+        self.assertEqual(status, 409, body)
+        return before, headers["x-request-id"]
+
     def setUp(self):
         stack.reset_data()
         conn = stack.db()
@@ -60,15 +73,7 @@ class CourseKeyWithCrLfTest(unittest.TestCase):
         stack.reset_data()
 
     def test_crlf_in_course_key_is_one_escaped_line(self):
-        before = len(stack.logs())
-        status, headers, body = stack.request(
-            "POST", stack.ENROLL_PATH(stack.ENTERPRISE_UUID), token=stack.token(),
-            body={"enrollments_info": [
-                {"user_id": 2, "course_run_key": KEY, "license_uuid": LIC},
-                {"user_id": 2, "course_run_key": "course-v1:edX+DemoX+2026",
-                 "license_uuid": LIC}]})
-        self.assertEqual(status, 409, body)
-        reqid = headers["x-request-id"]
+        before, reqid = self.enroll_crlf()
 
         def logged():
             lines = stack.logs()[before:].splitlines()
@@ -87,6 +92,44 @@ class CourseKeyWithCrLfTest(unittest.TestCase):
         # The request field and the database's error text, each escaped.
         self.assertTrue(any("refused " + ESCAPED in l for l in mine), mine)
         self.assertTrue(any("failed" in l and "(" + ESCAPED[:20] in l for l in mine), mine)
+
+
+
+class JsonLogTest(CourseKeyWithCrLfTest):
+    """log.format = json: every line one JSON object, the same fields, and
+    the decoded message is the text mode's (escaped) message."""
+
+    @classmethod
+    def setUpClass(cls):
+        stack.restart_pool(log_format="json")
+
+    @classmethod
+    def tearDownClass(cls):
+        stack.restart_pool()
+
+    def test_crlf_in_course_key_is_one_escaped_line(self):
+        before, reqid = self.enroll_crlf()
+
+        def logged():
+            objs = [json.loads(l) for l in stack.logs()[before:].splitlines()]
+            return [o for o in objs if o["request_id"] == reqid
+                    and o["msg"].startswith("item ") and "FORGED" in o["msg"]] or None
+
+        mine = stack.wait_until(logged, 10, "the item's failure in the JSON log")
+        self.assertEqual(sorted(mine[0]), ["level", "msg", "pid", "request_id", "time"])
+        self.assertEqual(mine[0]["level"], "error")
+        self.assertIn("(" + ESCAPED, mine[0]["msg"])
+        self.assertNotIn("\r", mine[0]["msg"])
+        # Every line the daemon wrote meanwhile is a JSON object.
+        objs = [json.loads(l) for l in stack.logs()[before:].splitlines()]
+        self.assertTrue(all(isinstance(o["pid"], int) for o in objs))
+
+    def test_unknown_format_is_refused_at_start(self):
+        p = subprocess.run([stack.ENV["BULK_DAEMON"], "--config", stack.ENV["BULK_CONFIG"],
+                            "--check-config"], capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, BULK_ENROLL_LOG_FORMAT="yaml"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('log.format: "yaml" is not one of text, json', p.stderr)
 
 
 if __name__ == "__main__":
