@@ -27,17 +27,27 @@ log_set_level(enum log_level level)
 	threshold = level;
 }
 
-int
-log_level_parse(const char *s, enum log_level *out)
+/* The index of s (any case) among names[0..n), or -1. */
+static int
+name_index(const char *const *names, size_t n, const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (strcasecmp(s, level_names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
+	for (i = 0; i < n; i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return (int)i;
 	return -1;
+}
+
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	int i = name_index(level_names, sizeof(level_names) / sizeof(level_names[0]), s);
+
+	if (i < 0)
+		return -1;
+	*out = (enum log_level)i;
+	return 0;
 }
 
 void
@@ -49,14 +59,12 @@ log_set_format(enum log_format format)
 int
 log_format_parse(const char *s, enum log_format *out)
 {
-	size_t i;
+	int i = name_index(format_names, sizeof(format_names) / sizeof(format_names[0]), s);
 
-	for (i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
-		if (strcasecmp(s, format_names[i]) == 0) {
-			*out = (enum log_format)i;
-			return 0;
-		}
-	return -1;
+	if (i < 0)
+		return -1;
+	*out = (enum log_format)i;
+	return 0;
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "buf.h"
 #include "conf.h"
 #include "db.h"
@@ -249,9 +250,9 @@ run(struct db *db, const struct args *a)
 int
 outbox_cmd_main(const struct conf *c, int argc, char **argv)
 {
-	struct db_settings ds;
+	struct app app;
 	struct args *a;
-	struct db *db;
+	char err[512];
 	enum db_err e;
 	int rc = 2;
 
@@ -273,26 +274,19 @@ outbox_cmd_main(const struct conf *c, int argc, char **argv)
 		}
 		a->f.older_than_days = c->outbox_retention_days;
 	}
-	memset(&ds, 0, sizeof(ds));
-	ds.host = c->db_host;
-	ds.port = (unsigned)c->db_port;
-	ds.socket = c->db_socket;
-	ds.user = c->db_user;
-	ds.password = c->db_password;
-	ds.name = c->db_name;
-	ds.connect_timeout_s = (unsigned)c->db_connect_timeout;
-	ds.rw_timeout_s = (unsigned)c->db_timeout;
+	/* The daemon's own database handle, so the command connects exactly
+	 * as the responders do (app_open also checks the keys it would load). */
 	rc = 1;
-	if ((db = db_new(&ds)) == NULL) {
-		fprintf(stderr, "bulk-enrolld outbox: out of memory\n");
+	if (app_open(&app, c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bulk-enrolld outbox: %s\n", err);
 		goto out;
 	}
-	if ((e = db_connect(db)) != DB_OK)
+	if ((e = db_connect(app.db)) != DB_OK)
 		fprintf(stderr, "bulk-enrolld outbox: database: %s: %s\n", db_strerror(e),
-		    db_error(db));
+		    db_error(app.db));
 	else
-		rc = run(db, a);
-	db_free(db);
+		rc = run(app.db, a);
+	app_close(&app);
 out:
 	free(a);
 	return rc;
