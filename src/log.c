@@ -155,10 +155,16 @@ log_render(char *out, size_t outsz, enum log_format format, const char *stamp,
 	const size_t tail = sizeof(CUT_MARK) - 1 + 3;
 	const bool json = format == LOG_FMT_JSON;
 	const char *lvl = level <= LOG_LVL_DEBUG ? level_names[level] : "?";
-	struct line l = { out, 0, outsz - tail - 1, false };
+	struct line l = { out, 0, 0, false };
 	char num[32];
 	int n;
 
+	if (outsz < 256) {          /* the contract's minimum: nothing useful fits */
+		if (outsz > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	l.cap = outsz - tail - 1;
 	n = snprintf(num, sizeof(num), "%ld", pid);
 	if (n < 0 || (size_t)n >= sizeof(num))
 		num[0] = '\0';

@@ -61,6 +61,8 @@ void log_msg(enum log_level level, const char *reqid, const char *fmt, ...)
  * message was cut before it got here (it then ends in "...").  Returns the
  * line's length, newline included, always < outsz; the line is cut (and
  * ends in "...") when it does not fit, never in the middle of an escape.
+ * With outsz < 256 it writes nothing (an empty string when outsz > 0) and
+ * returns 0.
  * Exposed for tests.
  */
 size_t log_render(char *out, size_t outsz, enum log_format format, const char *stamp,
