@@ -143,6 +143,11 @@ test_bounded_and_cut_whole(void **state)
 	assert_memory_equal(out + n - 6, "...\"}\n", 6);
 	assert_int_equal(count_char(out, n, '\n'), 1);
 
+	/* Below the minimum size nothing is written. */
+	assert_int_equal(log_render(out, 100, LOG_FMT_TEXT, STAMP, LOG_LVL_INFO, 1, NULL, "abc", 3,
+	    false), 0);
+	assert_string_equal(out, "");
+
 	/* A message cut before rendering says so. */
 	log_render(out, sizeof(out), LOG_FMT_TEXT, STAMP, LOG_LVL_INFO, 1, NULL, "abc", 3, true);
 	assert_string_equal(out, STAMP " info [1] - abc...\n");
