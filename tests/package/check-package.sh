@@ -152,7 +152,7 @@ ok "man page documents the outbox commands"
 IFS=: read -r _ _ uid gid _ home shell < <(getent passwd bulk-enroll) || die "no user bulk-enroll"
 [ "$uid" -lt 1000 ] || die "bulk-enroll is not a system user (uid $uid)"
 [ "$(getent group bulk-enroll | cut -d: -f3)" = "$gid" ] || die "bulk-enroll's group is not bulk-enroll"
-[ "$home" = /nonexistent ] && [ ! -e /nonexistent ] || die "bulk-enroll's home: $home"
+if [ "$home" != /nonexistent ] || [ -e /nonexistent ]; then die "bulk-enroll's home: $home"; fi
 case "$shell" in */nologin|/bin/false) ;; *) die "bulk-enroll's shell: $shell" ;; esac
 ok "system user and group bulk-enroll ($uid:$gid), no home, no shell"
 
