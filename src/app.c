@@ -252,11 +252,8 @@ check_edges(struct app *app, struct arena *arena, const struct http_request *req
 		return -1;
 	}
 	if (!auth_can_enroll(claims, app->roles, route->enterprise)) {
-		char who[128];
-
-		log_info(req->request_id, "permission refused: %s may not enroll for %s",
-		    log_escape(claims->username, strlen(claims->username), who, sizeof(who)),
-		    route->enterprise);
+		log_info(req->request_id, "permission refused: %.128s may not enroll for %s",
+		    claims->username, route->enterprise);
 		detail(resp, 403, "Missing: enterprise.can_enroll_learners");
 		return -1;
 	}
