@@ -323,3 +323,9 @@ def wait_until(predicate, timeout=10, what="condition", interval=0.05):
 def kill(pid, sig=signal.SIGTERM):
     """Sends a signal to one process of the stack."""
     os.kill(pid, sig)
+
+
+def kill_db():
+    """SIGKILLs MariaDB (a crash: no shutdown); returns once it is gone.
+    start_db() brings it back through crash recovery."""
+    _stack_sh("db-kill")
