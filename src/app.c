@@ -26,8 +26,6 @@
 #define UNAVAILABLE "Service temporarily unavailable, try again later."
 /* What a 503 suggests the caller waits before trying again, seconds. */
 #define RETRY_AFTER_S 5
-/* A connection unused this long is checked before a request relies on it. */
-#define DB_IDLE_CHECK_MS 1000
 
 int
 app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
@@ -347,7 +345,7 @@ check_enterprise(struct app *app, struct arena *arena, const struct http_request
 	bool found = false, linked = false;
 
 	/* A server restarted while this responder was idle costs no request. */
-	if ((e = db_ping_if_idle(app->db, DB_IDLE_CHECK_MS)) != DB_OK ||
+	if ((e = db_revive(app->db)) != DB_OK ||
 	    (e = store_find_enterprise(app->db, arena, route->enterprise, ent, &found)) != DB_OK) {
 		answer_db_error(req, app->db, "enterprise lookup", e, resp);
 		return -1;

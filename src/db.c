@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 
 #include <mysql.h>
 #include <errmsg.h>
 #include <mysqld_error.h>
 
-#include "clock.h"
 #include "db.h"
 
 #define STMT_CACHE     64
@@ -43,7 +43,6 @@ struct db {
 	unsigned port, connect_timeout_s, rw_timeout_s, lock_wait_timeout_s;
 	struct cached_stmt cache[STMT_CACHE];
 	unsigned long long tick;
-	long long last_used_ms;  /* monotonic: the last statement's start */
 	unsigned last_errno;
 	char last_error[512];
 };
@@ -242,11 +241,22 @@ db_ping(struct db *db)
 }
 
 enum db_err
-db_ping_if_idle(struct db *db, unsigned idle_ms)
+db_revive(struct db *db)
 {
-	if (db->conn != NULL && !db->in_txn && clock_mono_ms() - db->last_used_ms < (long long)idle_ms)
+	struct pollfd p;
+
+	if (db->conn == NULL)
+		return db_connect(db);
+	if (db->in_txn)
 		return DB_OK;
-	return db_ping(db);
+	p.fd = (int)mysql_get_socket(db->conn);
+	p.events = POLLIN;
+	p.revents = 0;
+	/* Nothing to read on an idle connection (or no way to tell): alive. */
+	if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+		return DB_OK;
+	disconnect(db);
+	return db_connect(db);
 }
 
 /* Returns the cached prepared statement for sql, preparing it if needed. */
@@ -311,7 +321,6 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 		if ((e = db_connect(db)) != DB_OK)
 			return e;
 	}
-	db->last_used_ms = clock_mono_ms();
 	if ((e = prepare(db, sql, &st)) != DB_OK)
 		return e;
 	if (mysql_stmt_param_count(st) != n) {

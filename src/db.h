@@ -82,12 +82,14 @@ enum db_err db_connect(struct db *db) __attribute__((warn_unused_result));
 enum db_err db_ping(struct db *db) __attribute__((warn_unused_result));
 
 /*
- * Before a unit of work: when the connection has been unused for idle_ms or
- * more, checks it as db_ping does (so a server restarted meanwhile costs no
- * request its first statement); otherwise does nothing.  Returns DB_OK or
- * the error of the check.
+ * Before a unit of work outside a transaction: makes sure the connection is
+ * not one the server has closed since its last use (restart, crash, KILL,
+ * wait_timeout), without a round trip: an idle connection with bytes to
+ * read was closed by the server, so it is dropped and a new one made.  A
+ * server restarted while this process was idle then costs no request.
+ * Returns DB_OK, or db_connect()'s error.
  */
-enum db_err db_ping_if_idle(struct db *db, unsigned idle_ms) __attribute__((warn_unused_result));
+enum db_err db_revive(struct db *db) __attribute__((warn_unused_result));
 
 /*
  * Runs a statement with n parameters.  affected / insert_id may be NULL.

@@ -43,8 +43,8 @@ def root_db(socket=None):
                            autocommit=True, connect_timeout=10)
 
 
-def scalar(sql, *args):
-    conn = stack.db()
+def scalar(sql, *args, connect=None):
+    conn = (connect or stack.db)()
     try:
         with conn.cursor() as cur:
             cur.execute(sql, args)
@@ -88,13 +88,13 @@ def is_clean_5xx(status, headers, body):
     return isinstance(doc, dict) and list(doc) == ["detail"] and isinstance(doc["detail"], str)
 
 
-def table_counts():
+def table_counts(connect=None):
     """Rows of every table the service writes, to show that nothing was."""
     tables = ["student_courseenrollment", "enterprise_enterprisecustomeruser",
               "enterprise_pendingenterprisecustomeruser", "enterprise_pendingenrollment",
               "enterprise_enterprisecourseenrollment", "enterprise_licensedenterprisecourseenrollment",
               "enterprise_learnercreditenterprisecourseenrollment", "bulk_enroll_outbox"]
-    return {t: scalar("SELECT COUNT(*) FROM `%s`" % t) for t in tables}
+    return {t: scalar("SELECT COUNT(*) FROM `%s`" % t, connect=connect) for t in tables}
 
 
 class HeldRowTest(unittest.TestCase):
@@ -173,15 +173,15 @@ class UnwritableTest(unittest.TestCase):
             {"email": "ro.new@example.com", "course_run_key": DEMOX, "license_uuid": LICENSE}],
             "notify": True}
 
-    def assert_unavailable(self, name, cause):
+    def assert_unavailable(self, name, cause, connect=None):
         rid = "%s-%s" % (name, uuid.uuid4().hex[:12])   # the daemon's log outlives runs
-        before = table_counts()
+        before = table_counts(connect)
         status, headers, raw = post(self.body, rid=rid)
         self.assertEqual(status, 503, raw)
         self.assertEqual(json.loads(raw), UNAVAILABLE)
         self.assertTrue(is_clean_5xx(status, headers, raw))
         self.assertEqual(headers.get("retry-after"), "5")
-        self.assertEqual(table_counts(), before)
+        self.assertEqual(table_counts(connect), before)
         # Logged once, with the request id and the cause.
         lines = [ln for ln in stack.logs().splitlines() if rid in ln and "answering 503" in ln]
         self.assertEqual(len(lines), 1, lines)
@@ -204,3 +204,123 @@ class UnwritableTest(unittest.TestCase):
         status, _, raw = post(self.body)
         self.assertEqual(status, 202, raw)
         self.assertEqual(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), 1)
+
+
+class OutOfSpaceTest(unittest.TestCase):
+    """A second throwaway MariaDB whose one tablespace is capped (every
+    table in ibdata1, which may grow to 20 MiB only), filled until InnoDB
+    answers ER_RECORD_FILE_FULL (1114) as a full disk would; the pool is
+    pointed at it for the test and back at the stack's server after."""
+
+    SERVER_OPTIONS = ["--innodb-file-per-table=0", "--innodb-log-file-size=8M",
+                      "--innodb-buffer-pool-size=16M"]
+    CAPPED = "--innodb-data-file-path=ibdata1:12M:autoextend:max:20M"
+    # What an operator does about it: more room for the tablespace.
+    GROWN = "--innodb-data-file-path=ibdata1:12M:autoextend:max:64M"
+
+    def setUp(self):
+        self.dir = os.path.join(stack.STACK_DIR, "db-full")
+        self.sock = os.path.join(self.dir, "mysqld.sock")
+        self.server = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)   # the pool (nobody) reaches the socket
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        subprocess.run(["mariadb-install-db", "--no-defaults", "--datadir=" + self.dir + "/data",
+                        "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db",
+                        "--skip-name-resolve", "--force", self.CAPPED] + self.SERVER_OPTIONS,
+                       check=True, capture_output=True, timeout=120)
+        self.addCleanup(self.stop_server)
+        self.start_server(self.CAPPED)
+        env = stack.ENV
+        conn = pymysql.connect(unix_socket=self.sock, user="root", autocommit=True, connect_timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4" % env["BULK_DB_NAME"])
+                # An ordinary account, as in production.
+                cur.execute("CREATE USER %s@'localhost' IDENTIFIED BY %s",
+                            (env["BULK_DB_USER"], env["BULK_DB_PASSWORD"]))
+                cur.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.* TO %%s@'localhost'"
+                            % env["BULK_DB_NAME"], (env["BULK_DB_USER"],))
+        finally:
+            conn.close()
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        files = sorted(os.path.join(src, "sql", f) for f in os.listdir(os.path.join(src, "sql"))
+                       if f.endswith(".sql"))
+        for path in files + [os.path.join(src, "tests", "fixtures", "demo.sql")]:
+            with open(path, "rb") as f:
+                subprocess.run(["mariadb", "--no-defaults", "--socket=" + self.sock, "-uroot",
+                                env["BULK_DB_NAME"]], stdin=f, check=True, capture_output=True,
+                               timeout=60)
+        self.addCleanup(stack.restart_pool)   # back to the stack's own server
+        stack.restart_pool(db_socket=self.sock)
+
+    def start_server(self, data_file_path):
+        self.server = subprocess.Popen(
+            ["mariadbd", "--no-defaults", "--datadir=" + self.dir + "/data", "--socket=" + self.sock,
+             "--skip-networking", "--user=root", "--skip-log-bin", "--skip-name-resolve",
+             "--pid-file=" + self.dir + "/mariadbd.pid", "--log-error=" + self.dir + "/mariadbd.err",
+             data_file_path] + self.SERVER_OPTIONS, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stack.wait_until(self.server_answers, timeout=60, what="the capped MariaDB", interval=0.2)
+
+    def server_answers(self):
+        try:
+            pymysql.connect(unix_socket=self.sock, user="root", connect_timeout=2).close()
+            return True
+        except pymysql.err.MySQLError:
+            return False
+
+    def stop_server(self):
+        if self.server is None:
+            return
+        self.server.terminate()
+        try:
+            self.server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait(timeout=10)
+        self.server = None
+
+    def connect(self):
+        return pymysql.connect(unix_socket=self.sock, user="root", database=stack.ENV["BULK_DB_NAME"],
+                               charset="utf8mb4", autocommit=True, connect_timeout=10)
+
+    def fill(self):
+        """Grows a filler table until the tablespace refuses even a small row."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CREATE TABLE filler (id int AUTO_INCREMENT PRIMARY KEY, pad longblob) "
+                            "ENGINE=InnoDB")
+                for size in (1 << 20, 1 << 16, 1 << 12, 256):
+                    for _ in range(100):
+                        try:
+                            cur.execute("INSERT INTO filler (pad) VALUES (REPEAT('x', %s))", (size,))
+                        except pymysql.err.OperationalError as e:
+                            self.assertEqual(e.args[0], 1114, e.args)
+                            break
+                    else:
+                        self.fail("the capped tablespace never filled up")
+        finally:
+            conn.close()
+
+    def test_out_of_space_is_503_until_space_is_freed(self):
+        body = {"enrollments_info": [
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LICENSE}] + [
+            {"email": "full%d@example.com" % i, "course_run_key": DEMOX, "license_uuid": LICENSE}
+            for i in range(300)], "notify": True}
+        self.fill()
+        unwritable = UnwritableTest("test_read_only_database_is_503_until_lifted")
+        unwritable.body = body
+        line = unwritable.assert_unavailable("fault-disk-full", "database read-only or out of space",
+                                             connect=self.connect)
+        self.assertIn("(1114: ", line)
+        # Room made (the server restarted with a larger cap): normal service
+        # on the same responders, which reconnect by themselves.
+        self.stop_server()
+        self.start_server(self.GROWN)
+        status, _, raw = post(body)
+        self.assertEqual(status, 202, raw[:300])
+        self.assertEqual(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment",
+                                connect=self.connect), 300)
