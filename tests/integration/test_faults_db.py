@@ -324,3 +324,177 @@ class OutOfSpaceTest(unittest.TestCase):
         self.assertEqual(status, 202, raw[:300])
         self.assertEqual(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment",
                                 connect=self.connect), 300)
+
+
+class ServerLossTest(unittest.TestCase):
+    """MariaDB restarted (SIGTERM) or killed (SIGKILL) under load."""
+
+    def setUp(self):
+        stack.reset_data()
+        self.addCleanup(self.ensure_server_up)
+
+    def ensure_server_up(self):
+        try:
+            stack.db().close()
+        except pymysql.err.MySQLError:
+            stack.start_db()
+
+    def assert_answer(self, status, headers, raw, expected):
+        """A correct answer (expected(doc) holds) or a clean 5xx JSON error."""
+        if 200 <= status < 300:
+            expected(json.loads(raw))
+        else:
+            self.assertTrue(is_clean_5xx(status, headers, raw), (status, headers, raw[:300]))
+
+    def resend_until_2xx(self, body, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            status, headers, raw = post(body, timeout=120)
+            if 200 <= status < 300:
+                return status, json.loads(raw)
+            self.assertTrue(is_clean_5xx(status, headers, raw), (status, raw[:300]))
+            self.assertLess(time.monotonic(), deadline, "no 2xx after the server came back")
+            time.sleep(0.2)
+
+    def assert_database_holds(self, learner_ids, pending_emails):
+        """Exactly these rows, each once, with one e-mail row each (notify)."""
+        conn = stack.db()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT user_id FROM student_courseenrollment "
+                            "WHERE is_active = 1 AND user_id >= %s", (FIRST_LEARNER_ID,))
+                got = sorted(r[0] for r in cur.fetchall())
+                self.assertEqual(got, sorted(learner_ids))
+                cur.execute("SELECT u.user_email FROM enterprise_pendingenrollment p "
+                            "JOIN enterprise_pendingenterprisecustomeruser u ON u.id = p.user_id")
+                self.assertEqual(sorted(r[0] for r in cur.fetchall()), sorted(pending_emails))
+                cur.execute("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM bulk_enroll_outbox "
+                            "WHERE kind = 'email'")
+                self.assertEqual(cur.fetchone(), (len(learner_ids) + len(pending_emails),) * 2)
+                cur.execute("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment ece "
+                            "JOIN enterprise_enterprisecustomeruser ecu "
+                            "ON ecu.id = ece.enterprise_customer_user_id WHERE ecu.user_id >= %s",
+                            (FIRST_LEARNER_ID,))
+                self.assertEqual(cur.fetchone()[0], len(learner_ids))
+        finally:
+            conn.close()
+
+    # ---- a 10,000-item request -------------------------------------------
+
+    def large_request_across(self, fault):
+        emails = add_learners(2000)
+        items, learner_ids, pending = [], [], []
+        for i in range(10000):
+            if i % 5 == 0:
+                items.append({"email": emails[i // 5], "course_run_key": DEMOX, "license_uuid": LICENSE})
+                learner_ids.append(FIRST_LEARNER_ID + i // 5)
+            else:
+                pending.append("big%d@example.com" % i)
+                items.append({"email": pending[-1], "course_run_key": DEMOX, "license_uuid": LICENSE})
+        body = {"enrollments_info": items, "notify": True}
+
+        def complete(doc):
+            self.assertEqual(doc["failures"], [])
+            self.assertEqual([s["user_id"] for s in doc["successes"]], learner_ids)
+            self.assertEqual([p["email"] for p in doc["pending"]], pending)
+
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(r=post(body, timeout=120)))
+        t.start()
+        try:
+            # In the middle: once the first chunks are committed.
+            stack.wait_until(lambda: not t.is_alive() or scalar(
+                "SELECT COUNT(*) FROM enterprise_pendingenrollment") >= 1600,
+                timeout=60, what="the first chunks", interval=0.02)
+            self.assertTrue(t.is_alive(), "the request ended before the fault")
+            fault()
+        finally:
+            t.join(timeout=150)
+        self.assertFalse(t.is_alive())
+        self.assert_answer(*answer["r"], expected=complete)
+        stack.start_db()
+        # Back: a re-send converges on what the lost answer had committed.
+        status, doc = self.resend_until_2xx(body)
+        self.assertEqual(status, 202)
+        complete(doc)
+        self.assertTrue(any(not s["created"] for s in doc["successes"]), "nothing was committed first")
+        self.assert_database_holds(learner_ids, pending)
+
+    def test_restart_in_the_middle_of_a_large_request(self):
+        self.large_request_across(stack.stop_db)
+
+    def test_kill_in_the_middle_of_a_large_request(self):
+        self.large_request_across(stack.kill_db)
+
+    # ---- continuous small requests -----------------------------------------
+
+    def test_continuous_small_requests_across_restart_and_kill(self):
+        emails = add_learners(1200)
+        lock = threading.Lock()
+        answers = []          # (index, started, status, headers, raw)
+        next_index = [0]
+        stop = threading.Event()
+
+        def body(i):
+            return {"enrollments_info": [
+                {"email": emails[i], "course_run_key": DEMOX, "license_uuid": LICENSE},
+                {"email": "small%d@example.com" % i, "course_run_key": DEMOX,
+                 "license_uuid": LICENSE}], "notify": True}
+
+        def traffic():
+            while not stop.is_set():
+                with lock:
+                    i = next_index[0]
+                    if i >= len(emails):
+                        return
+                    next_index[0] += 1
+                started = time.monotonic()
+                status, headers, raw = post(body(i), timeout=30)
+                with lock:
+                    answers.append((i, started, status, headers, raw))
+                time.sleep(0.02)
+
+        workers = [threading.Thread(target=traffic) for _ in range(2)]
+        for w in workers:
+            w.start()
+        try:
+            time.sleep(1.0)
+            stack.stop_db()
+            time.sleep(1.0)
+            stack.start_db()
+            time.sleep(1.5)
+            stack.kill_db()
+            time.sleep(1.0)
+            stack.start_db()
+            back = time.monotonic()
+            time.sleep(2.0)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join(timeout=60)
+        self.assertGreater(len(answers), 20)
+
+        def expected(i):
+            def check(doc):
+                self.assertEqual(doc["failures"], [])
+                self.assertEqual([(s["user_id"], s["created"]) for s in doc["successes"]],
+                                 [(FIRST_LEARNER_ID + i, True)])
+                self.assertEqual([(p["email"], p["created"]) for p in doc["pending"]],
+                                 [("small%d@example.com" % i, True)])
+            return check
+
+        failed = []
+        for i, started, status, headers, raw in answers:
+            self.assert_answer(status, headers, raw, expected=expected(i))
+            if not 200 <= status < 300:
+                failed.append(i)
+                # Once the server is back, requests succeed again.
+                self.assertLess(started, back, "answered %d after the server was back" % status)
+        self.assertTrue(failed, "no request met the fault")
+        self.assertTrue(any(started > back and 200 <= status < 300
+                            for _, started, status, _, _ in answers))
+        for i in failed:
+            self.resend_until_2xx(body(i))
+        sent = sorted(a[0] for a in answers)
+        self.assert_database_holds([FIRST_LEARNER_ID + i for i in sent],
+                                   ["small%d@example.com" % i for i in sent])
