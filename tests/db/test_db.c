@@ -200,13 +200,29 @@ test_session_state_once_per_connection(void **state)
 	assert_string_equal(v, "1|READ-COMMITTED");
 }
 
+static struct db *holder;
+
+/* Teardown: a failed assertion must not leave a row held or a session read-only. */
+static int
+release_holder(void **state)
+{
+	(void)state;
+	if (holder != NULL) {
+		db_rollback(holder);
+		db_free(holder);
+		holder = NULL;
+	}
+	db_rollback(db);
+	return db_exec(db, "SET SESSION TRANSACTION READ WRITE", NULL, 0, NULL, NULL) == DB_OK ? 0 : -1;
+}
+
 static void
 test_lock_wait_and_read_only_classes(void **state)
 {
 	struct db_param p[2] = { DB_INTP(1), DB_STRP("held") };
-	struct db *holder = second_session();
 
 	(void)state;
+	holder = second_session();
 	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v) VALUES (?, ?)", p, 2, NULL, NULL),
 	    DB_OK);
 	assert_int_equal(db_begin(holder), DB_OK);
@@ -218,8 +234,7 @@ test_lock_wait_and_read_only_classes(void **state)
 	    NULL, NULL), DB_ERR_LOCK_WAIT);
 	assert_int_equal(db_errno(db), 1205);
 	db_rollback(db);
-	db_rollback(holder);
-	db_free(holder);
+	assert_int_equal(release_holder(NULL), 0);
 	/* A server or transaction that refuses writes. */
 	assert_int_equal(db_exec(db, "SET SESSION TRANSACTION READ ONLY", NULL, 0, NULL, NULL), DB_OK);
 	assert_int_equal(db_begin(db), DB_OK);
@@ -248,7 +263,8 @@ main(void)
 		cmocka_unit_test_setup(test_params_nulls_and_upsert_counts, reset_table),
 		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
 		cmocka_unit_test_setup(test_session_state_once_per_connection, reset_table),
-		cmocka_unit_test_setup(test_lock_wait_and_read_only_classes, reset_table),
+		cmocka_unit_test_setup_teardown(test_lock_wait_and_read_only_classes, reset_table,
+		    release_holder),
 	};
 	struct db_settings *s = &settings;
 	const char *sock = getenv("BULK_TEST_DB_SOCKET"), *name = getenv("BULK_TEST_DB_NAME");

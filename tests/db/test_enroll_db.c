@@ -584,6 +584,8 @@ test_pending_other_transaction_across_chunks_and_fallback(void **state)
  * updates that learner.  READ COMMITTED and no lock wait of its own matter
  * not: it only holds.  Returns the handle; release with holder_release().
  */
+static struct db *holder;
+
 static struct db *
 holder_lock_erin(void)
 {
@@ -596,6 +598,7 @@ holder_lock_erin(void)
 	s.user = dbuser;
 	s.name = dbname;
 	assert_non_null(h = db_new(&s));
+	holder = h;
 	assert_int_equal(db_begin(h), DB_OK);
 	assert_int_equal(db_query(h, "SELECT id FROM student_courseenrollment WHERE user_id = 6 "
 	    "AND course_id = '" DEMOX "' FOR UPDATE", NULL, 0, first_col, id), DB_OK);
@@ -608,6 +611,20 @@ holder_release(struct db *h)
 {
 	db_rollback(h);
 	db_free(h);
+	holder = NULL;
+}
+
+/*
+ * Teardown of the held-row tests: a failed assertion leaves the test
+ * early, and a lock still held would stall every later reset.
+ */
+static int
+release_holder(void **state)
+{
+	(void)state;
+	if (holder != NULL)
+		holder_release(holder);
+	return 0;
 }
 
 static void
@@ -685,6 +702,14 @@ test_locked_item_retried_within_budget_only(void **state)
 	holder_release(h);
 }
 
+/* Teardown: the session writable again, whatever the test did. */
+static int
+read_write(void **state)
+{
+	(void)state;
+	return db_exec(db, "SET SESSION TRANSACTION READ WRITE", NULL, 0, NULL, NULL) == DB_OK ? 0 : -1;
+}
+
 static void
 test_unwritable_database_fails_the_request(void **state)
 {
@@ -730,9 +755,11 @@ main(void)
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
 		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
 		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
-		cmocka_unit_test_setup(test_locked_row_fails_only_its_item, reset),
-		cmocka_unit_test_setup(test_locked_item_retried_within_budget_only, reset),
-		cmocka_unit_test_setup(test_unwritable_database_fails_the_request, reset),
+		cmocka_unit_test_setup_teardown(test_locked_row_fails_only_its_item, reset, release_holder),
+		cmocka_unit_test_setup_teardown(test_locked_item_retried_within_budget_only, reset,
+		    release_holder),
+		cmocka_unit_test_setup_teardown(test_unwritable_database_fails_the_request, reset,
+		    read_write),
 	};
 	struct db_settings s;
 	int rc;
