@@ -356,8 +356,9 @@ class ServerLossTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "no 2xx after the server came back")
             time.sleep(0.2)
 
-    def assert_database_holds(self, learner_ids, pending_emails):
-        """Exactly these rows, each once, with one e-mail row each (notify)."""
+    def assert_database_holds(self, learner_ids, pending_emails, others=0):
+        """Exactly these rows, each once, with one e-mail row each (notify);
+        `others` more e-mails for demo learners the request enrolled."""
         conn = stack.db()
         try:
             with conn.cursor() as cur:
@@ -370,7 +371,7 @@ class ServerLossTest(unittest.TestCase):
                 self.assertEqual(sorted(r[0] for r in cur.fetchall()), sorted(pending_emails))
                 cur.execute("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM bulk_enroll_outbox "
                             "WHERE kind = 'email'")
-                self.assertEqual(cur.fetchone(), (len(learner_ids) + len(pending_emails),) * 2)
+                self.assertEqual(cur.fetchone(), (len(learner_ids) + len(pending_emails) + others,) * 2)
                 cur.execute("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment ece "
                             "JOIN enterprise_enterprisecustomeruser ecu "
                             "ON ecu.id = ece.enterprise_customer_user_id WHERE ecu.user_id >= %s",
@@ -383,11 +384,18 @@ class ServerLossTest(unittest.TestCase):
 
     def large_request_across(self, fault):
         emails = add_learners(2000)
-        items, learner_ids, pending = [], [], []
+        items, learner_ids, pending, successes = [], [], [], []
         for i in range(10000):
-            if i % 5 == 0:
+            if i == 2501:
+                # erin, whose row a second session holds: the request waits
+                # on it in its third chunk, so the fault surely lands while
+                # two chunks are committed and the third is in flight.
+                items.append({"user_id": 6, "course_run_key": DEMOX, "transaction_id": TRANSACTION})
+                successes.append(6)
+            elif i % 5 == 0:
                 items.append({"email": emails[i // 5], "course_run_key": DEMOX, "license_uuid": LICENSE})
                 learner_ids.append(FIRST_LEARNER_ID + i // 5)
+                successes.append(learner_ids[-1])
             else:
                 pending.append("big%d@example.com" % i)
                 items.append({"email": pending[-1], "course_run_key": DEMOX, "license_uuid": LICENSE})
@@ -395,21 +403,31 @@ class ServerLossTest(unittest.TestCase):
 
         def complete(doc):
             self.assertEqual(doc["failures"], [])
-            self.assertEqual([s["user_id"] for s in doc["successes"]], learner_ids)
+            self.assertEqual([s["user_id"] for s in doc["successes"]], successes)
             self.assertEqual([p["email"] for p in doc["pending"]], pending)
 
         answer = {}
+        holder = stack.db()
         t = threading.Thread(target=lambda: answer.update(r=post(body, timeout=120)))
-        t.start()
         try:
-            # In the middle: once the first chunks are committed.
+            with holder.cursor() as cur:
+                # READ COMMITTED, as the LMS: the row only, no gap locks.
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                cur.execute("START TRANSACTION")
+                cur.execute("SELECT id FROM student_courseenrollment WHERE user_id = 6 FOR UPDATE")
+            t.start()
             stack.wait_until(lambda: not t.is_alive() or scalar(
                 "SELECT COUNT(*) FROM enterprise_pendingenrollment") >= 1600,
-                timeout=60, what="the first chunks", interval=0.02)
+                timeout=60, what="the first two chunks", interval=0.05)
             self.assertTrue(t.is_alive(), "the request ended before the fault")
             fault()
         finally:
-            t.join(timeout=150)
+            if t.is_alive() or t.ident is not None:
+                t.join(timeout=150)
+            try:
+                holder.close()   # gone with the server; its lock is released
+            except pymysql.err.MySQLError:
+                pass
         self.assertFalse(t.is_alive())
         self.assert_answer(*answer["r"], expected=complete)
         stack.start_db()
@@ -418,7 +436,7 @@ class ServerLossTest(unittest.TestCase):
         self.assertEqual(status, 202)
         complete(doc)
         self.assertTrue(any(not s["created"] for s in doc["successes"]), "nothing was committed first")
-        self.assert_database_holds(learner_ids, pending)
+        self.assert_database_holds(learner_ids, pending, others=1)
 
     def test_restart_in_the_middle_of_a_large_request(self):
         self.large_request_across(stack.stop_db)
