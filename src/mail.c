@@ -22,12 +22,10 @@
 
 #include "hash.h"
 #include "mail.h"
+#include "mime.h"
 #include "utf8.h"
 
 #define HEADER_VALUE_MAX 900     /* keeps every header line under 998 */
-#define SUBJECT_FOLD_AT  78      /* RFC 5322 §2.1.1 "SHOULD" line length */
-#define EWORD_BYTES      39      /* UTF-8 bytes per encoded-word: 52 base64 chars */
-#define B64_LINE_BYTES   57      /* 76 base64 characters per line */
 
 static const char builtin_subject[] =
 	"You have been enrolled in {{course_name}}\n";
@@ -106,7 +104,6 @@ var_value(const struct mail_vars *v, unsigned var)
 	return s != NULL ? s : "";
 }
 
-/* Releases t's memory and leaves it empty (safe on a zeroed template). */
 const char *
 mail_strerror(enum mail_err e)
 {
@@ -120,6 +117,7 @@ mail_strerror(enum mail_err e)
 	return "unknown mail error";
 }
 
+/* Releases t's memory and leaves it empty (safe on a zeroed template). */
 static void
 template_free(struct template *t)
 {
@@ -565,189 +563,6 @@ render(const struct template *t, const struct mail_vars *v, bool html, struct bu
 	return 0;
 }
 
-/* Copies in[0..n) to out with every CR, LF and CRLF turned into CRLF. */
-static int
-put_crlf(struct buf *out, const char *in, size_t n)
-{
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		if (in[i] != '\r' && in[i] != '\n')
-			continue;
-		if (buf_append(out, in + start, i - start) != 0 || buf_append(out, "\r\n", 2) != 0)
-			return -1;
-		if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
-			i++;
-		start = i + 1;
-	}
-	return buf_append(out, in + start, n - start);
-}
-
-/* Standard padded base64 (RFC 4648 §4) of in[0..n) into out; returns its length. */
-static size_t
-b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, k = 0;
-	uint32_t w;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[k++] = alphabet[w >> 18];
-		out[k++] = alphabet[(w >> 12) & 63];
-		out[k++] = alphabet[(w >> 6) & 63];
-		out[k++] = alphabet[w & 63];
-	}
-	if (i < n) {
-		w = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		out[k++] = alphabet[w >> 18];
-		out[k++] = alphabet[(w >> 12) & 63];
-		out[k++] = i + 1 < n ? alphabet[(w >> 6) & 63] : '=';
-		out[k++] = '=';
-	}
-	return k;
-}
-
-/* Base64 body: lines of 76 characters, each ending in CRLF. */
-static int
-put_base64_lines(struct buf *out, const char *in, size_t n)
-{
-	char line[80];
-	size_t i, chunk, k;
-
-	for (i = 0; i < n; i += chunk) {
-		chunk = n - i < B64_LINE_BYTES ? n - i : B64_LINE_BYTES;
-		k = b64_encode((const unsigned char *)in + i, chunk, line);
-		line[k++] = '\r';
-		line[k++] = '\n';
-		if (buf_append(out, line, k) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * Flattens a rendered subject in place: control characters become spaces,
- * runs of spaces one space, and leading and trailing spaces go.
- */
-static void
-flatten_subject(struct buf *b)
-{
-	size_t i, k = 0;
-	unsigned char c;
-
-	for (i = 0; i < b->len; i++) {
-		c = (unsigned char)b->data[i];
-		if (c < 0x20 || c == 0x7f)
-			c = ' ';
-		if (c == ' ' && (k == 0 || b->data[k - 1] == ' '))
-			continue;
-		b->data[k++] = (char)c;
-	}
-	if (k > 0 && b->data[k - 1] == ' ')
-		k--;
-	b->len = k;
-	if (b->data != NULL)
-		b->data[k] = '\0';
-}
-
-/*
- * Whether the subject can go out as folded plain text: ASCII only, no
- * "=?" that a reader would take for an encoded-word, and no word too long
- * to fold.
- */
-static bool
-subject_is_plain(const char *s, size_t n)
-{
-	size_t i, word = 0;
-
-	for (i = 0; i < n; i++) {
-		if ((unsigned char)s[i] >= 0x80 || (s[i] == '=' && i + 1 < n && s[i + 1] == '?'))
-			return false;
-		word = s[i] == ' ' ? 0 : word + 1;
-		if (word > SUBJECT_FOLD_AT - 10)
-			return false;
-	}
-	return true;
-}
-
-/* "Subject: " and the value, folded before spaces to keep lines short. */
-static int
-put_subject_plain(struct buf *out, const char *s, size_t n)
-{
-	size_t col = 8, i = 0, end;
-
-	if (buf_puts(out, "Subject:") != 0)
-		return -1;
-	while (i < n) {
-		/* s[i] starts a word (flatten_subject left single spaces) */
-		for (end = i; end < n && s[end] != ' '; end++)
-			;
-		if (i > 0 && col + 1 + (end - i) > SUBJECT_FOLD_AT) {
-			if (buf_puts(out, "\r\n") != 0)
-				return -1;
-			col = 0;
-		}
-		if (buf_puts(out, " ") != 0 || buf_append(out, s + i, end - i) != 0)
-			return -1;
-		col += 1 + end - i;
-		i = end + 1;
-	}
-	return buf_puts(out, "\r\n");
-}
-
-/*
- * RFC 2047 B encoding: encoded-words of at most EWORD_BYTES bytes of whole
- * UTF-8 characters (§5 forbids splitting one), one per line.
- */
-static int
-put_subject_encoded(struct buf *out, const char *s, size_t n)
-{
-	char word[80];
-	size_t i = 0, end, len;
-	uint32_t cp;
-
-	if (buf_puts(out, "Subject:") != 0)
-		return -1;
-	while (i < n) {
-		end = i;
-		while (end < n) {
-			len = utf8_decode((const unsigned char *)s + end, n - end, &cp);
-			if (len == 0)
-				len = 1;        /* cannot happen: values are made valid */
-			if (end + len - i > EWORD_BYTES)
-				break;
-			end += len;
-		}
-		len = b64_encode((const unsigned char *)s + i, end - i, word);
-		if (buf_puts(out, i == 0 ? " =?UTF-8?B?" : "\r\n =?UTF-8?B?") != 0 ||
-		    buf_append(out, word, len) != 0 || buf_puts(out, "?=") != 0)
-			return -1;
-		i = end;
-	}
-	return buf_puts(out, "\r\n");
-}
-
-/* The Date header in RFC 5322 form, in UTC; names spelt out, not locale's. */
-static int
-put_date(struct buf *out, time_t now)
-{
-	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char months[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-	};
-	struct tm tm;
-
-	if (gmtime_r(&now, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11)
-		return -1;
-	return buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* A part: its headers, then the body rendered, CRLF-normalised and base64. */
 static int
 put_part(struct buf *out, const char *boundary, const char *type,
@@ -757,12 +572,12 @@ put_part(struct buf *out, const char *boundary, const char *type,
 	buf_reset(raw);
 	buf_reset(norm);
 	if (render(t, v, html, raw) != 0 ||
-	    put_crlf(norm, raw->len > 0 ? raw->data : "", raw->len) != 0)
+	    mime_put_crlf(norm, raw->len > 0 ? raw->data : "", raw->len) != MIME_OK)
 		return -1;
 	if (buf_printf(out, "--%s\r\nContent-Type: %s; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type) != 0)
 		return -1;
-	return put_base64_lines(out, norm->data, norm->len);
+	return mime_put_base64_lines(out, norm->data, norm->len) == MIME_OK ? 0 : -1;
 }
 
 enum mail_err
@@ -788,15 +603,10 @@ mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const 
 
 	if (render(&t->subject, v, false, &raw) != 0)
 		goto cleanup;
-	flatten_subject(&raw);
-	if (buf_printf(out, "From: %s\r\nTo: %s\r\n", from, v->email) != 0)
-		goto cleanup;
-	if (subject_is_plain(raw.data != NULL ? raw.data : "", raw.len)) {
-		if (put_subject_plain(out, raw.data, raw.len) != 0)
-			goto cleanup;
-	} else if (put_subject_encoded(out, raw.data, raw.len) != 0)
-		goto cleanup;
-	if (put_date(out, now) != 0)
+	mime_flatten_subject(&raw);
+	if (buf_printf(out, "From: %s\r\nTo: %s\r\n", from, v->email) != 0 ||
+	    mime_put_subject(out, raw.data != NULL ? raw.data : "", raw.len) != MIME_OK ||
+	    mime_put_date(out, now) != MIME_OK)
 		goto cleanup;
 	if (buf_printf(out, "Message-ID: <%s>\r\nMIME-Version: 1.0\r\n"
 	    "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",

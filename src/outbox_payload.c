@@ -39,7 +39,7 @@ outbox_kind_name(enum outbox_kind k)
 
 /* Copies the finished buffer into the arena as *dst. */
 static enum outbox_payload_err
-to_arena(struct arena *a, struct buf *b, const char **dst)
+to_arena(struct arena *a, const struct buf *b, const char **dst)
 {
 	char *p;
 
@@ -56,6 +56,26 @@ put_str_or_null(struct jsonw *w, const char *s)
 		jsonw_null(w);
 	else
 		jsonw_string(w, s);
+}
+
+/*
+ * Ends a payload whose other members w has written: its key as the last
+ * member, then the row (kind, key and payload copied into arena a).
+ */
+static enum outbox_payload_err
+finish_row(struct arena *a, enum outbox_kind kind, struct jsonw *w, const struct buf *key,
+    const struct buf *pay, struct outbox_row *row)
+{
+	jsonw_key(w, "idempotency_key");
+	jsonw_stringn(w, key->data, key->len);
+	jsonw_object_close(w);
+	if (jsonw_finish(w) != 0)
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	row->kind = kind;
+	if (to_arena(a, key, &row->key) != OUTBOX_PAYLOAD_OK ||
+	    to_arena(a, pay, &row->payload) != OUTBOX_PAYLOAD_OK)
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	return OUTBOX_PAYLOAD_OK;
 }
 
 enum outbox_payload_err
@@ -94,16 +114,7 @@ outbox_order_row(struct arena *a, const struct outbox_order *o, struct outbox_ro
 	jsonw_string(&w, hyph);
 	jsonw_key(&w, "sales_force_id");
 	put_str_or_null(&w, o->sales_force_id);
-	jsonw_key(&w, "idempotency_key");
-	jsonw_stringn(&w, key.data, key.len);
-	jsonw_object_close(&w);
-	if (jsonw_finish(&w) != 0)
-		goto out;
-
-	row->kind = OUTBOX_ORDER;
-	if (to_arena(a, &key, &row->key) != 0 || to_arena(a, &pay, &row->payload) != 0)
-		goto out;
-	rc = OUTBOX_PAYLOAD_OK;
+	rc = finish_row(a, OUTBOX_ORDER, &w, &key, &pay, row);
 out:
 	buf_free(&pay);
 	buf_free(&key);
@@ -146,16 +157,7 @@ outbox_email_row(struct arena *a, const struct outbox_email *m, struct outbox_ro
 	jsonw_string(&w, m->enterprise_slug);
 	jsonw_key(&w, "pending");
 	jsonw_bool(&w, m->pending);
-	jsonw_key(&w, "idempotency_key");
-	jsonw_stringn(&w, key.data, key.len);
-	jsonw_object_close(&w);
-	if (jsonw_finish(&w) != 0)
-		goto out;
-
-	row->kind = OUTBOX_EMAIL;
-	if (to_arena(a, &key, &row->key) != 0 || to_arena(a, &pay, &row->payload) != 0)
-		goto out;
-	rc = OUTBOX_PAYLOAD_OK;
+	rc = finish_row(a, OUTBOX_EMAIL, &w, &key, &pay, row);
 out:
 	buf_free(&pay);
 	buf_free(&key);
