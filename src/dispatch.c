@@ -106,6 +106,7 @@ dispatch_strerror(enum dispatch_err e)
 	case DISPATCH_OK: return "ok";
 	case DISPATCH_ERR_FULL: return "does not fit";
 	case DISPATCH_ERR_CONFIG: return "delivery settings";
+	case DISPATCH_ERR_SYSTEM: return "a system call failed";
 	}
 	return "unknown dispatch error";
 }
@@ -579,8 +580,11 @@ round_kind(struct dispatcher *d, enum metrics_channel ch)
 	return n;
 }
 
-/* Blocks SIGTERM/SIGINT (delivered only inside wait_for) and sets handlers. */
-static int
+/*
+ * Blocks SIGTERM/SIGINT (delivered only inside wait_for) and sets handlers.
+ * DISPATCH_OK, or DISPATCH_ERR_SYSTEM with errno set.
+ */
+static enum dispatch_err
 install_signals(sigset_t *waitmask)
 {
 	struct sigaction sa;
@@ -591,19 +595,19 @@ install_signals(sigset_t *waitmask)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0;            /* no SA_RESTART: the wait must end */
 	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
-		return -1;
+		return DISPATCH_ERR_SYSTEM;
 	sa.sa_handler = SIG_IGN;
 	/* SIGHUP is the master's business (it restarts us with the new config). */
 	if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGHUP, &sa, NULL) != 0)
-		return -1;
+		return DISPATCH_ERR_SYSTEM;
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &stopset, waitmask) != 0)
-		return -1;
+		return DISPATCH_ERR_SYSTEM;
 	sigdelset(waitmask, SIGTERM);
 	sigdelset(waitmask, SIGINT);
-	return 0;
+	return DISPATCH_OK;
 }
 
 /* Waits up to ms (0: just lets a pending stop signal in). */
@@ -628,7 +632,7 @@ dispatch_run(const struct conf *conf, struct db *db)
 	memset(&d, 0, sizeof(d));
 	d.conf = conf;
 	d.db = db;
-	if (install_signals(&waitmask) != 0) {
+	if (install_signals(&waitmask) != DISPATCH_OK) {
 		log_error(NULL, "dispatch: cannot set up signals: %s", strerror(errno));
 		return 1;
 	}

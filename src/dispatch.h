@@ -28,7 +28,8 @@ struct db;
 enum dispatch_err {
 	DISPATCH_OK,
 	DISPATCH_ERR_FULL,      /* a link or Message-ID that does not fit */
-	DISPATCH_ERR_CONFIG     /* delivery settings that cannot work */
+	DISPATCH_ERR_CONFIG,    /* delivery settings that cannot work */
+	DISPATCH_ERR_SYSTEM     /* a system call failed (errno says which way) */
 };
 
 /* A static name for e. */

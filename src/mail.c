@@ -491,7 +491,7 @@ mail_header_value_ok(const char *s)
  * hold any, but a broken byte must not leak into a charset=utf-8 part), and
  * in HTML the five special characters become references.
  */
-static int
+static enum mail_err
 put_value(struct buf *out, const char *s, bool html)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -519,19 +519,19 @@ put_value(struct buf *out, const char *s, bool html)
 			continue;
 		}
 		if (buf_append(out, s + i, run) != 0 || buf_puts(out, ref) != 0)
-			return -1;
+			return MAIL_ERR_NOMEM;
 		i += run + len;
 		run = 0;
 	}
-	return buf_append(out, s + i, run);
+	return buf_append(out, s + i, run) == 0 ? MAIL_OK : MAIL_ERR_NOMEM;
 }
 
 /*
  * Appends t rendered with v (values HTML-escaped when html).  A section
- * whose condition fails jumps to its OP_END.  Returns 0, or -1 at out's
- * maximum or out of memory.
+ * whose condition fails jumps to its OP_END.  Returns MAIL_OK, or
+ * MAIL_ERR_NOMEM at out's maximum or out of memory.
  */
-static int
+static enum mail_err
 render(const struct template *t, const struct mail_vars *v, bool html, struct buf *out)
 {
 	const struct op *op;
@@ -542,11 +542,11 @@ render(const struct template *t, const struct mail_vars *v, bool html, struct bu
 		switch (op->kind) {
 		case OP_TEXT:
 			if (buf_append(out, t->text + op->a, op->len) != 0)
-				return -1;
+				return MAIL_ERR_NOMEM;
 			break;
 		case OP_VAR:
-			if (put_value(out, var_value(v, op->var), html) != 0)
-				return -1;
+			if (put_value(out, var_value(v, op->var), html) != MAIL_OK)
+				return MAIL_ERR_NOMEM;
 			break;
 		case OP_IF:
 			if (var_value(v, op->var)[0] == '\0')
@@ -560,24 +560,24 @@ render(const struct template *t, const struct mail_vars *v, bool html, struct bu
 			break;
 		}
 	}
-	return 0;
+	return MAIL_OK;
 }
 
 /* A part: its headers, then the body rendered, CRLF-normalised and base64. */
-static int
+static enum mail_err
 put_part(struct buf *out, const char *boundary, const char *type,
     const struct template *t, const struct mail_vars *v, bool html,
     struct buf *raw, struct buf *norm)
 {
 	buf_reset(raw);
 	buf_reset(norm);
-	if (render(t, v, html, raw) != 0 ||
-	    mime_put_crlf(norm, raw->len > 0 ? raw->data : "", raw->len) != MIME_OK)
-		return -1;
-	if (buf_printf(out, "--%s\r\nContent-Type: %s; charset=utf-8\r\n"
-	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type) != 0)
-		return -1;
-	return mime_put_base64_lines(out, norm->data, norm->len) == MIME_OK ? 0 : -1;
+	if (render(t, v, html, raw) != MAIL_OK ||
+	    mime_put_crlf(norm, raw->len > 0 ? raw->data : "", raw->len) != MIME_OK ||
+	    buf_printf(out, "--%s\r\nContent-Type: %s; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type) != 0 ||
+	    mime_put_base64_lines(out, norm->data, norm->len) != MIME_OK)
+		return MAIL_ERR_NOMEM;
+	return MAIL_OK;
 }
 
 enum mail_err
@@ -601,7 +601,7 @@ mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const 
 	buf_init(&raw, out->max);
 	buf_init(&norm, out->max);
 
-	if (render(&t->subject, v, false, &raw) != 0)
+	if (render(&t->subject, v, false, &raw) != MAIL_OK)
 		goto cleanup;
 	mime_flatten_subject(&raw);
 	if (buf_printf(out, "From: %s\r\nTo: %s\r\n", from, v->email) != 0 ||
@@ -612,8 +612,8 @@ mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const 
 	    "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",
 	    message_id, boundary) != 0)
 		goto cleanup;
-	if (put_part(out, boundary, "text/plain", &t->text, v, false, &raw, &norm) != 0 ||
-	    put_part(out, boundary, "text/html", &t->html, v, true, &raw, &norm) != 0)
+	if (put_part(out, boundary, "text/plain", &t->text, v, false, &raw, &norm) != MAIL_OK ||
+	    put_part(out, boundary, "text/html", &t->html, v, true, &raw, &norm) != MAIL_OK)
 		goto cleanup;
 	if (buf_printf(out, "--%s--\r\n", boundary) != 0)
 		goto cleanup;

@@ -73,8 +73,8 @@ order_token_drop(struct order_token *t)
 	t->until_ms = 0;
 }
 
-/* Appends s form-urlencoded (application/x-www-form-urlencoded); 0 or -1 (buffer maximum). */
-static int
+/* Appends s form-urlencoded (application/x-www-form-urlencoded). */
+static enum order_err
 form_escape(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -86,16 +86,16 @@ form_escape(struct buf *b, const char *s)
 		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
 			if (buf_append(b, s, 1) != 0)
-				return -1;
+				return ORDER_ERR_NOMEM;
 			continue;
 		}
 		enc[0] = '%';
 		enc[1] = hex[ch >> 4];
 		enc[2] = hex[ch & 0xf];
 		if (buf_append(b, enc, 3) != 0)
-			return -1;
+			return ORDER_ERR_NOMEM;
 	}
-	return 0;
+	return ORDER_OK;
 }
 
 /* Fetches a new OAuth2 token into t (t->token is NULL on entry). */
@@ -112,9 +112,9 @@ fetch_token(struct order_token *t, struct outbound *ob, struct err *e)
 	buf_init(&form, 8192);
 	buf_init(&res.body, TOKEN_RESPONSE_MAX);
 	if (buf_puts(&form, "grant_type=client_credentials&client_id=") != 0 ||
-	    form_escape(&form, t->client_id) != 0 ||
+	    form_escape(&form, t->client_id) != ORDER_OK ||
 	    buf_puts(&form, "&client_secret=") != 0 ||
-	    form_escape(&form, t->client_secret) != 0 ||
+	    form_escape(&form, t->client_secret) != ORDER_OK ||
 	    buf_puts(&form, "&token_type=jwt") != 0) {
 		err_set(e, "token request: credentials too long");
 		goto out;

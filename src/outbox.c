@@ -331,10 +331,10 @@ outbox_read_depth(struct db *db, struct outbox_depth out[OUTBOX_DEPTH_CELLS])
 
 /*
  * Appends " WHERE ..." for f to sql (state forced to `state` when not
- * NULL) and its parameters to p, setting *np.  Returns 0, or -1 for a
- * filter that is not valid or a full buffer.
+ * NULL) and its parameters to p, setting *np.  Returns DB_OK, DB_ERR_QUERY
+ * for a filter that is not valid, or DB_ERR_NOMEM (sql's maximum).
  */
-static int
+static enum db_err
 filter_sql(struct buf *sql, struct db_param *p, size_t *np, const struct outbox_filter *f,
     const char *state)
 {
@@ -345,7 +345,7 @@ filter_sql(struct buf *sql, struct db_param *p, size_t *np, const struct outbox_
 	if ((f->kind != NULL && known(f->kind, kinds, 2) == NULL) ||
 	    (f->state != NULL && known(f->state, states, 4) == NULL) ||
 	    f->nids > OUTBOX_IDS_MAX || (f->nids > 0 && f->ids == NULL))
-		return -1;
+		return DB_ERR_QUERY;
 	if (state == NULL)
 		state = f->state;
 	rc |= buf_puts(sql, " WHERE 1 = 1");
@@ -369,7 +369,7 @@ filter_sql(struct buf *sql, struct db_param *p, size_t *np, const struct outbox_
 			p[n++] = DB_INTP(f->ids[i]);
 	}
 	*np = n;
-	return rc == 0 ? 0 : -1;
+	return rc == 0 ? DB_OK : DB_ERR_NOMEM;
 }
 
 /*
@@ -390,7 +390,7 @@ filtered(struct db *db, const char *head, const struct outbox_filter *f, const c
 	if (npost > 2)
 		return DB_ERR_QUERY;
 	buf_init(&sql, 1024 + OUTBOX_IDS_MAX * 3);
-	if (buf_puts(&sql, head) != 0 || filter_sql(&sql, p, &n, f, state) != 0 ||
+	if (buf_puts(&sql, head) != 0 || filter_sql(&sql, p, &n, f, state) != DB_OK ||
 	    buf_puts(&sql, tail) != 0)
 		goto out;
 	for (i = 0; i < npost; i++)
