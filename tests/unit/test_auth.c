@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "arena.h"
+#include "err.h"
 #include "auth.h"
 
 #define NOW     ((time_t)1700000000)
@@ -52,10 +53,10 @@ group_setup(void **state)
 		.issuer = "http://127.0.0.1:8000/oauth2", .audience = "lms-key",
 		.secret = "lms-secret-key-for-tests", .leeway = 1,
 	};
-	char err[256];
+	struct err err;
 
 	(void)state;
-	if (jwt_keyring_load(&ring, &s, err, sizeof(err)) != 0)
+	if (jwt_keyring_load(&ring, &s, &err) != 0)
 		return -1;
 	good_token = slurp("tokens/hs256_valid.jwt");
 	restricted_token = slurp("tokens/restricted.jwt");
