@@ -59,8 +59,10 @@ app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", err_msg(&detail));
 		goto fail;
 	}
-	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, err, errlen) != 0)
+	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, &detail) != 0) {
+		snprintf(err, errlen, "%s", err_msg(&detail));
 		goto fail_keys;
+	}
 
 	app_db_settings(conf, &ds);
 	if ((app->db = db_new(&ds)) == NULL) {

@@ -556,19 +556,19 @@ test_b64url(void **state)
 	assert_int_equal(b64url_decode("QQ", 2, out, sizeof(out), &outlen), 0);
 	assert_int_equal(out[0], 'A');
 	/* Non-canonical trailing bits, padding, the other alphabet, stray bytes. */
-	assert_int_equal(b64url_decode("QR", 2, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("QUJ", 3, out, sizeof(out), &outlen), -1);
+	assert_int_equal(b64url_decode("QR", 2, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("QUJ", 3, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
 	assert_int_equal(b64url_decode("QUI", 3, out, sizeof(out), &outlen), 0);
-	assert_int_equal(b64url_decode("QQ==", 4, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("Q", 1, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("a+b/", 4, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("ab c", 4, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("ab\0c", 4, out, sizeof(out), &outlen), -1);
+	assert_int_equal(b64url_decode("QQ==", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("Q", 1, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("a+b/", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("ab c", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("ab\0c", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
 	assert_int_equal(b64url_decode("-_-_", 4, out, sizeof(out), &outlen), 0);
 	assert_int_equal(out[0], 0xfb);
 	assert_int_equal(out[2], 0xbf);
 	/* Output capacity is respected. */
-	assert_int_equal(b64url_decode("QUJD", 4, out, 2, &outlen), -1);
+	assert_int_equal(b64url_decode("QUJD", 4, out, 2, &outlen), B64URL_ERR_NOSPACE);
 	assert_int_equal(b64url_decode("", 0, out, 0, &outlen), 0);
 	assert_int_equal(outlen, 0);
 }
