@@ -105,8 +105,8 @@ decode_part(struct arena *a, const char *s, size_t n, unsigned char **out, size_
 	return JWT_OK;
 }
 
-/* 1 verified, 0 not, -1 OpenSSL failure. */
-static int
+/* JWT_OK verified, JWT_ERR_SIGNATURE not, JWT_ERR_CRYPTO OpenSSL failed. */
+static enum jwt_err
 hs256_verify(const struct issuer *is, const char *msg, size_t n,
              const unsigned char *sig, size_t siglen)
 {
@@ -116,32 +116,33 @@ hs256_verify(const struct issuer *is, const char *msg, size_t n,
 	if (HMAC(EVP_sha256(), is->secret, (int)is->secretlen,
 	    (const unsigned char *)msg, n, mac, &maclen) == NULL) {
 		ERR_clear_error();
-		return -1;
+		return JWT_ERR_CRYPTO;
 	}
 	/* The length is public (32); only the bytes need constant time. */
 	if (siglen != maclen)
-		return 0;
-	return CRYPTO_memcmp(mac, sig, maclen) == 0;
+		return JWT_ERR_SIGNATURE;
+	return CRYPTO_memcmp(mac, sig, maclen) == 0 ? JWT_OK : JWT_ERR_SIGNATURE;
 }
 
-/* 1 verified, 0 not, -1 OpenSSL failure. */
-static int
+/* JWT_OK verified, JWT_ERR_SIGNATURE not, JWT_ERR_CRYPTO OpenSSL failed. */
+static enum jwt_err
 rsa_verify(EVP_PKEY *pkey, enum token_alg alg, const char *msg, size_t n,
            const unsigned char *sig, size_t siglen)
 {
 	EVP_MD_CTX *m;
-	int rc;
+	enum jwt_err rc;
 
 	if (siglen != (size_t)EVP_PKEY_get_size(pkey))
-		return 0;
+		return JWT_ERR_SIGNATURE;
 	if ((m = EVP_MD_CTX_new()) == NULL)
-		return -1;
+		return JWT_ERR_CRYPTO;
 	/* RSA keys default to PKCS#1 v1.5 padding, which RS256/RS512 are. */
 	if (EVP_DigestVerifyInit(m, NULL, alg == TOK_RS512 ? EVP_sha512() : EVP_sha256(),
 	    NULL, pkey) != 1)
-		rc = -1;
+		rc = JWT_ERR_CRYPTO;
 	else
-		rc = EVP_DigestVerify(m, sig, siglen, (const unsigned char *)msg, n) == 1;
+		rc = EVP_DigestVerify(m, sig, siglen, (const unsigned char *)msg, n) == 1 ?
+		    JWT_OK : JWT_ERR_SIGNATURE;
 	EVP_MD_CTX_free(m);
 	ERR_clear_error();
 	return rc;
@@ -165,7 +166,7 @@ check_signature(const struct jwt_keyring *k, enum token_alg alg, const struct jv
 {
 	bool any = false, tried = false;
 	size_t i;
-	int v;
+	enum jwt_err v;
 
 	if (alg == TOK_HS256) {
 		/* A kid on an HS token is ignored: it could only name an RSA key. */
@@ -173,10 +174,10 @@ check_signature(const struct jwt_keyring *k, enum token_alg alg, const struct jv
 			if (k->issuers[i].secret == NULL)
 				continue;
 			tried = true;
-			if ((v = hs256_verify(&k->issuers[i], msg, n, sig, siglen)) < 0)
-				return JWT_ERR_CRYPTO;
-			eligible[i] = v == 1;
-			any = any || v == 1;
+			if ((v = hs256_verify(&k->issuers[i], msg, n, sig, siglen)) == JWT_ERR_CRYPTO)
+				return v;
+			eligible[i] = v == JWT_OK;
+			any = any || v == JWT_OK;
 		}
 		return !tried ? JWT_ERR_NO_KEY : any ? JWT_OK : JWT_ERR_SIGNATURE;
 	}
@@ -194,9 +195,9 @@ check_signature(const struct jwt_keyring *k, enum token_alg alg, const struct jv
 			continue;
 		}
 		tried = true;
-		if ((v = rsa_verify(key->pkey, alg, msg, n, sig, siglen)) < 0)
-			return JWT_ERR_CRYPTO;
-		any = v == 1;
+		if ((v = rsa_verify(key->pkey, alg, msg, n, sig, siglen)) == JWT_ERR_CRYPTO)
+			return v;
+		any = v == JWT_OK;
 	}
 	if (!tried)
 		return kid != NULL ? JWT_ERR_UNKNOWN_KID : JWT_ERR_NO_KEY;

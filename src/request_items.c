@@ -42,7 +42,7 @@ cur_list(struct request_parser *p)
 	return &p->lists[p->cur_list == T_LICENSES ? 0 : 1];
 }
 
-int
+enum request_status
 list_add_error(struct request_parser *p, struct list_state *l,
     const struct item_error *e)
 {
@@ -53,35 +53,35 @@ list_add_error(struct request_parser *p, struct list_state *l,
 		ne = arena_realloc(p->arena, l->errs, l->caperrs * sizeof(*ne),
 		    ncap * sizeof(*ne));
 		if (ne == NULL)
-			return -1;
+			return REQUEST_NOMEM;
 		l->errs = ne;
 		l->caperrs = ncap;
 	}
 	l->errs[l->nerrs++] = *e;
-	return 0;
+	return REQUEST_OK;
 }
 
-static int
+static enum request_status
 list_add_item(struct request_parser *p, struct list_state *l,
     const struct enroll_item *it)
 {
 	if (l->nerrs > 0)
-		return 0;   /* the list is invalid anyway */
+		return REQUEST_OK;   /* the list is invalid anyway */
 	if (l->nitems == l->capitems) {
 		size_t ncap = l->capitems ? l->capitems * 2 : 64;
 		struct enroll_item *ni;
 
 		if (ncap > SIZE_MAX / sizeof(*ni))
-			return -1;
+			return REQUEST_NOMEM;
 		ni = arena_realloc(p->arena, l->items, l->capitems * sizeof(*ni),
 		    ncap * sizeof(*ni));
 		if (ni == NULL)
-			return -1;
+			return REQUEST_NOMEM;
 		l->items = ni;
 		l->capitems = ncap;
 	}
 	l->items[l->nitems++] = *it;
-	return 0;
+	return REQUEST_OK;
 }
 
 bool
@@ -98,7 +98,7 @@ element_start(struct request_parser *p)
 }
 
 /* validate() runs only when every field was valid. */
-int
+enum request_status
 item_finish(struct request_parser *p)
 {
 	struct item_state *it = &p->item;

@@ -124,17 +124,18 @@ void list_reset(struct list_state *l, enum jtype type);
 struct list_state *cur_list(struct request_parser *p);
 
 /* Records an element's error (a copy); the list keeps no more items.
- * Returns 0, or -1 when the arena refuses. */
-int list_add_error(struct request_parser *p, struct list_state *l,
+ * Returns REQUEST_OK, or REQUEST_NOMEM when the arena refuses. */
+enum request_status list_add_error(struct request_parser *p, struct list_state *l,
     const struct item_error *e) __attribute__((warn_unused_result));
 
 /* A new element of the current list starts.  Returns true when it is to
  * be validated, false when it lies past max_items (only counted). */
 bool element_start(struct request_parser *p);
 
-/* The item's validate() on its closing brace.  Returns 0, or -1 when
- * the arena refuses. */
-int item_finish(struct request_parser *p) __attribute__((warn_unused_result));
+/* The item's validate() on its closing brace.  Returns REQUEST_OK, or
+ * REQUEST_NOMEM when the arena refuses. */
+enum request_status item_finish(struct request_parser *p)
+    __attribute__((warn_unused_result));
 
 /* Types a value for item field p->item_key.  Returns 1 (continue) or 0
  * (yajl stops: REQUEST_NOMEM). */
