@@ -43,6 +43,9 @@
 #include "jsonw.h"
 #include "request.h"
 #include "request_state.h"
+#include "request_body.h"
+#include "request_filter.h"
+#include "request_items.h"
 
 #define SALESFORCE_MAX     255
 #define ERROR_BODY_MAX     ((size_t)256 * 1024 * 1024)

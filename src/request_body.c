@@ -8,6 +8,7 @@
 
 #include "jsonw.h"
 #include "request_state.h"
+#include "request_body.h"
 
 static void
 write_messages(struct jsonw *w, const uint8_t err[MAX_MSGS], uint16_t surrogate)

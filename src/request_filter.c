@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "request_state.h"
+#include "request_filter.h"
 #include "uuid.h"
 
 /*

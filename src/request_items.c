@@ -9,6 +9,7 @@
 
 #include "arena.h"
 #include "request_state.h"
+#include "request_items.h"
 
 const char *const ifield_name[F_N] = {
 	"user_id", "email", "course_run_key", "license_uuid",

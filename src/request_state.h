@@ -1,6 +1,6 @@
 /*
- * The request parser's state, shared by the request_* modules and by
- * nothing else: request.c (the yajl callbacks and the public API),
+ * The request parser's state (types only), shared by the request_*
+ * modules and by nothing else: request.c (the yajl callbacks and the public API),
  * request_items.c (the lists and their items), request_filter.c (the
  * bytes in front of yajl) and request_body.c (the DRF error body).
  * request.h stays the one public face.
@@ -108,61 +108,5 @@ struct request_parser {
 	uint8_t utf8_need;           /* continuation bytes still due */
 	unsigned char utf8_lo, utf8_hi;  /* the range of the next one */
 };
-
-/* ---- UTF-8 and Python string helpers -------------------------------- */
-
-/* ---- request_items.c: the two lists and their items ------------------ */
-
-/* Stops yajl with st (and reason for REQUEST_BAD_JSON); returns 0, the
- * value a yajl callback returns to cancel. */
-int request_fail(struct request_parser *p, enum request_status st, const char *reason);
-
-/* Starts list l afresh (its key came again) with the type of its value. */
-void list_reset(struct list_state *l, enum jtype type);
-
-/* The list whose elements are being read (depth >= 2). */
-struct list_state *cur_list(struct request_parser *p);
-
-/* Records an element's error (a copy); the list keeps no more items.
- * Returns REQUEST_OK, or REQUEST_NOMEM when the arena refuses. */
-enum request_status list_add_error(struct request_parser *p, struct list_state *l,
-    const struct item_error *e) __attribute__((warn_unused_result));
-
-/* A new element of the current list starts.  Returns true when it is to
- * be validated, false when it lies past max_items (only counted). */
-bool element_start(struct request_parser *p);
-
-/* The item's validate() on its closing brace.  Returns REQUEST_OK, or
- * REQUEST_NOMEM when the arena refuses. */
-enum request_status item_finish(struct request_parser *p)
-    __attribute__((warn_unused_result));
-
-/* Types a value for item field p->item_key.  Returns 1 (continue) or 0
- * (yajl stops: REQUEST_NOMEM). */
-int item_value(struct request_parser *p, const struct jval *v);
-
-/* ---- request_filter.c: the bytes in front of yajl -------------------- */
-
-/* Runs chunk through the UTF-8 and escape filter into yajl.  Returns
- * p->status (sticky). */
-enum request_status filter_feed(struct request_parser *p, const unsigned char *chunk,
-    size_t len);
-
-/* Ends the body on the filter's side: passes on a held escape and every
- * staged byte.  Returns p->status. */
-enum request_status filter_flush(struct request_parser *p);
-
-/* Records why yajl stopped (st != yajl_status_ok) in p->status and
- * p->reason (arena memory).  Returns p->status. */
-enum request_status yajl_failure(struct request_parser *p, yajl_status st);
-
-/* ---- request_body.c: the DRF-shaped 400 body ------------------------- */
-
-struct jsonw;
-
-/* Renders the 400 body for everything the callbacks recorded, in DRF's
- * order.  Returns true when the body is invalid (w filled; jsonw keeps
- * the first error for jsonw_finish), false when it is valid. */
-bool write_validation(struct request_parser *p, struct jsonw *w);
 
 #endif
