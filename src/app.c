@@ -373,7 +373,7 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	if (parse_body(app, arena, req, &er, resp) != 0)
 		return;
 	log_debug(req->request_id, "enroll: enterprise %s, %zu items parsed", ent.uuid, er.nitems);
-	if (enroll_run(app->db, arena, &ent, &er, req->request_id, &outcome) != 0) {
+	if (enroll_run(app->db, arena, &ent, &er, claims.username, req->request_id, &outcome) != 0) {
 		server_error(resp);
 		return;
 	}

@@ -69,6 +69,8 @@ chunk_init(struct chunk *ch)
 		return DB_ERR_NOMEM;
 	for (i = 0; i < ch->n; i++)
 		ch->plan[i].in = &ch->items[i];
+	if (chunk_utc_now(ch->now) != 0)
+		return DB_ERR_QUERY;
 	return DB_OK;
 }
 
@@ -192,15 +194,6 @@ chunk_txn(struct chunk *ch, struct arena *scratch)
 	return e;
 }
 
-static int
-source_row(void *ctx, const struct db_row *row)
-{
-	/* A garbage id leaves 0: the source is then left NULL. */
-	if (row->ncols == 1 && store_parse_i64(row->vals[0], ctx) != 0)
-		return 0;
-	return 0;
-}
-
 /*
  * The failure of one item, with what the failed attempt learnt about it.
  * Returns 0, or -1 when the request arena refuses the e-mail (OOM).
@@ -264,12 +257,13 @@ fatal(enum db_err e)
 
 int
 enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
-    const struct enroll_request *req, const char *reqid, struct enroll_outcome **out)
+    const struct enroll_request *req, const char *caller, const char *reqid,
+    struct enroll_outcome **out)
 {
 	struct enroll_outcome *o;
 	struct arena *scratch = NULL;
 	struct strmap pend_txn;
-	long long source_id = 0;
+	struct lms_ctx lms;
 	enum db_err err;
 	size_t lo, i;
 	int rc = -1;
@@ -283,18 +277,15 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 	if ((scratch = arena_new(CHUNK_ARENA_MAX)) == NULL)
 		return -1;
 
-	if ((err = db_query(db, "SELECT id FROM enterprise_enterpriseenrollmentsource "
-	    "WHERE slug = 'customer_admin'", NULL, 0, source_row, &source_id)) != DB_OK) {
-		log_error(reqid, "enrollment source lookup: %s: %s", db_strerror(err), db_error(db));
+	if ((err = lms_ctx_load(db, reqid, caller, &lms)) != DB_OK) {
+		log_error(reqid, "request context lookup: %s: %s", db_strerror(err), db_error(db));
 		goto out;
 	}
-	if (source_id <= 0)
-		log_warn(reqid, "enrollment source customer_admin missing; source_id left NULL");
 
 	for (lo = 0; lo < req->nitems; lo += ENROLL_CHUNK_ITEMS) {
 		size_t n = req->nitems - lo < ENROLL_CHUNK_ITEMS ? req->nitems - lo : ENROLL_CHUNK_ITEMS;
 		struct chunk ch = { .db = db, .e = e, .req = req, .reqid = reqid,
-		    .source_id = source_id, .items = &req->items[lo], .n = n,
+		    .source_id = lms.source_id, .lms = &lms, .items = &req->items[lo], .n = n,
 		    .pend_txn = &pend_txn };
 
 		err = chunk_txn(&ch, scratch);
@@ -313,7 +304,7 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 		    lo, db_strerror(err), db_error(db));
 		for (i = 0; i < n; i++) {
 			struct chunk one = { .db = db, .e = e, .req = req, .reqid = reqid,
-			    .source_id = source_id, .items = &req->items[lo + i], .n = 1,
+			    .source_id = lms.source_id, .lms = &lms, .items = &req->items[lo + i], .n = 1,
 			    .pend_txn = &pend_txn };
 
 			err = chunk_txn(&one, scratch);

@@ -48,14 +48,17 @@ struct enroll_outcome {
 #define ENROLL_CHUNK_ITEMS 1000
 
 /*
- * Runs SPEC §2.4 for a validated request on behalf of enterprise e.
- * Returns 0 with *out set (arena memory), or -1 for a failure of the whole
- * request (-> 500): the database is gone or memory ran out.  Per-item
- * database errors are item failures, logged with reqid, not -1.
+ * Runs SPEC §2.4 for a validated request on behalf of enterprise e, with
+ * what the LMS writes beside (§4.1): the learner role and history rows,
+ * whose history_user_id is the auth_user.id of caller (the token's
+ * username; NULL for none).  Returns 0 with *out set (arena memory), or -1
+ * for a failure of the whole request (-> 500): the database is gone or
+ * memory ran out.  Per-item database errors are item failures, logged
+ * with reqid, not -1.
  */
 int enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
-    const struct enroll_request *req, const char *reqid, struct enroll_outcome **out)
-    __attribute__((warn_unused_result));
+    const struct enroll_request *req, const char *caller, const char *reqid,
+    struct enroll_outcome **out) __attribute__((warn_unused_result));
 
 /*
  * SPEC §2.4 step 1: the best course mode among the run's mode slugs (the

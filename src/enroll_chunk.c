@@ -6,9 +6,24 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "enroll_chunk.h"
+
+int
+chunk_utc_now(char out[CHUNK_NOW_LEN])
+{
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+		return -1;
+	n = snprintf(out, CHUNK_NOW_LEN, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+	return n == CHUNK_NOW_LEN - 1 ? 0 : -1;
+}
 
 char *
 chunk_lower_ascii(struct arena *a, const char *s)

@@ -17,6 +17,7 @@
 
 #include "db.h"
 #include "enroll.h"
+#include "enroll_history.h"
 #include "request.h"
 #include "sqlbuild.h"
 #include "store.h"
@@ -92,6 +93,9 @@ struct plan {
 	bool created, order, mail;
 };
 
+/* "YYYY-MM-DD HH:MM:SS.uuuuuu" and its NUL. */
+#define CHUNK_NOW_LEN 27
+
 struct chunk {
 	struct db *db;
 	struct arena *ca;
@@ -104,6 +108,10 @@ struct chunk {
 	/* Request-wide, read-only here: pending pair key -> transaction id of
 	 * the request's first committed learner-credit item for it. */
 	const struct strmap *pend_txn;
+	const struct lms_ctx *lms;
+	/* This attempt's UTC time: every created / modified / history_date
+	 * the chunk writes (enroll_history.h relies on it). */
+	char now[CHUNK_NOW_LEN];
 	struct plan *plan;
 	struct strmap users_by_id, users_by_email, courses, intentions;
 	struct strmap pairs, pair_by_ece_key, pair_by_ece_id;
@@ -118,6 +126,10 @@ struct rowctx {
 
 /* In a row callback: records the OOM and stops the query. */
 #define ROW_NOMEM(rc) do { (rc)->nomem = true; return 1; } while (0)
+
+/* Writes the current UTC time (CLOCK_REALTIME, whatever TZ says) as a
+ * datetime(6) literal into out.  0, or -1 when the clock fails. */
+int chunk_utc_now(char out[CHUNK_NOW_LEN]) __attribute__((warn_unused_result));
 
 /* An ASCII-lower-cased copy of s in a, or NULL (OOM). */
 char *chunk_lower_ascii(struct arena *a, const char *s) __attribute__((warn_unused_result));

@@ -270,6 +270,7 @@ enrollments_write_lms(struct chunk *ch)
 {
 	struct sqlbuild q;
 	size_t i;
+	enum db_err e;
 
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO student_courseenrollment (user_id, course_id, created, is_active, mode) "
@@ -279,9 +280,10 @@ enrollments_write_lms(struct chunk *ch)
 
 		if (p == NULL || !p->enr_write)
 			continue;
-		sqlb_row(&q, "(?, ?, UTC_TIMESTAMP(6), 1, ?)");
+		sqlb_row(&q, "(?, ?, ?, 1, ?)");
 		sqlb_int(&q, p->u->id);
 		sqlb_str(&q, p->c->key);
+		sqlb_str(&q, ch->now);
 		sqlb_str(&q, p->enr_mode);
 	}
 	if (q.nrows == 0) {
@@ -289,7 +291,9 @@ enrollments_write_lms(struct chunk *ch)
 		return DB_OK;
 	}
 	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE is_active = 1, mode = VALUES(mode)");
-	return sqlb_exec(&q, ch->db);
+	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+		return e;
+	return history_courseenrollments(ch);
 }
 
 enum db_err
@@ -308,7 +312,9 @@ enrollments_write_enterprise(struct chunk *ch)
 
 		if (p == NULL || !p->ece_write)
 			continue;
-		sqlb_row(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, NULL)");
+		sqlb_row(&q, "(?, ?, ?, ?, ?, ?, ?, NULL)");
+		sqlb_str(&q, ch->now);
+		sqlb_str(&q, ch->now);
 		sqlb_str(&q, p->c->key);
 		sqlb_int(&q, p->u->ecu_id);
 		if (ch->source_id > 0)
@@ -325,11 +331,32 @@ enrollments_write_enterprise(struct chunk *ch)
 		sqlb_discard(&q);
 		return DB_OK;
 	}
-	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE modified = VALUES(modified), "
+	/* modified first, to see the old values: a row a racing request left
+	 * as wanted is not touched (and so gets no history row). */
+	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE modified = IF(saved_for_later <=> "
+	    "VALUES(saved_for_later) AND unenrolled <=> VALUES(unenrolled) AND unenrolled_at IS NULL, "
+	    "modified, VALUES(modified)), "
 	    "saved_for_later = VALUES(saved_for_later), unenrolled = VALUES(unenrolled), "
 	    "unenrolled_at = NULL");
 	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
 		return e;
+	if (history_begin(&q, ch, HIST_COURSE_ENTERPRISE)) {
+		sqlb_sql(&q, "t.enterprise_customer_user_id IN (");
+		n = 0;
+		for (i = 0; i < ch->pairs.cap; i++) {
+			struct pair *p = ch->pairs.slots[i].val;
+
+			if (p == NULL || !p->ece_write)
+				continue;
+			sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
+			sqlb_int(&q, p->u->ecu_id);
+		}
+		sqlb_sql(&q, ") AND t.course_id IN (");
+		(void)chunk_course_keys(&q, ch, false);
+		sqlb_sql(&q, ")");
+		if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+			return e;
+	}
 
 	/* Ids of the new rows (and the current ones of raced rows). */
 	sqlb_init(&q, ch->ca);
@@ -373,6 +400,37 @@ fulfillment_reread_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
+/* Appends "?, ?, ..." with the enterprise enrollment ids of the pairs
+ * whose fulfillment of kind fk is written (fk FUL_NONE: realizations). */
+static void
+written_ece_ids(struct sqlbuild *q, struct chunk *ch, enum ful_kind fk)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ch->pairs.cap; i++) {
+		struct pair *p = ch->pairs.slots[i].val;
+
+		if (p == NULL || (fk == FUL_NONE ? !p->realize : p->ful != fk || !p->ful_write))
+			continue;
+		sqlb_sql(q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(q, p->ece_id);
+	}
+}
+
+/* The history of the fulfillments of kind fk just inserted or changed. */
+static enum db_err
+fulfillment_history(struct chunk *ch, enum ful_kind fk)
+{
+	struct sqlbuild q;
+
+	if (!history_begin(&q, ch, fk == FUL_LICENSE ? HIST_LICENSED : HIST_LEARNERCREDIT))
+		return DB_OK;
+	sqlb_sql(&q, "t.enterprise_course_enrollment_id IN (");
+	written_ece_ids(&q, ch, fk);
+	sqlb_sql(&q, ")");
+	return sqlb_exec(&q, ch->db);
+}
+
 enum db_err
 enrollments_write_fulfillments(struct chunk *ch)
 {
@@ -405,9 +463,10 @@ enrollments_write_fulfillments(struct chunk *ch)
 				}
 				nfresh++;
 			}
-			sqlb_row(&q, fk == FUL_LICENSE ?
-			    "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, 'license', 0, ?, ?)" :
-			    "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, 'learner_credit', 0, ?, ?)");
+			sqlb_row(&q, fk == FUL_LICENSE ? "(?, ?, ?, 'license', 0, ?, ?)" :
+			    "(?, ?, ?, 'learner_credit', 0, ?, ?)");
+			sqlb_str(&q, ch->now);
+			sqlb_str(&q, ch->now);
 			sqlb_str(&q, p->ful_uuid);
 			sqlb_str(&q, p->ful_subsidy);
 			sqlb_int(&q, p->ece_id);
@@ -416,19 +475,24 @@ enrollments_write_fulfillments(struct chunk *ch)
 			sqlb_discard(&q);
 			continue;
 		}
+		/* Learner credit: modified first, to see the old values; a row
+		 * already as wanted is not touched (no history row). */
 		sqlb_sql(&q, fk == FUL_LICENSE ? " ON DUPLICATE KEY UPDATE id = id" :
-		    " ON DUPLICATE KEY UPDATE modified = VALUES(modified), is_revoked = 0, "
+		    " ON DUPLICATE KEY UPDATE modified = IF(is_revoked = 0 AND transaction_id = "
+		    "VALUES(transaction_id), modified, VALUES(modified)), is_revoked = 0, "
 		    "transaction_id = VALUES(transaction_id)");
-		if ((e = sqlb_exec_affected(&q, ch->db, &affected)) != DB_OK)
+		if ((e = sqlb_exec_affected(&q, ch->db, &affected)) != DB_OK ||
+		    (e = fulfillment_history(ch, fk)) != DB_OK)
 			return e;
 		/*
-		 * Every row a fresh insert (one affected row each) means no
-		 * racing request got there first: the uuids are ours, no need
-		 * to read them back.  A row met as a duplicate counts 0 (license:
-		 * id = id) or 2 (learner credit, `modified` moves), so the sum
-		 * tells.  Reactivations always read back.
+		 * Licenses: every row a fresh insert (one affected row each)
+		 * means no racing request got there first: the uuids are ours,
+		 * no need to read them back.  A row met as a duplicate counts 0
+		 * (id = id), so the sum tells.  Learner credit always reads back:
+		 * a duplicate counts 0 or 2 there, and a 0 and a 2 sum like two
+		 * fresh rows.
 		 */
-		if (nfresh == n && affected == (uint64_t)n)
+		if (fk == FUL_LICENSE && nfresh == n && affected == (uint64_t)n)
 			continue;
 
 		sqlb_init(&q, ch->ca);
@@ -439,15 +503,7 @@ enrollments_write_fulfillments(struct chunk *ch)
 		    "SELECT enterprise_course_enrollment_id, uuid, transaction_id, is_revoked "
 		    "FROM enterprise_learnercreditenterprisecourseenrollment "
 		    "WHERE enterprise_course_enrollment_id IN (");
-		n = 0;
-		for (i = 0; i < ch->pairs.cap; i++) {
-			struct pair *p = ch->pairs.slots[i].val;
-
-			if (p == NULL || p->ful != fk || !p->ful_write)
-				continue;
-			sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-			sqlb_int(&q, p->ece_id);
-		}
+		written_ece_ids(&q, ch, fk);
 		sqlb_sql(&q, ")");
 		if ((e = sqlb_query(&q, ch->db, fulfillment_reread_row, &rr)) != DB_OK)
 			return e;
@@ -460,6 +516,7 @@ enrollments_write_realizations(struct chunk *ch)
 {
 	struct sqlbuild q;
 	size_t i;
+	enum db_err e;
 
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_defaultenterpriseenrollmentrealization (created, modified, "
@@ -469,7 +526,9 @@ enrollments_write_realizations(struct chunk *ch)
 
 		if (p == NULL || !p->realize)
 			continue;
-		sqlb_row(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?)");
+		sqlb_row(&q, "(?, ?, ?, ?)");
+		sqlb_str(&q, ch->now);
+		sqlb_str(&q, ch->now);
 		sqlb_str(&q, p->c->intention);
 		sqlb_int(&q, p->ece_id);
 	}
@@ -478,6 +537,11 @@ enrollments_write_realizations(struct chunk *ch)
 		return DB_OK;
 	}
 	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
+	if ((e = sqlb_exec(&q, ch->db)) != DB_OK || !history_begin(&q, ch, HIST_REALIZATION))
+		return e;
+	sqlb_sql(&q, "t.realized_enrollment_id IN (");
+	written_ece_ids(&q, ch, FUL_NONE);
+	sqlb_sql(&q, ")");
 	return sqlb_exec(&q, ch->db);
 }
 

@@ -139,70 +139,174 @@ nomem:
 	return DB_ERR_NOMEM;
 }
 
-/* A link that is already what learners_link would make it: nothing to write. */
+/*
+ * A link learners_link writes: one to create, relink or reactivate.  Links
+ * already active and linked are left alone (the upsert would not change
+ * them), so a re-sent request writes no link, no role and no history.
+ */
 static bool
-link_current(const struct user *u)
+link_written(const struct user *u)
 {
-	return u->ecu_exists && u->ecu_active && u->ecu_linked;
+	return u->link && !(u->ecu_exists && u->ecu_active && u->ecu_linked);
+}
+
+/* Appends "?, ?, ..." with the ids of the learners with a written link. */
+static size_t
+written_user_ids(struct sqlbuild *q, struct chunk *ch)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ch->users_by_id.cap; i++) {
+		struct user *u = ch->users_by_id.slots[i].val;
+
+		if (u == NULL || !link_written(u))
+			continue;
+		sqlb_sql(q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(q, u->id);
+	}
+	return n;
 }
 
 /*
- * Links every learner with an item: creates the row active and linked, or
- * relinks it; then makes this enterprise their only active one.  Rows
- * already active and linked are left alone (the upsert would not change
- * them), so a re-sent request writes no link.
+ * Creates the links active and linked, or relinks / reactivates them.
+ * EnterpriseCustomerUser.save() sets user_fk = user_id; so do we where the
+ * column exists.  Returns how many links it wrote in *n.
  */
-enum db_err
-learners_link(struct chunk *ch)
+static enum db_err
+upsert_links(struct chunk *ch, size_t *n)
 {
+	bool fk = ch->lms->tables->customeruser_user_fk;
 	struct sqlbuild q;
-	size_t i, n = 0, nlink = 0;
-	enum db_err e;
+	size_t i;
 
 	sqlb_init(&q, ch->ca);
-	sqlb_sql(&q, "INSERT INTO enterprise_enterprisecustomeruser (created, modified, user_id, "
+	sqlb_sql(&q, fk ? "INSERT INTO enterprise_enterprisecustomeruser (created, modified, user_id, "
+	    "enterprise_customer_id, active, linked, is_relinkable, should_inactivate_other_customers, "
+	    "user_fk) VALUES " :
+	    "INSERT INTO enterprise_enterprisecustomeruser (created, modified, user_id, "
 	    "enterprise_customer_id, active, linked, is_relinkable, should_inactivate_other_customers) "
 	    "VALUES ");
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;
 
-		if (u == NULL || !u->link)
+		if (u == NULL || !link_written(u))
 			continue;
-		nlink++;
-		if (link_current(u))
-			continue;
-		sqlb_sql(&q, n == 0 ? "" : ", ");
-		sqlb_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, 1, 1, 1, 1)");
+		sqlb_row(&q, fk ? "(?, ?, ?, ?, 1, 1, 1, 1, ?)" : "(?, ?, ?, ?, 1, 1, 1, 1)");
+		sqlb_str(&q, ch->now);
+		sqlb_str(&q, ch->now);
 		sqlb_int(&q, u->id);
 		sqlb_str(&q, ch->e->uuid);
-		n++;
+		if (fk)
+			sqlb_int(&q, u->id);
 	}
-	if (nlink == 0) {
+	if ((*n = q.nrows) == 0) {
 		sqlb_discard(&q);
 		return DB_OK;
 	}
-	if (n > 0) {
-		/* modified first: it must see the old active/linked values. */
-		sqlb_sql(&q, " ON DUPLICATE KEY UPDATE modified = IF(active = 1 AND linked = 1, "
-		    "modified, VALUES(modified)), active = 1, linked = 1");
-		if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
-			return e;
-	} else
-		sqlb_discard(&q);
+	/* modified first: it must see the old active/linked values. */
+	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE modified = IF(active = 1 AND linked = 1, "
+	    "modified, VALUES(modified)), active = 1, linked = 1");
+	if (fk)
+		sqlb_sql(&q, ", user_fk = VALUES(user_fk)");
+	return sqlb_exec(&q, ch->db);
+}
 
+/*
+ * edx-enterprise's post_save signal (assign_or_delete_enterprise_learner_role):
+ * a link left linked gets the enterprise_learner role for its enterprise,
+ * get-or-create on the table's unique (enterprise, role, user) key; then
+ * the history of the roles created.
+ */
+static enum db_err
+assign_roles(struct chunk *ch)
+{
+	struct sqlbuild q;
+	size_t i;
+	enum db_err e;
+
+	if (ch->lms->role_id <= 0)
+		return DB_OK;
 	sqlb_init(&q, ch->ca);
-	sqlb_sql(&q, "UPDATE enterprise_enterprisecustomeruser SET active = 0, modified = UTC_TIMESTAMP(6) "
-	    "WHERE active = 1 AND enterprise_customer_id <> ? AND user_id IN (");
-	sqlb_str(&q, ch->e->uuid);
-	sqlb_marks(&q, nlink);
-	sqlb_sql(&q, ")");
+	sqlb_sql(&q, "INSERT INTO enterprise_systemwideenterpriseuserroleassignment (created, "
+	    "modified, role_id, user_id, enterprise_customer_id, applies_to_all_contexts) VALUES ");
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;
 
-		if (u != NULL && u->link)
-			sqlb_int(&q, u->id);
+		if (u == NULL || !link_written(u))
+			continue;
+		sqlb_row(&q, "(?, ?, ?, ?, ?, 0)");
+		sqlb_str(&q, ch->now);
+		sqlb_str(&q, ch->now);
+		sqlb_int(&q, ch->lms->role_id);
+		sqlb_int(&q, u->id);
+		sqlb_str(&q, ch->e->uuid);
+	}
+	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
+	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+		return e;
+	if (!history_begin(&q, ch, HIST_ROLEASSIGNMENT))
+		return DB_OK;
+	sqlb_sql(&q, "t.enterprise_customer_id = ? AND t.role_id = ? AND t.user_id IN (");
+	sqlb_str(&q, ch->e->uuid);
+	sqlb_int(&q, ch->lms->role_id);
+	(void)written_user_ids(&q, ch);
+	sqlb_sql(&q, ")");
+	return sqlb_exec(&q, ch->db);
+}
+
+/*
+ * Makes this enterprise the only active one of every learner with an item.
+ * A queryset update() in edx-enterprise: no history, no role change.
+ */
+static enum db_err
+deactivate_other_links(struct chunk *ch)
+{
+	struct sqlbuild q;
+	size_t i, n = 0;
+
+	sqlb_init(&q, ch->ca);
+	sqlb_sql(&q, "UPDATE enterprise_enterprisecustomeruser SET active = 0, modified = ? "
+	    "WHERE active = 1 AND enterprise_customer_id <> ? AND user_id IN (");
+	sqlb_str(&q, ch->now);
+	sqlb_str(&q, ch->e->uuid);
+	for (i = 0; i < ch->users_by_id.cap; i++) {
+		struct user *u = ch->users_by_id.slots[i].val;
+
+		if (u == NULL || !u->link)
+			continue;
+		sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(&q, u->id);
+	}
+	sqlb_sql(&q, ")");
+	if (n == 0) {
+		sqlb_discard(&q);
+		return DB_OK;
+	}
+	return sqlb_exec(&q, ch->db);
+}
+
+enum db_err
+learners_link(struct chunk *ch)
+{
+	struct sqlbuild q;
+	size_t n;
+	enum db_err e;
+
+	if ((e = upsert_links(ch, &n)) != DB_OK)
+		return e;
+	if (n > 0) {
+		if (history_begin(&q, ch, HIST_CUSTOMERUSER)) {
+			sqlb_sql(&q, "t.enterprise_customer_id = ? AND t.user_id IN (");
+			sqlb_str(&q, ch->e->uuid);
+			(void)written_user_ids(&q, ch);
+			sqlb_sql(&q, ")");
+			if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+				return e;
+		}
+		if ((e = assign_roles(ch)) != DB_OK)
+			return e;
 	}
 	/* The generated ids of new links are read with the enterprise course
-	 * enrollments (load_enrollment_rows). */
-	return sqlb_exec(&q, ch->db);
+	 * enrollments (enrollments_load). */
+	return deactivate_other_links(ch);
 }

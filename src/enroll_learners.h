@@ -21,7 +21,9 @@ enum db_err learners_load(struct chunk *ch) __attribute__((warn_unused_result));
  * Links every learner with an item to enroll (plan_classify set u->link):
  * creates the link active and linked, or relinks it, then deactivates
  * their links to other enterprises.  Links already active and linked are
- * not written.  DB_OK or a db.h error.
+ * not written.  With the writes, in the same transaction: their history,
+ * the enterprise_learner role of each learner linked (get-or-create) and
+ * its history.  DB_OK or a db.h error.
  */
 enum db_err learners_link(struct chunk *ch) __attribute__((warn_unused_result));
 

@@ -144,11 +144,27 @@ read_pending_users(struct chunk *ch, size_t *missing)
  * racing request creates in between is met by the upsert and read back
  * (with its enrollments) with the new ones.
  */
+/* Appends "?, ?, ..." with the e-mails of the pending learners not read yet. */
+static void
+new_pending_emails(struct sqlbuild *q, struct chunk *ch)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ch->pend_users.cap; i++) {
+		struct pend_user *pu = ch->pend_users.slots[i].val;
+
+		if (pu == NULL || pu->id != 0)
+			continue;
+		sqlb_sql(q, n++ == 0 ? "?" : ", ?");
+		sqlb_str(q, pu->email);
+	}
+}
+
 enum db_err
 pending_load_users(struct chunk *ch)
 {
 	struct sqlbuild q;
-	size_t i, n = 0, missing;
+	size_t i, missing;
 	enum db_err e;
 
 	if (ch->pend_users.len == 0)
@@ -163,15 +179,23 @@ pending_load_users(struct chunk *ch)
 
 		if (pu == NULL || pu->id != 0)
 			continue;
-		sqlb_sql(&q, n == 0 ? "" : ", ");
-		sqlb_sql(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?)");
+		sqlb_row(&q, "(?, ?, ?, ?)");
+		sqlb_str(&q, ch->now);
+		sqlb_str(&q, ch->now);
 		sqlb_str(&q, pu->email);
 		sqlb_str(&q, ch->e->uuid);
-		n++;
 	}
 	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
 	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
 		return e;
+	if (history_begin(&q, ch, HIST_PENDINGUSER)) {
+		sqlb_sql(&q, "t.enterprise_customer_id = ? AND t.user_email IN (");
+		sqlb_str(&q, ch->e->uuid);
+		new_pending_emails(&q, ch);
+		sqlb_sql(&q, ")");
+		if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+			return e;
+	}
 	return read_pending_users(ch, &missing);
 }
 
@@ -209,6 +233,30 @@ read_pending_ids(struct chunk *ch)
 	return rc.nomem ? DB_ERR_NOMEM : e;
 }
 
+/* The history of the pending enrollments pending_write inserted or changed. */
+static enum db_err
+pending_history(struct chunk *ch)
+{
+	struct sqlbuild q;
+	size_t i, n = 0;
+
+	if (!history_begin(&q, ch, HIST_PENDINGENROLLMENT))
+		return DB_OK;
+	sqlb_sql(&q, "t.user_id IN (");
+	for (i = 0; i < ch->pends.cap; i++) {
+		struct pend *pe = ch->pends.slots[i].val;
+
+		if (pe == NULL || !pe->write)
+			continue;
+		sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(&q, pe->pu->id);
+	}
+	sqlb_sql(&q, ") AND t.course_id IN (");
+	(void)chunk_course_keys(&q, ch, true);
+	sqlb_sql(&q, ")");
+	return sqlb_exec(&q, ch->db);
+}
+
 enum db_err
 pending_write(struct chunk *ch)
 {
@@ -224,7 +272,9 @@ pending_write(struct chunk *ch)
 
 		if (pe == NULL || !pe->write)
 			continue;
-		sqlb_row(&q, "(UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, ?, ?)");
+		sqlb_row(&q, "(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		sqlb_str(&q, ch->now);
+		sqlb_str(&q, ch->now);
 		sqlb_str(&q, pe->c->key);
 		sqlb_str(&q, pe->c->mode);
 		sqlb_int(&q, pe->pu->id);
@@ -254,7 +304,7 @@ pending_write(struct chunk *ch)
 	    "modified, VALUES(modified)), course_mode = VALUES(course_mode), "
 	    "discount_percentage = VALUES(discount_percentage), "
 	    "sales_force_id = VALUES(sales_force_id), source_id = VALUES(source_id)");
-	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+	if ((e = sqlb_exec(&q, ch->db)) != DB_OK || (e = pending_history(ch)) != DB_OK)
 		return e;
 	if (!ch->req->notify)
 		return DB_OK;

@@ -13,14 +13,15 @@ struct chunk;
  * Get-or-create the chunk's pending learners (lower-cased e-mail) and read
  * their ids and their pending enrollments in the chunk's courses: reads
  * first and inserts only the missing learners, so that a re-sent request
- * writes nothing.  DB_OK or a db.h error (DB_ERR_NOMEM for OOM).
+ * writes nothing; the history of those inserted.  DB_OK or a db.h error
+ * (DB_ERR_NOMEM for OOM).
  */
 enum db_err pending_load_users(struct chunk *ch) __attribute__((warn_unused_result));
 
 /*
  * Upserts the pending enrollments the planner marked (pe->write): mode,
  * discount, sales force id, source, license; `modified` moves only when
- * one of them changes.  With notify, then re-reads their ids (the
+ * one of them changes; then their history.  With notify, re-reads their ids (the
  * e-mails' idempotency keys).  DB_OK or a db.h error.
  */
 enum db_err pending_write(struct chunk *ch) __attribute__((warn_unused_result));

@@ -148,7 +148,7 @@ run(struct run *r, struct enroll_item *items, size_t n, bool notify)
 	assert_non_null(r->a);
 	assert_int_equal(store_find_enterprise(db, r->a, DEMO, &e, &found), DB_OK);
 	assert_true(found);
-	assert_int_equal(enroll_run(db, r->a, &e, &req, "test", &r->o), 0);
+	assert_int_equal(enroll_run(db, r->a, &e, &req, "demo_admin", "test", &r->o), 0);
 	buf_init(&r->body, 64u << 20);
 	assert_int_equal(response_render(r->o, &r->body, &r->status), 0);
 }
