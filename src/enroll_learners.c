@@ -256,7 +256,8 @@ assign_roles(struct chunk *ch)
 
 /*
  * Makes this enterprise the only active one of every learner with an item.
- * A queryset update() in edx-enterprise: no history, no role change.
+ * A queryset update() in edx-enterprise: no history, no role change, and
+ * `modified` left alone (only save() refreshes it).
  */
 static enum db_err
 deactivate_other_links(struct chunk *ch)
@@ -265,9 +266,8 @@ deactivate_other_links(struct chunk *ch)
 	size_t i, n = 0;
 
 	sqlb_init(&q, ch->ca);
-	sqlb_sql(&q, "UPDATE enterprise_enterprisecustomeruser SET active = 0, modified = ? "
+	sqlb_sql(&q, "UPDATE enterprise_enterprisecustomeruser SET active = 0 "
 	    "WHERE active = 1 AND enterprise_customer_id <> ? AND user_id IN (");
-	sqlb_str(&q, ch->now);
 	sqlb_str(&q, ch->e->uuid);
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;

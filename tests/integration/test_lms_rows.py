@@ -210,6 +210,10 @@ class LmsRowsTest(unittest.TestCase):
         self.assertEqual(counts["enterprise_enterprisecustomeruser"], {"+": 0, "~": 1})
         hist = self.history("enterprise_enterprisecustomeruser")
         self.assertEqual([h["enterprise_customer_id"] for h in hist], [stack.ENTERPRISE_UUID])
+        self.assertEqual(self.rows(
+            "SELECT active, modified FROM enterprise_enterprisecustomeruser "
+            "WHERE user_id = 3 AND enterprise_customer_id <> %s", stack.ENTERPRISE_UUID),
+            [{"active": 0, "modified": datetime.datetime(2024, 1, 1)}])
 
     # -- history --------------------------------------------------------------
 
