@@ -139,3 +139,19 @@ chunk_course_keys(struct sqlbuild *q, struct chunk *ch, bool pending)
 	return n;
 }
 
+
+size_t
+chunk_link_ids(struct sqlbuild *q, struct chunk *ch, bool links)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ch->users_by_id.cap; i++) {
+		struct user *u = ch->users_by_id.slots[i].val;
+
+		if (u == NULL || !u->link)
+			continue;
+		sqlb_sql(q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(q, links ? u->ecu_id : u->id);
+	}
+	return n;
+}

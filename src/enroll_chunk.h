@@ -161,4 +161,10 @@ char *chunk_parent_course_key(struct arena *a, const char *run);
  */
 size_t chunk_course_keys(struct sqlbuild *q, struct chunk *ch, bool pending);
 
+/*
+ * Appends "?, ?, ..." with the auth_user ids (links false) or the link ids
+ * (links true) of the learners to link (u->link) to q; returns how many.
+ */
+size_t chunk_link_ids(struct sqlbuild *q, struct chunk *ch, bool links);
+
 #endif

@@ -145,109 +145,109 @@ fulfillment_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
-enum db_err
-enrollments_load(struct chunk *ch)
+/* The SELECT of the fulfillments of kind fk; the caller appends the ids and ")". */
+static void
+fulfillment_select(struct sqlbuild *q, enum ful_kind fk)
+{
+	sqlb_sql(q, fk == FUL_LICENSE ?
+	    "SELECT enterprise_course_enrollment_id, uuid, license_uuid, is_revoked "
+	    "FROM enterprise_licensedenterprisecourseenrollment "
+	    "WHERE enterprise_course_enrollment_id IN (" :
+	    "SELECT enterprise_course_enrollment_id, uuid, transaction_id, is_revoked "
+	    "FROM enterprise_learnercreditenterprisecourseenrollment "
+	    "WHERE enterprise_course_enrollment_id IN (");
+}
+
+/* LMS enrollments: users x courses, filtered to our pairs in C. */
+static enum db_err
+load_lms_enrollments(struct chunk *ch)
 {
 	struct rowctx rc = { ch, false };
-	struct fulctx fc = { { ch, false }, FUL_NONE };
 	struct sqlbuild q;
-	size_t i, n;
 	enum db_err e;
 
-	if (ch->pairs.len == 0)
-		return DB_OK;
-	/* LMS enrollments: users x courses, filtered to our pairs in C. */
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "SELECT user_id, course_id, is_active, mode FROM student_courseenrollment "
 	    "WHERE user_id IN (");
-	n = 0;
-	for (i = 0; i < ch->users_by_id.cap; i++) {
-		struct user *u = ch->users_by_id.slots[i].val;
-
-		if (u == NULL || !u->link)
-			continue;
-		sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-		sqlb_int(&q, u->id);
-	}
+	(void)chunk_link_ids(&q, ch, false);
 	sqlb_sql(&q, ") AND course_id IN (");
 	(void)chunk_course_keys(&q, ch, false);
 	sqlb_sql(&q, ")");
-	if ((e = sqlb_query(&q, ch->db, enrollment_row, &rc)) != DB_OK)
-		return rc.nomem ? DB_ERR_NOMEM : e;
+	e = sqlb_query(&q, ch->db, enrollment_row, &rc);
+	return rc.nomem ? DB_ERR_NOMEM : e;
+}
 
-	/*
-	 * Enterprise course enrollments, by (link, course).  When learners_link
-	 * created links, their ids are not known yet: the enrollments are
-	 * then read through the links, which yields the ids too (one
-	 * statement rather than a re-read of the links and this one).
-	 */
-	n = 0;
+/* Enterprise course enrollments by (link, course), the links' ids known. */
+static enum db_err
+read_ece_by_link(struct chunk *ch)
+{
+	struct rowctx rc = { ch, false };
+	struct sqlbuild q;
+	enum db_err e;
+
+	sqlb_init(&q, ch->ca);
+	sqlb_sql(&q, "SELECT id, enterprise_customer_user_id, course_id, saved_for_later, unenrolled "
+	    "FROM enterprise_enterprisecourseenrollment WHERE enterprise_customer_user_id IN (");
+	(void)chunk_link_ids(&q, ch, true);
+	sqlb_sql(&q, ") AND course_id IN (");
+	(void)chunk_course_keys(&q, ch, false);
+	sqlb_sql(&q, ")");
+	e = sqlb_query(&q, ch->db, ece_row, &rc);
+	return rc.nomem ? DB_ERR_NOMEM : e;
+}
+
+/*
+ * Enterprise course enrollments, by (link, course).  When learners_link
+ * created links, their ids are not known yet: the enrollments are then
+ * read through the links, which yields the ids too (one statement rather
+ * than a re-read of the links and this one).
+ */
+static enum db_err
+load_enterprise_enrollments(struct chunk *ch)
+{
+	struct rowctx rc = { ch, false };
+	struct sqlbuild q;
+	size_t i, n = 0;
+	enum db_err e;
+
 	for (i = 0; i < ch->users_by_id.cap; i++) {
 		struct user *u = ch->users_by_id.slots[i].val;
 
 		if (u != NULL && u->link && u->ecu_id == 0)
 			n++;
 	}
+	if (n == 0)
+		return index_pairs_by_link(ch) != 0 ? DB_ERR_NOMEM : read_ece_by_link(ch);
 	sqlb_init(&q, ch->ca);
-	if (n > 0) {
-		sqlb_sql(&q, "SELECT ecu.user_id, ecu.id, ece.id, ece.course_id, ece.saved_for_later, "
-		    "ece.unenrolled "
-		    "FROM enterprise_enterprisecustomeruser ecu "
-		    "LEFT JOIN enterprise_enterprisecourseenrollment ece "
-		    "ON ece.enterprise_customer_user_id = ecu.id AND ece.course_id IN (");
-		(void)chunk_course_keys(&q, ch, false);
-		sqlb_sql(&q, ") WHERE ecu.enterprise_customer_id = ? AND ecu.user_id IN (");
-		sqlb_str(&q, ch->e->uuid);
-		n = 0;
-		for (i = 0; i < ch->users_by_id.cap; i++) {
-			struct user *u = ch->users_by_id.slots[i].val;
+	sqlb_sql(&q, "SELECT ecu.user_id, ecu.id, ece.id, ece.course_id, ece.saved_for_later, "
+	    "ece.unenrolled "
+	    "FROM enterprise_enterprisecustomeruser ecu "
+	    "LEFT JOIN enterprise_enterprisecourseenrollment ece "
+	    "ON ece.enterprise_customer_user_id = ecu.id AND ece.course_id IN (");
+	(void)chunk_course_keys(&q, ch, false);
+	sqlb_sql(&q, ") WHERE ecu.enterprise_customer_id = ? AND ecu.user_id IN (");
+	sqlb_str(&q, ch->e->uuid);
+	(void)chunk_link_ids(&q, ch, false);
+	sqlb_sql(&q, ")");
+	if ((e = sqlb_query(&q, ch->db, link_ece_row, &rc)) != DB_OK)
+		return rc.nomem ? DB_ERR_NOMEM : e;
+	return index_pairs_by_link(ch) != 0 ? DB_ERR_NOMEM : DB_OK;
+}
 
-			if (u == NULL || !u->link)
-				continue;
-			sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-			sqlb_int(&q, u->id);
-		}
-		sqlb_sql(&q, ")");
-		if ((e = sqlb_query(&q, ch->db, link_ece_row, &rc)) != DB_OK)
-			return rc.nomem ? DB_ERR_NOMEM : e;
-		if (index_pairs_by_link(ch) != 0)
-			return DB_ERR_NOMEM;
-	} else {
-		if (index_pairs_by_link(ch) != 0) {
-			sqlb_discard(&q);
-			return DB_ERR_NOMEM;
-		}
-		sqlb_sql(&q, "SELECT id, enterprise_customer_user_id, course_id, saved_for_later, "
-		    "unenrolled FROM enterprise_enterprisecourseenrollment "
-		    "WHERE enterprise_customer_user_id IN (");
-		n = 0;
-		for (i = 0; i < ch->users_by_id.cap; i++) {
-			struct user *u = ch->users_by_id.slots[i].val;
+/* Fulfillments of the enterprise enrollments found, both kinds. */
+static enum db_err
+load_fulfillments(struct chunk *ch)
+{
+	struct fulctx fc = { { ch, false }, FUL_NONE };
+	struct sqlbuild q;
+	size_t i, n;
+	enum db_err e;
+	int kind;
 
-			if (u == NULL || !u->link)
-				continue;
-			sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-			sqlb_int(&q, u->ecu_id);
-		}
-		sqlb_sql(&q, ") AND course_id IN (");
-		(void)chunk_course_keys(&q, ch, false);
-		sqlb_sql(&q, ")");
-		if ((e = sqlb_query(&q, ch->db, ece_row, &rc)) != DB_OK)
-			return rc.nomem ? DB_ERR_NOMEM : e;
-	}
-	if (ch->pair_by_ece_id.len == 0)
-		return DB_OK;
-
-	/* Fulfillments of those enterprise enrollments, both kinds. */
-	for (int kind = 0; kind < 2; kind++) {
+	for (kind = 0; kind < 2; kind++) {
+		fc.kind = kind == 0 ? FUL_LICENSE : FUL_CREDIT;
 		sqlb_init(&q, ch->ca);
-		sqlb_sql(&q, kind == 0 ?
-		    "SELECT enterprise_course_enrollment_id, uuid, license_uuid, is_revoked "
-		    "FROM enterprise_licensedenterprisecourseenrollment "
-		    "WHERE enterprise_course_enrollment_id IN (" :
-		    "SELECT enterprise_course_enrollment_id, uuid, transaction_id, is_revoked "
-		    "FROM enterprise_learnercreditenterprisecourseenrollment "
-		    "WHERE enterprise_course_enrollment_id IN (");
+		fulfillment_select(&q, fc.kind);
 		n = 0;
 		for (i = 0; i < ch->pair_by_ece_id.cap; i++) {
 			struct pair *p = ch->pair_by_ece_id.slots[i].val;
@@ -258,11 +258,23 @@ enrollments_load(struct chunk *ch)
 			sqlb_int(&q, p->ece_id);
 		}
 		sqlb_sql(&q, ")");
-		fc.kind = kind == 0 ? FUL_LICENSE : FUL_CREDIT;
 		if ((e = sqlb_query(&q, ch->db, fulfillment_row, &fc)) != DB_OK)
 			return e;
 	}
 	return DB_OK;
+}
+
+enum db_err
+enrollments_load(struct chunk *ch)
+{
+	enum db_err e;
+
+	if (ch->pairs.len == 0)
+		return DB_OK;
+	if ((e = load_lms_enrollments(ch)) != DB_OK ||
+	    (e = load_enterprise_enrollments(ch)) != DB_OK)
+		return e;
+	return ch->pair_by_ece_id.len == 0 ? DB_OK : load_fulfillments(ch);
 }
 
 enum db_err
@@ -296,12 +308,35 @@ enrollments_write_lms(struct chunk *ch)
 	return history_courseenrollments(ch);
 }
 
+/* The history of the enterprise course enrollments just inserted or changed. */
+static enum db_err
+ece_history(struct chunk *ch)
+{
+	struct sqlbuild q;
+	size_t i, n = 0;
+
+	if (!history_begin(&q, ch, HIST_COURSE_ENTERPRISE))
+		return DB_OK;
+	sqlb_sql(&q, "t.enterprise_customer_user_id IN (");
+	for (i = 0; i < ch->pairs.cap; i++) {
+		struct pair *p = ch->pairs.slots[i].val;
+
+		if (p == NULL || !p->ece_write)
+			continue;
+		sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(&q, p->u->ecu_id);
+	}
+	sqlb_sql(&q, ") AND t.course_id IN (");
+	(void)chunk_course_keys(&q, ch, false);
+	sqlb_sql(&q, ")");
+	return sqlb_exec(&q, ch->db);
+}
+
 enum db_err
 enrollments_write_enterprise(struct chunk *ch)
 {
-	struct rowctx rc = { ch, false };
 	struct sqlbuild q;
-	size_t i, n = 0;
+	size_t i;
 	enum db_err e;
 
 	sqlb_init(&q, ch->ca);
@@ -338,44 +373,11 @@ enrollments_write_enterprise(struct chunk *ch)
 	    "modified, VALUES(modified)), "
 	    "saved_for_later = VALUES(saved_for_later), unenrolled = VALUES(unenrolled), "
 	    "unenrolled_at = NULL");
-	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+	if ((e = sqlb_exec(&q, ch->db)) != DB_OK || (e = ece_history(ch)) != DB_OK)
 		return e;
-	if (history_begin(&q, ch, HIST_COURSE_ENTERPRISE)) {
-		sqlb_sql(&q, "t.enterprise_customer_user_id IN (");
-		n = 0;
-		for (i = 0; i < ch->pairs.cap; i++) {
-			struct pair *p = ch->pairs.slots[i].val;
-
-			if (p == NULL || !p->ece_write)
-				continue;
-			sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-			sqlb_int(&q, p->u->ecu_id);
-		}
-		sqlb_sql(&q, ") AND t.course_id IN (");
-		(void)chunk_course_keys(&q, ch, false);
-		sqlb_sql(&q, ")");
-		if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
-			return e;
-	}
 
 	/* Ids of the new rows (and the current ones of raced rows). */
-	sqlb_init(&q, ch->ca);
-	sqlb_sql(&q, "SELECT id, enterprise_customer_user_id, course_id, saved_for_later, unenrolled "
-	    "FROM enterprise_enterprisecourseenrollment WHERE enterprise_customer_user_id IN (");
-	n = 0;
-	for (i = 0; i < ch->users_by_id.cap; i++) {
-		struct user *u = ch->users_by_id.slots[i].val;
-
-		if (u == NULL || !u->link)
-			continue;
-		sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-		sqlb_int(&q, u->ecu_id);
-	}
-	sqlb_sql(&q, ") AND course_id IN (");
-	(void)chunk_course_keys(&q, ch, false);
-	sqlb_sql(&q, ")");
-	e = sqlb_query(&q, ch->db, ece_row, &rc);
-	return rc.nomem ? DB_ERR_NOMEM : e;
+	return read_ece_by_link(ch);
 }
 
 struct reread {
@@ -496,13 +498,7 @@ enrollments_write_fulfillments(struct chunk *ch)
 			continue;
 
 		sqlb_init(&q, ch->ca);
-		sqlb_sql(&q, fk == FUL_LICENSE ?
-		    "SELECT enterprise_course_enrollment_id, uuid, license_uuid, is_revoked "
-		    "FROM enterprise_licensedenterprisecourseenrollment "
-		    "WHERE enterprise_course_enrollment_id IN (" :
-		    "SELECT enterprise_course_enrollment_id, uuid, transaction_id, is_revoked "
-		    "FROM enterprise_learnercreditenterprisecourseenrollment "
-		    "WHERE enterprise_course_enrollment_id IN (");
+		fulfillment_select(&q, fk);
 		written_ece_ids(&q, ch, fk);
 		sqlb_sql(&q, ")");
 		if ((e = sqlb_query(&q, ch->db, fulfillment_reread_row, &rr)) != DB_OK)

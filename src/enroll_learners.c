@@ -263,20 +263,13 @@ static enum db_err
 deactivate_other_links(struct chunk *ch)
 {
 	struct sqlbuild q;
-	size_t i, n = 0;
+	size_t n;
 
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "UPDATE enterprise_enterprisecustomeruser SET active = 0 "
 	    "WHERE active = 1 AND enterprise_customer_id <> ? AND user_id IN (");
 	sqlb_str(&q, ch->e->uuid);
-	for (i = 0; i < ch->users_by_id.cap; i++) {
-		struct user *u = ch->users_by_id.slots[i].val;
-
-		if (u == NULL || !u->link)
-			continue;
-		sqlb_sql(&q, n++ == 0 ? "?" : ", ?");
-		sqlb_int(&q, u->id);
-	}
+	n = chunk_link_ids(&q, ch, false);
 	sqlb_sql(&q, ")");
 	if (n == 0) {
 		sqlb_discard(&q);
