@@ -98,6 +98,17 @@ first_col(void *ctx, const struct db_row *row)
 	return 0;
 }
 
+/* The first two columns as "a|b" into ctx (256 bytes). */
+static int
+first_two(void *ctx, const struct db_row *row)
+{
+	char *out = ctx;
+
+	(void)snprintf(out, 256, "%s|%s", row->ncols > 0 && row->vals[0] != NULL ? row->vals[0] : "NULL",
+	    row->ncols > 1 && row->vals[1] != NULL ? row->vals[1] : "NULL");
+	return 0;
+}
+
 /* Runs a one-value query (no parameters) and returns it as text. */
 static const char *
 scalar(const char *sql)
@@ -561,6 +572,57 @@ test_pending_other_transaction_across_chunks_and_fallback(void **state)
 	free(it);
 }
 
+/*
+ * Every created / modified a chunk writes is one UTC value from the
+ * service's clock, even with the session at +09:00 (the history rows are
+ * chosen by it); a re-send moves no `modified` at all.
+ */
+static void
+test_one_utc_time_per_chunk_and_resend_moves_nothing(void **state)
+{
+	struct enroll_item it[4] = {
+		item("Alice@Example.com", 0, DEMOX, LIC1, NULL),   /* new link and rows */
+		item(NULL, 5, AUDIT, LIC1, NULL),                  /* relinked */
+		item("new@example.com", 0, DEMOX, LIC1, NULL),     /* pending */
+		item(NULL, 6, DEMOX, NULL, TXN1),                  /* learner credit back */
+	};
+	static const char written[] =
+	    "SELECT COUNT(DISTINCT t), MIN(TIMESTAMPDIFF(SECOND, t, UTC_TIMESTAMP(6)) BETWEEN 0 AND 60) "
+	    "FROM (SELECT modified AS t FROM enterprise_enterprisecustomeruser WHERE user_id IN (2, 5) "
+	    "UNION ALL SELECT created FROM student_courseenrollment WHERE user_id IN (2, 5) "
+	    "UNION ALL SELECT modified FROM enterprise_enterprisecourseenrollment "
+	    "UNION ALL SELECT modified FROM enterprise_licensedenterprisecourseenrollment "
+	    "UNION ALL SELECT modified FROM enterprise_learnercreditenterprisecourseenrollment "
+	    "UNION ALL SELECT modified FROM enterprise_pendingenterprisecustomeruser "
+	    "UNION ALL SELECT modified FROM enterprise_pendingenrollment) x";
+	static const char stamps[] =
+	    "SELECT CONCAT_WS('|', (SELECT GROUP_CONCAT(modified ORDER BY id) FROM "
+	    "enterprise_enterprisecustomeruser), (SELECT GROUP_CONCAT(modified ORDER BY id) FROM "
+	    "enterprise_enterprisecourseenrollment), (SELECT GROUP_CONCAT(modified ORDER BY id) FROM "
+	    "enterprise_licensedenterprisecourseenrollment), (SELECT GROUP_CONCAT(modified ORDER BY id) "
+	    "FROM enterprise_learnercreditenterprisecourseenrollment), (SELECT GROUP_CONCAT(modified "
+	    "ORDER BY id) FROM enterprise_pendingenrollment))";
+	char before[256];
+	struct run r;
+
+	(void)state;
+	assert_int_equal(db_exec(db, "SET time_zone = '+09:00'", NULL, 0, NULL, NULL), DB_OK);
+	run(&r, it, 4, false);
+	assert_int_equal(r.status, 202);
+	run_free(&r);
+	assert_string_equal(scalar("SELECT CONCAT_WS(',', COUNT(*), SUM(created = modified)) FROM "
+	    "enterprise_enterprisecourseenrollment WHERE id > 1"), "2,2");
+	assert_int_equal(db_query(db, written, NULL, 0, first_two, before), DB_OK);
+	assert_string_equal(before, "1|1");
+
+	(void)snprintf(before, sizeof(before), "%s", scalar(stamps));
+	run(&r, it, 4, false);
+	assert_int_equal(r.status, 202);
+	run_free(&r);
+	assert_string_equal(scalar(stamps), before);
+	assert_int_equal(db_exec(db, "SET time_zone = '+00:00'", NULL, 0, NULL, NULL), DB_OK);
+}
+
 int
 main(void)
 {
@@ -578,6 +640,7 @@ main(void)
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
 		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
 		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
+		cmocka_unit_test_setup(test_one_utc_time_per_chunk_and_resend_moves_nothing, reset),
 	};
 	struct db_settings s;
 	int rc;
