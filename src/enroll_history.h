@@ -19,13 +19,15 @@
  * row.  student_courseenrollment has no `modified`: its history names the
  * rows the planner wrote (p->enr_write).
  *
- * Set-based: one INSERT ... SELECT per table per chunk, in the chunk's
+ * Set-based: one INSERT ... SELECT per table per chunk (for
+ * student_courseenrollment one SELECT and one multi-row INSERT), in the chunk's
  * transaction.
  */
 #ifndef BULK_ENROLL_HISTORY_H
 #define BULK_ENROLL_HISTORY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "db.h"
 
@@ -52,6 +54,7 @@ struct lms_tables {
 	 * as "`a`, `b`" and "t.`a`, t.`b`"; NULL when the twin is absent. */
 	const char *hist_columns[HIST_NTABLES];
 	const char *hist_select[HIST_NTABLES];
+	size_t hist_ncolumns[HIST_NTABLES];
 	bool roles;                 /* enterprise_systemwideenterpriserole and the
 	                               role assignment table exist */
 	bool customeruser_user_fk;  /* enterprise_enterprisecustomeruser.user_fk exists */
