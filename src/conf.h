@@ -47,6 +47,7 @@ struct conf {
 	char *mail_from;
 	char *mail_username;
 	char *mail_password_file;
+	long mail_timeout_ms;         /* one message's whole SMTP dialogue */
 	char *mail_templates_dir;
 	char *mail_lms_root_url;
 	char *mail_learner_portal_url;
@@ -56,7 +57,7 @@ struct conf {
 	long outbox_dispatchers;      /* dispatcher processes in this pool (0: none) */
 	long outbox_batch_size;       /* rows claimed per round (e-mails per SMTP connection) */
 	long outbox_poll_ms;          /* idle wait between rounds */
-	long outbox_lease_ms;         /* a claimed row is due again after this */
+	long outbox_lease_ms;         /* a claim's margin past its batch's worst-case delivery */
 
 	long limits_max_body_bytes;
 	long limits_max_items;

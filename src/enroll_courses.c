@@ -9,6 +9,7 @@
 #include "enroll_chunk.h"
 #include "enroll_courses.h"
 #include "enroll_plan.h"
+#include "schema.h"
 
 static int
 course_row(void *ctx, const struct db_row *row)
@@ -115,7 +116,11 @@ courses_load(struct chunk *ch)
 	for (i = 0; i < n; i++)
 		list[i]->mode = enroll_mode_name(list[i]->best);
 
-	/* Default intentions name a run or its parent course. */
+	/* Default intentions name a run or its parent course.  Without both
+	 * default-enrollment tables (edx-enterprise before 0223, schema.h)
+	 * there are none to realize. */
+	if (!schema_has(SCHEMA_DEFAULT_INTENTION) || !schema_has(SCHEMA_DEFAULT_REALIZATION))
+		return DB_OK;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "SELECT uuid, content_key FROM enterprise_defaultenterpriseenrollmentintention "
 	    "WHERE enterprise_customer_id = ? AND is_removed = 0 AND content_key IN (");

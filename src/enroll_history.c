@@ -10,6 +10,7 @@
 #include "enroll_chunk.h"
 #include "enroll_history.h"
 #include "log.h"
+#include "schema.h"
 #include "store.h"
 #include "uuid.h"
 
@@ -37,6 +38,21 @@ static const struct {
 	    "enterprise_historicaldefaultenterpriseenrollmentrealization" },
 	[HIST_ROLEASSIGNMENT] = { "enterprise_systemwideenterpriseuserroleassignment",
 	    "enterprise_historicalsystemwideenterpriseuserroleassignment" },
+};
+
+/* The schema check's name for each twin (schema.h): it says whether the
+ * twin is complete; our own look at information_schema says which columns
+ * it shares with its table, to copy them all. */
+static const enum schema_table twin_schema[HIST_NTABLES] = {
+	[HIST_COURSEENROLLMENT] = SCHEMA_HIST_COURSE_ENROLLMENT,
+	[HIST_CUSTOMERUSER] = SCHEMA_HIST_ENTERPRISE_CUSTOMER_USER,
+	[HIST_PENDINGUSER] = SCHEMA_HIST_PENDING_ENTERPRISE_CUSTOMER_USER,
+	[HIST_PENDINGENROLLMENT] = SCHEMA_HIST_PENDING_ENROLLMENT,
+	[HIST_COURSE_ENTERPRISE] = SCHEMA_HIST_ENTERPRISE_COURSE_ENROLLMENT,
+	[HIST_LICENSED] = SCHEMA_HIST_LICENSED_ENROLLMENT,
+	[HIST_LEARNERCREDIT] = SCHEMA_HIST_LEARNER_CREDIT_ENROLLMENT,
+	[HIST_REALIZATION] = SCHEMA_HIST_DEFAULT_REALIZATION,
+	[HIST_ROLEASSIGNMENT] = SCHEMA_HIST_ROLE_ASSIGNMENT,
 };
 
 #define ROLE_TABLE "enterprise_systemwideenterpriserole"
@@ -261,12 +277,14 @@ lms_ctx_load(struct db *db, const char *reqid, const char *caller, struct lms_ct
 	struct ids ids = { { 0, 0, 0 } };
 	struct db_param p[1];
 	enum db_err e;
+	bool roles;
 
 	memset(out, 0, sizeof(*out));
 	if ((e = lms_tables_get(db, reqid, &out->tables)) != DB_OK)
 		return e;
+	roles = out->tables->roles && schema_has(SCHEMA_ROLE) && schema_has(SCHEMA_ROLE_ASSIGNMENT);
 	p[0] = caller != NULL ? DB_STRP(caller) : DB_NULLP();
-	if ((e = db_query(db, out->tables->roles ?
+	if ((e = db_query(db, roles ?
 	    "SELECT (SELECT id FROM enterprise_enterpriseenrollmentsource WHERE slug = 'customer_admin'), "
 	    "(SELECT id FROM auth_user WHERE username = ?), "
 	    "(SELECT id FROM " ROLE_TABLE " WHERE name = 'enterprise_learner')" :
@@ -278,7 +296,7 @@ lms_ctx_load(struct db *db, const char *reqid, const char *caller, struct lms_ct
 	out->role_id = ids.v[2];
 	if (out->source_id <= 0)
 		log_warn(reqid, "enrollment source customer_admin missing; source_id left NULL");
-	if (out->tables->roles && out->role_id <= 0)
+	if (roles && out->role_id <= 0)
 		log_warn(reqid, "role enterprise_learner missing from %s; no roles assigned", ROLE_TABLE);
 	return DB_OK;
 }
@@ -301,10 +319,18 @@ history_values(struct sqlbuild *q, struct chunk *ch, const char *type_expr)
 		sqlb_null(q);
 }
 
+/* Whether the twin of t is written: complete by the schema check, its
+ * shared columns known. */
+static bool
+history_on(const struct chunk *ch, enum hist_table t)
+{
+	return ch->lms->tables->hist_columns[t] != NULL && schema_has(twin_schema[t]);
+}
+
 bool
 history_begin(struct sqlbuild *q, struct chunk *ch, enum hist_table t)
 {
-	if (t == HIST_COURSEENROLLMENT || ch->lms->tables->hist_columns[t] == NULL)
+	if (t == HIST_COURSEENROLLMENT || !history_on(ch, t))
 		return false;
 	sqlb_init(q, ch->ca);
 	sqlb_sql(q, "INSERT INTO `");
@@ -412,7 +438,7 @@ history_courseenrollments(struct chunk *ch)
 	size_t i, n = 0;
 	enum db_err e;
 
-	if (lt->hist_columns[t] == NULL)
+	if (!history_on(ch, t))
 		return DB_OK;
 	if ((sc.tuple = history_tuple(ch->ca, sc.ncols)) == NULL)
 		return DB_ERR_NOMEM;

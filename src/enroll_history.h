@@ -85,8 +85,10 @@ enum db_err lms_ctx_load(struct db *db, const char *reqid, const char *caller,
  * *out (process lifetime).  Returns a db.h error when the detection query
  * fails (nothing cached: the next call tries again), DB_ERR_NOMEM on OOM.
  *
- * Branch lms adds src/schema.c with the same knowledge; this is the one
- * place to point at it.
+ * The schema check (schema.h) decides whether a table is complete; this
+ * adds what it does not keep: which columns each twin shares with its
+ * table, so that history copies every one of them.  A twin or the role
+ * tables are used only when both agree.
  */
 enum db_err lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
     __attribute__((warn_unused_result));

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,11 @@
 
 #include "app.h"
 #include "conf.h"
+#include "db.h"
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
+#include "schema.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -108,6 +111,28 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 	}
 	*out = pc;
 	return 0;
+}
+
+/*
+ * The schema check (schema.h) on a connection of its own, closed before the
+ * pool forks.  must_connect (--check-config): an unreachable database is an
+ * error; at start-up it is not (the responders check later).  0 or -1.
+ */
+static int
+check_schema(const struct conf *conf, bool must_connect)
+{
+	struct db_settings ds;
+	struct db *db;
+	int rc;
+
+	app_db_settings(conf, &ds);
+	if ((db = db_new(&ds)) == NULL) {
+		log_error(NULL, "schema: out of memory");
+		return -1;
+	}
+	rc = schema_check_startup(db, must_connect);
+	db_free(db);
+	return rc;
 }
 
 /* Returns the listening fd: the one on fd 0, or one opened for `listen`. */
@@ -209,16 +234,22 @@ main(int argc, char **argv)
 		fprintf(stderr, "bulk-enrolld: %s\n", err);
 		return 1;
 	}
-	if (cli.check_only) {
-		printf("bulk-enrolld: configuration OK\n");
-		pool_config_free(pc);
-		return 0;
-	}
 	{
 		enum log_level lvl = LOG_LVL_INFO;
 
 		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
 			log_set_level(lvl);
+	}
+	if (check_schema(&pc->conf, cli.check_only) != 0) {
+		fprintf(stderr, "bulk-enrolld: the database's schema is not one this service can use "
+		    "(see the schema: lines above)\n");
+		pool_config_free(pc);
+		return 1;
+	}
+	if (cli.check_only) {
+		printf("bulk-enrolld: configuration OK\n");
+		pool_config_free(pc);
+		return 0;
 	}
 	/* Before any fork: libcurl's global state is not thread- or fork-lazy. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -1,9 +1,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +24,24 @@
 
 /* The most a response body may take: the items' results of a maximal request. */
 #define RESPONSE_MAX   (512u * 1024 * 1024)
+
+/*
+ * How long a read of the request (its body) may wait for the peer.  nginx
+ * buffers the whole body before it passes the request on
+ * (fastcgi_request_buffering on), so it never pauses mid-body; a peer that
+ * sends a CONTENT_LENGTH larger than its body and then keeps the
+ * connection open would otherwise hold this responder for ever.
+ */
+#define BODY_READ_TIMEOUT_S 10
+
+/*
+ * After a request that took more memory than this, the freed memory is
+ * handed back to the kernel (malloc_trim), so that one huge or hostile
+ * request does not leave the responder at its peak size until it exits:
+ * glibc keeps freed heap for reuse, and raises its mmap threshold after
+ * freeing a large block, so most of a big request's memory stays resident.
+ */
+#define TRIM_AFTER_BYTES (1024u * 1024)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -54,6 +75,20 @@ install_signals(sigset_t *stopset)
 struct body_ctx {
 	FCGX_Stream *in;
 };
+
+/*
+ * Bounds every read on the request's connection; an expired read is a
+ * stream error, which read_body reports as -1 (the body ended early).
+ */
+static void
+bound_reads(const FCGX_Request *r, const char *rid)
+{
+	struct timeval tv = { .tv_sec = BODY_READ_TIMEOUT_S, .tv_usec = 0 };
+
+	if (r->ipcFd >= 0 &&
+	    setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		log_warn(rid, "cannot bound body reads: %s", strerror(errno));
+}
 
 static long
 read_body(void *ctx, unsigned char *buf, size_t n)
@@ -154,6 +189,7 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", r->envp);
 	req.content_length = http_parse_content_length(FCGX_GetParam("CONTENT_LENGTH", r->envp));
 	body.in = r->in;
+	bound_reads(r, rid);
 	req.read_body = read_body;
 	req.read_ctx = &body;
 
@@ -193,6 +229,7 @@ responder_run(int listen_fd, struct app *app)
 		log_warn(NULL, "responder: database not reachable yet; will retry per request");
 
 	while (!stop_requested) {
+		size_t used;
 		int rc;
 
 		/* Signals may arrive only while idle in accept(). */
@@ -210,7 +247,10 @@ responder_run(int listen_fd, struct app *app)
 		}
 		serve_one(&r, app, arena);
 		FCGX_Finish_r(&r);
+		used = arena_used(arena);
 		arena_reset(arena);
+		if (used > TRIM_AFTER_BYTES)
+			(void)malloc_trim(0);   /* returns only whether it released memory */
 	}
 	arena_free(arena);
 	return 0;

@@ -1,5 +1,6 @@
 /*
- * The string-keyed hash map of strmap.h.
+ * The string-keyed hash map of strmap.h, on the per-process keyed hash
+ * of hash.h (callers choose the keys: e-mails, course keys).
  */
 #include "config.h"
 
@@ -7,17 +8,8 @@
 #include <string.h>
 
 #include "arena.h"
+#include "hash.h"
 #include "strmap.h"
-
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 int
 strmap_init(struct strmap *m, struct arena *a, size_t hint)
@@ -33,7 +25,7 @@ strmap_init(struct strmap *m, struct arena *a, size_t hint)
 void *
 strmap_get(const struct strmap *m, const char *key)
 {
-	size_t i = (size_t)fnv1a(key) & (m->cap - 1);
+	size_t i = (size_t)hash_str(key) & (m->cap - 1);
 
 	for (; m->slots[i].key != NULL; i = (i + 1) & (m->cap - 1))
 		if (strcmp(m->slots[i].key, key) == 0)
@@ -58,7 +50,7 @@ strmap_put(struct strmap *m, const char *key, void *val)
 			if (old[j].key != NULL && strmap_put(m, old[j].key, old[j].val) != 0)
 				return -1;
 	}
-	i = (size_t)fnv1a(key) & (m->cap - 1);
+	i = (size_t)hash_str(key) & (m->cap - 1);
 	for (; m->slots[i].key != NULL; i = (i + 1) & (m->cap - 1))
 		if (strcmp(m->slots[i].key, key) == 0) {
 			m->slots[i].val = val;
