@@ -137,6 +137,15 @@ course(struct chunk *ch, const char *key, bool exists, const char *mode)
 	return c;
 }
 
+/* An LMS enrollment as enrollments_load would have found it on pair p. */
+static void
+enrolled(struct pair *p, bool active, const char *mode)
+{
+	p->enr_exists = true;
+	p->enr_active = active;
+	p->enr_mode = mode;
+}
+
 /* What courses_load does besides loading: each surviving item's course. */
 static void
 attach_courses(struct chunk *ch)
@@ -274,8 +283,7 @@ test_existing_enrollment_writes_nothing(void **state)
 	course(ch, DEMOX, true, "audit");
 	resolve_and_classify(ch);
 	p = ch->plan[0].p;
-	p->enr_exists = p->enr_active = true;
-	p->enr_mode = "audit";
+	enrolled(p, true, "audit");
 	p->ece_exists = true;
 	p->ece_id = 5;
 	p->ful = FUL_LICENSE;
@@ -305,12 +313,9 @@ test_reactivation_and_mode_change(void **state)
 	course(ch, OTHER, true, "verified");
 	resolve_and_classify(ch);
 	p = ch->plan[0].p;
-	p->enr_exists = true;
-	p->enr_active = false;
-	p->enr_mode = "audit";
+	enrolled(p, false, "audit");
 	q = ch->plan[1].p;
-	q->enr_exists = q->enr_active = true;
-	q->enr_mode = "audit";
+	enrolled(q, true, "audit");
 	plan_items(ch);
 
 	assert_true(ch->plan[0].created && p->enr_write);
@@ -337,14 +342,13 @@ test_subsidies(void **state)
 	course(ch, OTHER, true, "verified");
 	resolve_and_classify(ch);
 	lic = ch->plan[0].p;
-	lic->enr_exists = lic->enr_active = lic->ece_exists = true;
-	lic->enr_mode = "verified";
+	enrolled(lic, true, "verified");
+	lic->ece_exists = true;
 	lic->ful = FUL_LICENSE;
 	memcpy(lic->ful_subsidy, LIC1, 33);
 	cred = ch->plan[1].p;
-	cred->enr_exists = cred->ece_exists = true;
-	cred->enr_active = false;
-	cred->enr_mode = "verified";
+	enrolled(cred, false, "verified");
+	cred->ece_exists = true;
 	cred->ece_saved = 1;
 	cred->ece_unenrolled = 1;
 	cred->ful = FUL_CREDIT;
