@@ -81,6 +81,7 @@ static const struct key keys[] = {
 	NUM("outbox.batch_size", outbox_batch_size, "50", 1, 10000),
 	NUM("outbox.poll_ms", outbox_poll_ms, "1000", 10, 3600000),
 	NUM("outbox.lease_ms", outbox_lease_ms, "60000", 1000, 86400000),
+	NUM("outbox.retention_days", outbox_retention_days, "30", 0, 36500),
 
 	NUM("limits.max_body_bytes", limits_max_body_bytes, "33554432", 1024, 1073741824L),
 	NUM("limits.max_items", limits_max_items, "100000", 1, 10000000),
@@ -88,6 +89,7 @@ static const struct key keys[] = {
 	NUM("limits.max_request_memory", limits_max_request_memory, "1073741824", 1048576, 17179869184L),
 
 	STR("log.level", log_level, "info"),
+	STR("log.format", log_format, "text"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

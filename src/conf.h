@@ -58,6 +58,7 @@ struct conf {
 	long outbox_batch_size;       /* rows claimed per round (e-mails per SMTP connection) */
 	long outbox_poll_ms;          /* idle wait between rounds */
 	long outbox_lease_ms;         /* a claim's margin past its batch's worst-case delivery */
+	long outbox_retention_days;   /* delivered rows are deleted after this (0: kept) */
 
 	long limits_max_body_bytes;
 	long limits_max_items;
@@ -65,6 +66,7 @@ struct conf {
 	long limits_max_request_memory;
 
 	char *log_level;
+	char *log_format;             /* text | json (log.h) */
 };
 
 /* Fills c with the defaults of SPEC §6. Returns 0, or -1 on OOM. */

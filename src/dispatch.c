@@ -49,6 +49,7 @@
 #include "log.h"
 #include "mail.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "order.h"
 #include "outbound.h"
 #include "store.h"
@@ -525,15 +526,13 @@ out:
 	return rc;
 }
 
-/* Logs one row's failure: the reason escaped (it may come from a server). */
+/* Logs one row's failure (log.c escapes the reason, which may come from a server). */
 static void
 log_row(enum log_level lvl, const char *kind, const struct claimed *r, const char *what,
     const char *reason)
 {
-	char esc[600];
-
-	log_msg(lvl, NULL, "dispatch: %s row %" PRId64 " %s (attempt %u): %s", kind, r->id, what,
-	    r->attempts, log_escape(reason, strlen(reason), esc, sizeof(esc)));
+	log_msg(lvl, NULL, "dispatch: %s row %" PRId64 " %s (attempt %u): %.600s", kind, r->id, what,
+	    r->attempts, reason);
 }
 
 /*
@@ -959,6 +958,7 @@ dispatch_run(struct app *app)
 	while (!stop_requested) {
 		n_orders = round_kind(&d, MET_CHANNEL_ORDER);
 		n_emails = round_kind(&d, MET_CHANNEL_EMAIL);
+		outbox_retention_round(d.db, d.conf->outbox_retention_days);
 		if (n_orders < 0 || n_emails < 0) {
 			/* The database is failing: back off (to DB_ERROR_WAIT_MAX_MS)
 			 * so that an outage does not fill the log. */

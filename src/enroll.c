@@ -203,11 +203,9 @@ item_failed(struct chunk *one, struct enroll_result *r, struct arena *a, size_t 
     enum db_err e)
 {
 	const struct plan *pl = one->plan;
-	char esc[96];
 
-	log_error(one->reqid, "item %zu (%s) failed: %s: %s", index,
-	    log_escape(one->items[0].course_run_key, strlen(one->items[0].course_run_key),
-	    esc, sizeof(esc)), db_strerror(e), db_error(one->db));
+	log_error(one->reqid, "item %zu (%.96s) failed: %s: %s", index,
+	    one->items[0].course_run_key, db_strerror(e), db_error(one->db));
 	memset(r, 0, sizeof(*r));
 	r->kind = ENROLL_FAILURE;
 	r->course_run_key = one->items[0].course_run_key;

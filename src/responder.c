@@ -168,7 +168,7 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	struct body_ctx body;
 	struct timespec t0;
 	const char *rid;
-	char genid[33], pathlog[256];
+	char genid[33];
 	double ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -199,9 +199,8 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 		log_warn(rid, "could not write the response (client gone?)");
 	ms = elapsed_ms(&t0);
 	metrics_request(resp.status, ms / 1e3);
-	log_info(rid, "%s %s -> %d in %.1f ms (%zu bytes of request memory)",
-	    req.method, log_escape(req.path, strlen(req.path), pathlog, sizeof(pathlog)),
-	    resp.status, ms, arena_used(arena));
+	log_info(rid, "%s %.256s -> %d in %.1f ms (%zu bytes of request memory)",
+	    req.method, req.path, resp.status, ms, arena_used(arena));
 	http_response_free(&resp);
 }
 

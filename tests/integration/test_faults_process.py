@@ -91,7 +91,8 @@ class ResponderKilledTest(unittest.TestCase):
         self.blocker.autocommit(False)
         with self.blocker.cursor() as cur:
             cur.execute("INSERT INTO enterprise_pendingenterprisecustomeruser "
-                        "(user_email, enterprise_customer_id) VALUES (%s, %s)",
+                        "(user_email, enterprise_customer_id, created, modified) "
+                        "VALUES (%s, %s, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
                         (body["enrollments_info"][5000]["email"], stack.ENTERPRISE_UUID))
         before = set(stack.responder_pids())
         result = {}
