@@ -684,6 +684,52 @@ test_one_utc_time_per_chunk_and_resend_moves_nothing(void **state)
 	assert_int_equal(db_exec(db, "SET time_zone = '+00:00'", NULL, 0, NULL, NULL), DB_OK);
 }
 
+/*
+ * Issue 8 at the enroll layer: a new and a relinked learner get one
+ * enterprise_learner role each; every row written gets one history row
+ * ('+' new, '~' changed) with the caller's auth_user.id (demo_admin, 1),
+ * student_courseenrollment_history's id a UUID4; a re-send adds none.
+ */
+static void
+test_history_rows_and_learner_roles(void **state)
+{
+	struct enroll_item it[2] = {
+		item("Alice@Example.com", 0, DEMOX, LIC1, NULL),   /* a new link */
+		item(NULL, 5, DEMOX, LIC1, NULL),                  /* dave: relinked */
+	};
+	static const char counts[] =
+	    "SELECT CONCAT_WS(',', "
+	    "(SELECT GROUP_CONCAT(user_id, ':', applies_to_all_contexts ORDER BY user_id) "
+	    "FROM enterprise_systemwideenterpriseuserroleassignment a JOIN "
+	    "enterprise_systemwideenterpriserole r ON r.id = a.role_id AND r.name = 'enterprise_learner' "
+	    "WHERE a.enterprise_customer_id = '" DEMO "'), "
+	    "(SELECT GROUP_CONCAT(history_type, user_id ORDER BY user_id) "
+	    "FROM enterprise_historicalenterprisecustomeruser), "
+	    "(SELECT GROUP_CONCAT(history_type, user_id ORDER BY user_id) "
+	    "FROM student_courseenrollment_history), "
+	    "(SELECT COUNT(*) FROM enterprise_historicalenterprisecourseenrollment WHERE history_type = '+'), "
+	    "(SELECT COUNT(*) FROM enterprise_historicallicensedenterprisecourseenrollment), "
+	    "(SELECT COUNT(*) FROM enterprise_historicalsystemwideenterpriseuserroleassignment), "
+	    "(SELECT COUNT(DISTINCT history_user_id) FROM (SELECT history_user_id FROM "
+	    "student_courseenrollment_history UNION ALL SELECT history_user_id FROM "
+	    "enterprise_historicalenterprisecustomeruser UNION ALL SELECT history_user_id FROM "
+	    "enterprise_historicalsystemwideenterpriseuserroleassignment) h WHERE history_user_id = 1))";
+	struct run r;
+
+	(void)state;
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	run_free(&r);
+	assert_string_equal(scalar(counts), "2:0,5:0,+2,~5,+2,+5,2,2,2,1");
+	assert_string_equal(scalar("SELECT SUM(history_id REGEXP '^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$') "
+	    "FROM student_courseenrollment_history"), "2");
+
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	run_free(&r);
+	assert_string_equal(scalar(counts), "2:0,5:0,+2,~5,+2,+5,2,2,2,1");
+}
+
 int
 main(void)
 {
@@ -705,6 +751,7 @@ main(void)
 		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
 		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
 		cmocka_unit_test_setup(test_one_utc_time_per_chunk_and_resend_moves_nothing, reset),
+		cmocka_unit_test_setup(test_history_rows_and_learner_roles, reset),
 	};
 	struct db_settings s;
 	int rc;
