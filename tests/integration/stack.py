@@ -345,3 +345,25 @@ def wait_until(predicate, timeout=10, what="condition", interval=0.05):
 def kill(pid, sig=signal.SIGTERM):
     """Sends a signal to one process of the stack."""
     os.kill(pid, sig)
+
+
+def copy_course(source, new_id, **columns):
+    """Inserts the course run `new_id` as a copy of `source` (every column,
+    so the real schema's NOT NULL columns are filled as the LMS fills
+    them), with `columns` changed, e.g. copy_course(DEMOX, KEY,
+    display_name="X", invitation_only=0)."""
+    conn = db()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT * FROM course_overviews_courseoverview WHERE id = %s", (source,))
+            row = cur.fetchone()
+            if row is None:
+                raise LookupError("no course run %r to copy" % (source,))
+            values = dict(zip([d[0] for d in cur.description], row))
+            values.update(columns)
+            values["id"] = new_id
+            cur.execute("INSERT INTO course_overviews_courseoverview (%s) VALUES (%s)" % (
+                ", ".join("`%s`" % name for name in values), ", ".join(["%s"] * len(values))),
+                list(values.values()))
+    finally:
+        conn.close()

@@ -46,17 +46,8 @@ class CourseKeyWithCrLfTest(unittest.TestCase):
 
     def setUp(self):
         stack.reset_data()
-        conn = stack.db()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "INSERT INTO course_overviews_courseoverview (id, display_name, org, "
-                    "display_number_with_default, display_org_with_default, start, end, "
-                    "enrollment_start, enrollment_end, invitation_only) VALUES "
-                    "(%s, 'CRLF', 'edX', 'CRLF', 'edX', '2026-01-01', NULL, NULL, NULL, 0)",
-                    (KEY,))
-        finally:
-            conn.close()
+        stack.copy_course("course-v1:edX+DemoX+2026", KEY, display_name="CRLF",
+                          enrollment_start=None, enrollment_end=None, invitation_only=0)
         root_sql("DROP TRIGGER IF EXISTS %s;\n"
                  "DELIMITER //\n"
                  "CREATE TRIGGER %s BEFORE INSERT ON student_courseenrollment FOR EACH ROW\n"
