@@ -227,6 +227,7 @@ lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
 	}
 	if (keep == NULL && (keep = arena_new(TABLES_ARENA_MAX)) == NULL)
 		return DB_ERR_NOMEM;
+	arena_reset(keep);      /* what a failed attempt left: nothing points at it */
 	if ((scratch = arena_new(TABLES_ARENA_MAX)) == NULL)
 		return DB_ERR_NOMEM;
 	memset(&c, 0, sizeof(c));
