@@ -236,7 +236,7 @@ class OutOfSpaceTest(unittest.TestCase):
         conn = pymysql.connect(unix_socket=self.sock, user="root", autocommit=True, connect_timeout=10)
         try:
             with conn.cursor() as cur:
-                cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4" % env["BULK_DB_NAME"])
+                cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8" % env["BULK_DB_NAME"])
                 # An ordinary account, as in production.
                 cur.execute("CREATE USER %s@'localhost' IDENTIFIED BY %s",
                             (env["BULK_DB_USER"], env["BULK_DB_PASSWORD"]))
@@ -247,7 +247,9 @@ class OutOfSpaceTest(unittest.TestCase):
         src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         files = sorted(os.path.join(src, "sql", f) for f in os.listdir(os.path.join(src, "sql"))
                        if f.endswith(".sql"))
-        for path in files + [os.path.join(src, "tests", "fixtures", "demo.sql")]:
+        # The LMS tables as the stack loads them (the real DDL), then ours.
+        lms = [os.path.join(src, "tests", "fixtures", "lms", "lms-tables.sql")]
+        for path in lms + files + [os.path.join(src, "tests", "fixtures", "demo.sql")]:
             with open(path, "rb") as f:
                 subprocess.run(["mariadb", "--no-defaults", "--socket=" + self.sock, "-uroot",
                                 env["BULK_DB_NAME"]], stdin=f, check=True, capture_output=True,
