@@ -344,6 +344,7 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 	enum enroll_err rc;
 	enum db_err dberr;
 	size_t lo, i;
+
 	memset(err, 0, sizeof(*err));
 	if ((o = arena_calloc(a, 1, sizeof(*o))) == NULL ||
 	    (o->results = arena_calloc(a, req->nitems, sizeof(*o->results))) == NULL ||
