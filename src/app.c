@@ -78,6 +78,24 @@ app_close(struct app *app)
 	memset(app, 0, sizeof(*app));
 }
 
+int
+app_thread_open(struct app *dst, const struct app *src)
+{
+	*dst = *src;
+	if ((dst->db = db_clone(src->db)) == NULL) {
+		memset(dst, 0, sizeof(*dst));
+		return -1;
+	}
+	return 0;
+}
+
+void
+app_thread_close(struct app *dst)
+{
+	db_free(dst->db);
+	memset(dst, 0, sizeof(*dst));
+}
+
 /* Sets a 500; if even that fails the responder sends a fixed body. */
 static void
 server_error(struct http_response *resp)

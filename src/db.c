@@ -566,3 +566,51 @@ db_free(struct db *db)
 	free(db->name);
 	free(db);
 }
+
+struct db *
+db_clone(const struct db *db)
+{
+	struct db *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	/* The settings only; connection, statements and errors start empty. */
+	c->port = db->port;
+	c->connect_timeout_s = db->connect_timeout_s;
+	c->rw_timeout_s = db->rw_timeout_s;
+	c->host = db->host ? strdup(db->host) : NULL;
+	c->socket = db->socket ? strdup(db->socket) : NULL;
+	c->user = db->user ? strdup(db->user) : NULL;
+	c->password = db->password ? strdup(db->password) : NULL;
+	c->name = db->name ? strdup(db->name) : NULL;
+	if ((db->host && !c->host) || (db->socket && !c->socket) || (db->user && !c->user) ||
+	    (db->password && !c->password) || (db->name && !c->name)) {
+		db_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+db_library_init(void)
+{
+	return mysql_library_init(0, NULL, NULL) == 0 ? 0 : -1;
+}
+
+void
+db_library_end(void)
+{
+	mysql_library_end();
+}
+
+int
+db_thread_start(void)
+{
+	return mysql_thread_init() == 0 ? 0 : -1;
+}
+
+void
+db_thread_end(void)
+{
+	mysql_thread_end();
+}

@@ -1,8 +1,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -169,38 +172,58 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	http_response_free(&resp);
 }
 
-int
-responder_run(int listen_fd, struct app *app)
-{
-	FCGX_Request r;
+/*
+ * One request thread: its own FCGX_Request, arena and app (database
+ * connection); the configuration, keyring and roles are shared read-only.
+ */
+struct worker {
+	pthread_t tid;
+	int listen_fd;
+	struct app app;
+	bool app_open;
 	struct arena *arena;
-	sigset_t stopset;
+	FCGX_Request req;
+	bool req_open;
+	const sigset_t *stopset;
+	int rc;
+};
 
-	if (install_signals(&stopset) != 0 || sigprocmask(SIG_BLOCK, &stopset, NULL) != 0) {
-		log_error(NULL, "responder: cannot set up signals: %s", strerror(errno));
-		return 1;
+/* Serialises FCGX_Accept_r across the threads, as libfcgi's threaded.c. */
+static pthread_mutex_t accept_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The accept loop.  SIGTERM/SIGINT stay blocked except while this thread
+ * holds the accept mutex and waits in accept(), so the signal is delivered
+ * to the one thread that can be interrupted, and every other thread sees
+ * the flag when it comes back for the mutex.  A thread never stops in the
+ * middle of a request.
+ */
+static void *
+worker_loop(void *arg)
+{
+	struct worker *w = arg;
+
+	if (db_thread_start() != 0) {
+		log_error(NULL, "responder: database thread set-up failed");
+		w->rc = 1;
+		return NULL;
 	}
-	if ((arena = arena_new((size_t)app->conf->limits_max_request_memory)) == NULL) {
-		log_error(NULL, "responder: out of memory");
-		return 1;
-	}
-	if (FCGX_InitRequest(&r, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_error(NULL, "responder: FCGX_InitRequest failed");
-		arena_free(arena);
-		return 1;
-	}
-	if (db_ping(app->db) != DB_OK)
+	if (db_ping(w->app.db) != DB_OK)
 		log_warn(NULL, "responder: database not reachable yet; will retry per request");
 
 	while (!stop_requested) {
 		int rc;
 
+		if (pthread_mutex_lock(&accept_mutex) != 0)
+			break;
 		/* Signals may arrive only while idle in accept(). */
-		if (sigprocmask(SIG_UNBLOCK, &stopset, NULL) != 0)
+		if (pthread_sigmask(SIG_UNBLOCK, w->stopset, NULL) != 0) {
+			(void)pthread_mutex_unlock(&accept_mutex);
 			break;
-		rc = stop_requested ? -1 : FCGX_Accept_r(&r);
-		if (sigprocmask(SIG_BLOCK, &stopset, NULL) != 0)
-			break;
+		}
+		rc = stop_requested ? -1 : FCGX_Accept_r(&w->req);
+		(void)pthread_sigmask(SIG_BLOCK, w->stopset, NULL);
+		(void)pthread_mutex_unlock(&accept_mutex);
 		if (rc < 0) {
 			if (stop_requested)
 				break;
@@ -208,10 +231,103 @@ responder_run(int listen_fd, struct app *app)
 			usleep(100000);
 			continue;
 		}
-		serve_one(&r, app, arena);
-		FCGX_Finish_r(&r);
-		arena_reset(arena);
+		serve_one(&w->req, &w->app, w->arena);
+		FCGX_Finish_r(&w->req);
+		arena_reset(w->arena);
 	}
-	arena_free(arena);
+	db_thread_end();
+	return NULL;
+}
+
+/* Builds one thread's state; worker_close() releases it, also after a failure.  0, or -1 (logged). */
+static int
+worker_open(struct worker *w, int listen_fd, const struct app *app, const sigset_t *stopset)
+{
+	memset(w, 0, sizeof(*w));
+	w->listen_fd = listen_fd;
+	w->stopset = stopset;
+	if (app_thread_open(&w->app, app) != 0) {
+		log_error(NULL, "responder: out of memory");
+		return -1;
+	}
+	w->app_open = true;
+	if ((w->arena = arena_new((size_t)app->conf->limits_max_request_memory)) == NULL) {
+		log_error(NULL, "responder: out of memory");
+		return -1;
+	}
+	if (FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_error(NULL, "responder: FCGX_InitRequest failed");
+		return -1;
+	}
+	w->req_open = true;
 	return 0;
+}
+
+static void
+worker_close(struct worker *w)
+{
+	if (w->req_open)
+		FCGX_Free(&w->req, 0);
+	arena_free(w->arena);
+	if (w->app_open)
+		app_thread_close(&w->app);
+}
+
+int
+responder_run(int listen_fd, struct app *app)
+{
+	struct worker *workers;
+	sigset_t stopset;
+	size_t n, started = 0, i;
+	int rc = 0;
+
+	if (install_signals(&stopset) != 0 || pthread_sigmask(SIG_BLOCK, &stopset, NULL) != 0) {
+		log_error(NULL, "responder: cannot set up signals: %s", strerror(errno));
+		return 1;
+	}
+	if (db_library_init() != 0) {
+		log_error(NULL, "responder: database client library did not initialise");
+		return 1;
+	}
+	n = app->conf->threads > 0 ? (size_t)app->conf->threads : 1;
+	if ((workers = calloc(n, sizeof(*workers))) == NULL) {
+		log_error(NULL, "responder: out of memory");
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		if (worker_open(&workers[i], listen_fd, app, &stopset) != 0) {
+			rc = 1;
+			goto out;
+		}
+	if (n == 1) {
+		/* No thread for the common single-threaded case. */
+		(void)worker_loop(&workers[0]);
+		rc = workers[0].rc;
+		goto out;
+	}
+	/* Threads inherit this thread's mask: the stop signals blocked. */
+	for (started = 0; started < n; started++) {
+		int e = pthread_create(&workers[started].tid, NULL, worker_loop, &workers[started]);
+
+		if (e != 0) {
+			log_error(NULL, "responder: cannot start thread %zu: %s", started, strerror(e));
+			/* Stop those running: the flag for the busy ones, the
+			 * signal for the one waiting in accept(). */
+			stop_requested = 1;
+			(void)kill(getpid(), SIGTERM);
+			rc = 1;
+			break;
+		}
+	}
+	for (i = 0; i < started; i++) {
+		(void)pthread_join(workers[i].tid, NULL);
+		if (workers[i].rc != 0)
+			rc = 1;
+	}
+out:
+	for (i = 0; i < n; i++)
+		worker_close(&workers[i]);
+	free(workers);
+	db_library_end();
+	return rc;
 }

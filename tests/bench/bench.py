@@ -511,7 +511,9 @@ def pending_rows_like(conn, prefix):
 
 def run_b2(conn, tok, seconds, lua_path):
     """The service, then the trivial responder on the pool's socket."""
+    probe = Probe()
     svc = wrk("b2svc", tok, seconds, lua_path)
+    svc.update(probe.figures(max(1, svc["requests"])))
     rows = pending_rows_like(conn, "b2svc")
     # Requests still in flight when wrk stopped may have committed too.
     if svc["non2xx"] or svc["socket_errors"] or not svc["requests"] <= rows <= svc["requests"] + 16:
@@ -673,6 +675,7 @@ def main():
             fig.update({"B2 req/s": svc["rps"], "B2 p99 ms": svc["p99_ms"],
                         "B2 p50 ms": svc["p50_ms"], "trivial req/s": triv["rps"],
                         "trivial p99 ms": triv["p99_ms"], "B2 / trivial": svc["rps"] / triv["rps"]})
+            fig["B2 profile"] = {k: svc[k] for k in ("app_cpu_s", "db_cpu_s", "prepares", "executes")}
 
         if "B3" in only:
             items = learner_items("B3", B3_LEARNERS, B3_SEED, COURSES[:10], 10 ** 6)
@@ -717,12 +720,13 @@ def main():
     if "B2 p99 ms" in fig:
         print("B2 latency: p50 %.1f ms, p99 %.1f ms (trivial responder: p99 %.1f ms)" % (
             fig["B2 p50 ms"], fig["B2 p99 ms"], fig["trivial p99 ms"]))
-    for name in ("B1", "B3"):
+    for name in ("B1", "B2", "B3"):
         prof = fig.get(name + " profile")
         if prof:
-            print("%s: responders %.2f CPU s, mariadbd %.2f CPU s, %d prepares / %d executes" % (
-                name, prof["app_cpu_s"], prof["db_cpu_s"], round(prof["prepares"]),
-                round(prof["executes"])))
+            print("%s, per request: responders %.4f CPU s, mariadbd %.4f CPU s, "
+                  "%.1f prepares / %.1f executes" % (
+                      name, prof["app_cpu_s"], prof["db_cpu_s"], prof["prepares"],
+                      prof["executes"]))
     if "floor s" in fig:
         print("SQL floor: %.3f s, mariadbd %.2f CPU s" % (fig["floor s"], fig["floor db cpu s"]))
     for n in notes:
