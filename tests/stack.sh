@@ -3,14 +3,17 @@
 #
 #   tests/stack.sh run     install what is missing, build, start MariaDB,
 #                          the bulk-enrolld pool (spawn-fcgi) and nginx on
-#                          127.0.0.1:8080 (BULK_RUN_PORT overrides it);
-#                          print curl commands; stay in the
+#                          127.0.0.1:8080 (BULK_RUN_PORT overrides it), in a
+#                          new /tmp/bulk-enroll-run.* directory that ./.stack
+#                          links to; print curl commands; stay in the
 #                          foreground until Ctrl-C
 #   tests/stack.sh stop    stop a stack started by `run` (another terminal)
 #   tests/stack.sh test    install, build, `make check`, then the same stack
 #                          in a temporary directory on free ports, every
-#                          integration test, a sanitizer build's `make check`;
-#                          tear down; exit non-zero if anything failed
+#                          integration test, `run`/`stop` from a copy only
+#                          root can enter (tests/readme-commands.sh run), a
+#                          sanitizer build's `make check`; tear down; exit
+#                          non-zero if anything failed
 #   tests/stack.sh bench   the benchmark (tests/bench/bench.py) on such a
 #                          stack without a dispatcher (tests/bench/bench.sh)
 #
@@ -21,12 +24,25 @@
 # Everything this script starts runs in its own session (setsid) with its pid
 # recorded under the stack directory; teardown stops exactly those processes
 # (and their process groups), never anything found by name.
+#
+# A stack never runs out of the checkout: the pool (nobody:nogroup) and
+# nginx's workers (nobody) may not be able to enter it (a clone under /root,
+# mode 0700).  Each stack lives in its own runtime directory under /tmp
+# (mktemp, root, 0711), which holds everything they must reach: a copy of
+# the daemon binary (bin/), its configuration and secrets (group nogroup,
+# 0640/0750), the FastCGI and MariaDB sockets' directories (0710, group
+# nogroup) and nginx's temporary files.  The checkout is never chmod'ed.
 set -euo pipefail
 
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BULK_BUILD_DIR:-$SRC_DIR/build}
 ASAN_BUILD_DIR=${BULK_ASAN_BUILD_DIR:-$SRC_DIR/build-asan}
-RUN_STACK_DIR=$SRC_DIR/.stack
+# `run` links ./.stack to its runtime directory (stack.py and `stop` find
+# the stack through it); set while a `run` stack is being started.
+RUN_STACK_LINK=$SRC_DIR/.stack
+RUN_STACK_DIR=
+# Where stacks' runtime directories go: world-traversable on every Debian.
+RUNTIME_BASE=/tmp
 # Debian's python3, which has python3-jwt and python3-pymysql, even when a
 # pyenv or virtualenv python3 comes first in PATH.
 PYTHON=/usr/bin/python3
@@ -40,7 +56,7 @@ PACKAGES=(
 	mariadb-server mariadb-client
 	nginx-light spawn-fcgi
 	python3 python3-jwt python3-pymysql python3-cryptography
-	curl ca-certificates util-linux procps valgrind
+	curl ca-certificates util-linux procps valgrind git
 )
 
 # Demo enterprise (tests/fixtures/demo.sql) and the JWT the dev stack trusts.
@@ -86,7 +102,11 @@ build() {
 	mkdir -p "$dir"
 	if [ ! -f "$dir/Makefile" ]; then
 		say "configuring $dir"
-		(cd "$dir" && "$SRC_DIR/configure" --enable-werror "$@" >configure.out) ||
+		# configure refuses an absolute source path with a space in it,
+		# but takes a relative one.
+		local rel
+		rel=$(realpath --relative-to="$dir" "$SRC_DIR")
+		(cd "$dir" && "$rel/configure" --enable-werror "$@" >configure.out) ||
 			{ cat "$dir/configure.out" >&2; die "configure failed in $dir"; }
 	fi
 	say "building in $dir"
@@ -126,10 +146,13 @@ make_check() {
 	shift 2
 	find "$dir" -name '*.trs' -delete
 	say "make check ($label)"
-	# tests/db/* use the stack's MariaDB (a database of their own, as root
-	# over the socket) when one is up, and skip (exit 77) otherwise.
+	# tests/db/* use the stack's MariaDB (a database and an account of their
+	# own, over the socket) when one is up, and skip (exit 77) otherwise.
+	# Their account (db_accounts) gets its password through MYSQL_PWD, which
+	# Connector/C and the mariadb client read when none is given.
 	if [ -n "${BULK_DB_SOCKET:-}" ] && [ -S "$BULK_DB_SOCKET" ]; then
 		BULK_TEST_DB_SOCKET=$BULK_DB_SOCKET BULK_TEST_DB_NAME=$BULK_TEST_DB_NAME \
+			BULK_TEST_DB_USER=$BULK_TEST_DB_USER MYSQL_PWD=$BULK_TEST_DB_PASSWORD \
 			make -C "$dir" -j2 check "$@" >"$dir/check.out" 2>&1 || rc=$?
 	else
 		make -C "$dir" -j2 check "$@" >"$dir/check.out" 2>&1 || rc=$?
@@ -159,9 +182,35 @@ free_port() {
 	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# shell_quote STRING: STRING in single quotes, for stack.env (read by the
+# shell and by stack.py, with shlex).
+shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
 random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# as_pool_user COMMAND...: runs COMMAND as the pool and nginx's workers do
+# (nobody:nogroup, no other groups), to check what they can reach.
+as_pool_user() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+
+# new_runtime_dir KIND: creates and prints a fresh runtime directory,
+# $RUNTIME_BASE/bulk-enroll-KIND.XXXXXX (root, 0711: the unprivileged
+# processes may pass through it, not list it).
+new_runtime_dir() {
+	local dir
+	dir=$(mktemp -d "$RUNTIME_BASE/bulk-enroll-$1.XXXXXX") || die "mktemp in $RUNTIME_BASE failed"
+	chmod 0711 "$dir"
+	printf '%s\n' "$dir"
+}
+
+# runtime_subdir DIR: a directory of the stack that only root and group
+# nogroup (the pool, nginx's workers) may pass through, not list.
+runtime_subdir() {
+	mkdir -p "$1"
+	chown root:nogroup "$1"
+	chmod 0710 "$1"
+}
 
 # stop_pid PIDFILE SIGNAL SECONDS: signals the process, waits for it to go,
 # then SIGKILLs whatever is left of its process group (it is a session
@@ -198,8 +247,8 @@ db_client() {
 
 db_start() {
 	local d=$BULK_STACK_DIR/db i
-	mkdir -p "$d"
-	chmod 0755 "$d"
+	# the daemon (nobody:nogroup) connects to the socket in here
+	runtime_subdir "$d"
 	if [ ! -d "$d/data/mysql" ]; then
 		# --skip-name-resolve --force: a fresh root may have no /etc/hosts,
 		# and the install script refuses to run when it cannot resolve the
@@ -233,21 +282,37 @@ db_stop() {
 	stop_pid "$BULK_STACK_DIR/db/mariadbd.ours.pid" TERM 60
 }
 
-# Creates the database and the service's account, applies every migration
+# db_accounts: the databases, and one account per kind of client, each with
+# only what it needs (none has a global privilege, so `SET GLOBAL read_only
+# = 1` binds them all; root, over the socket, is for migrations, schema
+# loads and fault tests):
+#   BULK_DB_USER          the daemon, as in production: SELECT, INSERT,
+#                         UPDATE, DELETE on the LMS database, nothing else
+#   BULK_DB_HARNESS_USER  the integration tests' own connections
+#                         (stack.db(): fixtures, TRUNCATE, LOCK TABLES): all
+#                         privileges on the LMS database
+#   BULK_TEST_DB_USER     tests/db: all privileges on their own database only
+db_accounts() {
+	db_client <<-SQL
+		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE DATABASE IF NOT EXISTS \`$BULK_TEST_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'localhost' IDENTIFIED BY '$BULK_DB_PASSWORD';
+		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'127.0.0.1' IDENTIFIED BY '$BULK_DB_PASSWORD';
+		GRANT SELECT, INSERT, UPDATE, DELETE ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
+		GRANT SELECT, INSERT, UPDATE, DELETE ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'127.0.0.1';
+		CREATE USER IF NOT EXISTS '$BULK_DB_HARNESS_USER'@'localhost' IDENTIFIED BY '$BULK_DB_HARNESS_PASSWORD';
+		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_HARNESS_USER'@'localhost';
+		CREATE USER IF NOT EXISTS '$BULK_TEST_DB_USER'@'localhost' IDENTIFIED BY '$BULK_TEST_DB_PASSWORD';
+		GRANT ALL PRIVILEGES ON \`$BULK_TEST_DB_NAME\`.* TO '$BULK_TEST_DB_USER'@'localhost';
+	SQL
+}
+
+# Creates the databases and accounts (db_accounts), applies every migration
 # in lexical order (twice in test mode: each must be safe to apply again)
 # and loads the demo data.
 db_init() {
 	local passes=$1 f pass
-	db_client <<-SQL
-		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'localhost' IDENTIFIED BY '$BULK_DB_PASSWORD';
-		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'127.0.0.1' IDENTIFIED BY '$BULK_DB_PASSWORD';
-		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
-		GRANT ALL PRIVILEGES ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'127.0.0.1';
-		CREATE DATABASE IF NOT EXISTS \`$BULK_TEST_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-		GRANT ALL PRIVILEGES ON \`$BULK_TEST_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
-		GRANT ALL PRIVILEGES ON \`$BULK_TEST_DB_NAME\`.* TO '$BULK_DB_USER'@'127.0.0.1';
-	SQL
+	db_accounts || die "creating the databases and accounts failed"
 	shopt -s nullglob
 	local migrations=("$SRC_DIR"/sql/*.sql)
 	shopt -u nullglob
@@ -274,9 +339,12 @@ db_init() {
 # we record is the master's.  A wrapper subshell waits for the master and
 # writes its exit status, which the SIGTERM test reads.  Extra BULK_ENROLL_*
 # variables in the environment reach the daemon (stack.py restart_pool).
+# The daemon runs from its copy in the stack's bin/, installed afresh from
+# the build at every start (so a restart runs what was last built).
 pool_start() {
 	local d=$BULK_STACK_DIR/pool i
-	mkdir -p "$d"
+	runtime_subdir "$d"
+	install_daemon
 	rm -f "$BULK_FCGI_SOCKET" "$d/master.pid" "$d/exit-status"
 	(
 		setsid spawn-fcgi -n -s "$BULK_FCGI_SOCKET" -M 0660 -U nobody -G nogroup \
@@ -297,6 +365,16 @@ pool_start() {
 	die "bulk-enrolld did not start (log: $BULK_DAEMON_LOG)"
 }
 
+# install_daemon: copies the built daemon to $BULK_DAEMON (the stack's
+# bin/), where the pool's user can run it wherever the checkout is.
+install_daemon() {
+	[ -x "$BULK_BUILT_DAEMON" ] || die "$BULK_BUILT_DAEMON was not built"
+	mkdir -p "${BULK_DAEMON%/*}"
+	chmod 0711 "${BULK_DAEMON%/*}"
+	install -m 0755 "$BULK_BUILT_DAEMON" "$BULK_DAEMON" ||
+		die "cannot install $BULK_BUILT_DAEMON as $BULK_DAEMON"
+}
+
 # pool_stop: SIGTERM (drain), then SIGKILL of the whole group after 20 s.
 pool_stop() {
 	local d=$BULK_STACK_DIR/pool i
@@ -315,8 +393,9 @@ pool_stop() {
 
 write_nginx_conf() {
 	local d=$BULK_STACK_DIR/nginx
-	mkdir -p "$d/tmp"
-	chmod 0755 "$d" "$d/tmp"
+	# nginx's workers (nobody) pass through to their temporary files
+	runtime_subdir "$d"
+	runtime_subdir "$d/tmp"
 	cp /etc/nginx/fastcgi_params "$d/fastcgi_params"
 	# the snippet exactly as shipped, pointed at this stack's socket
 	sed "s#unix:/run/bulk-enroll/fcgi.sock#unix:$BULK_FCGI_SOCKET#g" \
@@ -385,11 +464,16 @@ wait_healthy() {
 # stack_up DIR HTTP_PORT MODE: everything from an empty directory.
 stack_up() {
 	local dir=$1 http_port=$2 mode=$3 max_body passes
-	case $dir in *[[:space:]]*) die "the stack directory must not contain spaces: $dir" ;; esac
-	mkdir -p "$dir/secrets" "$dir/pool"
-	# nginx's workers (nobody) must reach the socket; the daemon (nobody)
-	# reads its configuration and secrets through group nogroup.
-	chmod 0755 "$dir" "$dir/pool"
+	# Only stack.env names the checkout (quoted); everything the stack's
+	# processes are configured with lies under $dir (mktemp: plain names).
+	case $SRC_DIR$BUILD_DIR in *$'\n'*) die "the checkout's path must not contain a newline" ;; esac
+	# The runtime directory (new_runtime_dir: root, 0711): nginx's workers
+	# (nobody) must reach the FastCGI socket; the daemon (nobody:nogroup)
+	# runs its copy in bin/ and reads its configuration and secrets through
+	# group nogroup.
+	chmod 0711 "$dir"
+	runtime_subdir "$dir/pool"
+	mkdir -p "$dir/secrets"
 	chown root:nogroup "$dir/secrets"
 	chmod 0750 "$dir/secrets"
 	local log_level=debug dispatchers=1
@@ -409,7 +493,7 @@ stack_up() {
 	fi
 	cat >"$dir/stack.env" <<-EOF
 		BULK_STACK_DIR=$dir
-		BULK_SRC_DIR=$SRC_DIR
+		BULK_SRC_DIR=$(shell_quote "$SRC_DIR")
 		BULK_MODE=$mode
 		BULK_URL=http://127.0.0.1:$http_port
 		BULK_HTTP_PORT=$http_port
@@ -419,6 +503,10 @@ stack_up() {
 		BULK_TEST_DB_NAME=edxapp_test
 		BULK_DB_USER=bulk_enroll
 		BULK_DB_PASSWORD=$(random_hex 12)
+		BULK_DB_HARNESS_USER=bulk_enroll_harness
+		BULK_DB_HARNESS_PASSWORD=$(random_hex 12)
+		BULK_TEST_DB_USER=bulk_enroll_dbtest
+		BULK_TEST_DB_PASSWORD=$(random_hex 12)
 		BULK_JWT_ISSUER=$JWT_ISSUER
 		BULK_JWT_AUDIENCE=$JWT_AUDIENCE
 		BULK_JWT_SECRET=$(random_hex 24)
@@ -426,7 +514,8 @@ stack_up() {
 		BULK_WORKERS=2
 		BULK_ORDER_PORT=$(free_port)
 		BULK_SMTP_PORT=$(free_port)
-		BULK_DAEMON=$BUILD_DIR/src/bulk-enrolld
+		BULK_BUILT_DAEMON=$(shell_quote "$BUILD_DIR/src/bulk-enrolld")
+		BULK_DAEMON=$dir/bin/bulk-enrolld
 		BULK_CONFIG=$dir/bulk-enroll.conf
 		BULK_DAEMON_LOG=$dir/pool/bulk-enrolld.log
 		BULK_FCGI_SOCKET=$dir/pool/fcgi.sock
@@ -463,15 +552,18 @@ stack_up() {
 	chown root:nogroup "$BULK_CONFIG" "$dir"/secrets/*
 	chmod 0640 "$BULK_CONFIG" "$dir"/secrets/*
 
-	[ -x "$BULK_DAEMON" ] || die "$BULK_DAEMON was not built"
-	"$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
-		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config refused the generated configuration"; }
+	# Checked as the pool will run: as nobody:nogroup, from the stack's copy.
+	install_daemon
+	as_pool_user "$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
+		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config, run as nobody:nogroup, refused the generated configuration"; }
 
 	say "starting MariaDB in $dir/db"
 	db_start
 	db_init "$passes"
 	say "starting bulk-enrolld (spawn-fcgi, $BULK_WORKERS responders)"
 	pool_start
+	as_pool_user test -w "$BULK_FCGI_SOCKET" ||
+		die "nginx's workers (nobody) cannot reach $BULK_FCGI_SOCKET"
 	say "starting nginx on 127.0.0.1:$BULK_HTTP_PORT"
 	write_nginx_conf
 	nginx_start
@@ -571,21 +663,48 @@ print_instructions() {
 
 # ---------------------------------------------------------------- commands
 
+# run_stack_dir: the runtime directory of this checkout's `run` stack (where
+# ./.stack links to; a .stack directory of an older layout counts too), or
+# nothing.
+run_stack_dir() {
+	if [ -L "$RUN_STACK_LINK" ]; then
+		readlink "$RUN_STACK_LINK"
+	elif [ -d "$RUN_STACK_LINK" ]; then
+		printf '%s\n' "$RUN_STACK_LINK"
+	fi
+}
+
+# forget_run_stack: stops what is left of the previous `run` stack and
+# removes its directory and the link (only a directory `run` made).
+forget_run_stack() {
+	local old
+	old=$(run_stack_dir)
+	if [ -n "$old" ]; then
+		stack_down "$old" 2>/dev/null || true
+		case $old in
+		"$RUNTIME_BASE"/bulk-enroll-run.* | "$RUN_STACK_LINK") rm -rf -- "$old" ;;
+		esac
+	fi
+	rm -rf -- "$RUN_STACK_LINK"
+}
+
 cmd_run() {
 	[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs nginx)"
-	local dir=$RUN_STACK_DIR
-	if [ -f "$dir/run.pid" ] && alive "$(cat "$dir/run.pid")"; then
-		die "a stack is already running (pid $(cat "$dir/run.pid")); stop it with: tests/stack.sh stop"
+	local old
+	old=$(run_stack_dir)
+	if [ -n "$old" ] && [ -f "$old/run.pid" ] && alive "$(cat "$old/run.pid")"; then
+		die "a stack is already running (pid $(cat "$old/run.pid")); stop it with: tests/stack.sh stop"
 	fi
-	stack_down "$dir" 2>/dev/null || true
-	rm -rf "$dir"
 	ensure_packages
 	build "$BUILD_DIR"
-	mkdir -p "$dir"
-	echo $$ >"$dir/run.pid"
+	forget_run_stack
+	RUN_STACK_DIR=$(new_runtime_dir run)
+	ln -s "$RUN_STACK_DIR" "$RUN_STACK_LINK"
+	echo $$ >"$RUN_STACK_DIR/run.pid"
 	trap 'trap - INT TERM EXIT; say "stopping"; stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"; exit 0' INT TERM
 	trap 'stack_down "$RUN_STACK_DIR"; rm -f "$RUN_STACK_DIR/run.pid"' EXIT
-	stack_up "$dir" "${BULK_RUN_PORT:-8080}" run || die "the stack did not come up; see the logs under $dir"
+	stack_up "$RUN_STACK_DIR" "${BULK_RUN_PORT:-8080}" run ||
+		die "the stack did not come up; see the logs under $RUN_STACK_DIR"
 	receivers_start
 	print_instructions
 	# Stay in the foreground; `wait` lets the traps run at once.
@@ -598,7 +717,9 @@ cmd_run() {
 }
 
 cmd_stop() {
-	local dir=$RUN_STACK_DIR i pid
+	local dir i pid
+	dir=$(run_stack_dir)
+	[ -n "$dir" ] || { say "no stack to stop ($RUN_STACK_LINK does not exist)"; return 0; }
 	if [ -f "$dir/run.pid" ]; then
 		pid=$(cat "$dir/run.pid")
 		if alive "$pid"; then
@@ -622,7 +743,7 @@ cmd_test() {
 	build "$BUILD_DIR"
 	[ "$sanitizers" = 0 ] || build "$ASAN_BUILD_DIR" --enable-sanitizers
 
-	dir=$(mktemp -d /tmp/bulk-enroll-stack.XXXXXX)
+	dir=$(new_runtime_dir stack)
 	STACK_DIR_FOR_TRAP=$dir
 	trap 'stack_down "$STACK_DIR_FOR_TRAP"' EXIT
 	trap 'exit 130' INT TERM
@@ -652,6 +773,17 @@ cmd_test() {
 	fi
 	if [ "$rc" -ne 0 ] || [ "$up" -ne 0 ]; then
 		tail -n 40 "$BULK_DAEMON_LOG" 2>/dev/null | sed 's/^/  daemon: /' >&2 || true
+	fi
+
+	# The README's `run` and `stop`, from a copy of this checkout that only
+	# root can enter, in a clean environment (none of this stack's BULK_*).
+	say "readme commands: run, demo POST, stop, from a directory only root can enter"
+	if env -i PATH="$PATH" HOME="${HOME:-/root}" LANG=C.UTF-8 \
+		"$SRC_DIR/tests/readme-commands.sh" run >"$dir/readme-run.out" 2>&1; then
+		record "readme run" 1 0
+	else
+		tail -n 30 "$dir/readme-run.out" | sed 's/^/  readme run: /' >&2
+		record "readme run" 0 1
 	fi
 
 	[ "$sanitizers" = 0 ] || make_check "$ASAN_BUILD_DIR" "unit (ASan+UBSan)"
@@ -687,7 +819,7 @@ cmd_bench() {
 	fi
 	ensure_packages
 	build "$BUILD_DIR"
-	dir=$(mktemp -d /tmp/bulk-enroll-bench.XXXXXX)
+	dir=$(new_runtime_dir bench)
 	STACK_DIR_FOR_TRAP=$dir
 	trap 'stack_down "$STACK_DIR_FOR_TRAP"; [ "${BULK_BENCH_KEEP:-0}" = 1 ] || rm -rf "$STACK_DIR_FOR_TRAP"' EXIT
 	trap 'exit 130' INT TERM

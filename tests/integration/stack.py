@@ -16,7 +16,13 @@ Public API (other engineers' tests rely on exactly this):
     request(method, path, body=None, headers=None, token=None, timeout=30, source_ip=None)
         -> (status, headers (lower-case keys), body bytes)
     token(**claims) -> str              HS256 JWT the stack trusts
-    db(dict_cursor=False)               pymysql connection, autocommit
+    db(dict_cursor=False)               pymysql connection, autocommit (the
+                                        tests' own account: all privileges
+                                        on the LMS database, none global)
+    db_service(dict_cursor=False)       the same as the daemon's account
+                                        (SELECT, INSERT, UPDATE, DELETE only)
+    db_admin(dict_cursor=False)         the same as root over the socket
+                                        (SET GLOBAL read_only, KILL, ...)
     ENTERPRISE_UUID, INACTIVE_ENTERPRISE_UUID, ENROLL_PATH(uuid)
     reset_data(demo=True)               empty every table, re-seed, demo data
     stop_db(), start_db()               stop/start MariaDB (start waits)
@@ -32,6 +38,7 @@ Public API (other engineers' tests rely on exactly this):
 import http.client
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -42,7 +49,7 @@ import pymysql
 
 __all__ = [
     "request", "token", "db", "ENTERPRISE_UUID", "INACTIVE_ENTERPRISE_UUID",
-    "ENROLL_PATH", "reset_data", "stop_db", "start_db", "master_pid",
+    "ENROLL_PATH", "reset_data", "db_service", "db_admin", "stop_db", "start_db", "master_pid",
     "responder_pids", "wait_master_exit", "restart_pool", "logs", "wait_until",
     "URL", "OTHER_CLIENT_IP", "ORDER_PORT", "SMTP_PORT", "MAX_BODY_BYTES", "WORKERS", "ENV",
 ]
@@ -68,7 +75,9 @@ def _load_env():
     for line in lines:
         if "=" in line and not line.startswith("#"):
             key, value = line.split("=", 1)
-            env[key.strip()] = value
+            # values are shell words: plain, or single-quoted (paths)
+            words = shlex.split(value)
+            env[key.strip()] = words[0] if words else ""
     return env
 
 
@@ -158,16 +167,37 @@ def token(**claims):
 
 # ------------------------------------------------------------------ database
 
-def db(dict_cursor=False):
-    """A new pymysql connection to the stack's database (autocommit, utf8mb4).
-
-    The caller closes it.  dict_cursor=True makes rows dicts.
-    """
+def _connect(user, password, dict_cursor):
     return pymysql.connect(
-        unix_socket=ENV["BULK_DB_SOCKET"], user=ENV["BULK_DB_USER"],
-        password=ENV["BULK_DB_PASSWORD"], database=ENV["BULK_DB_NAME"],
-        charset="utf8mb4", autocommit=True, connect_timeout=10,
+        unix_socket=ENV["BULK_DB_SOCKET"], user=user, password=password,
+        database=ENV["BULK_DB_NAME"], charset="utf8mb4", autocommit=True,
+        connect_timeout=10,
         cursorclass=pymysql.cursors.DictCursor if dict_cursor else pymysql.cursors.Cursor)
+
+
+def db(dict_cursor=False):
+    """A new pymysql connection to the stack's database (autocommit, utf8mb4),
+    as the tests' own account: all privileges on that database (fixtures,
+    TRUNCATE, LOCK TABLES), no global one, so `SET GLOBAL read_only = 1`
+    binds it too.  The caller closes it.  dict_cursor=True makes rows dicts.
+    """
+    if "BULK_DB_HARNESS_USER" not in ENV:  # a stack.env from before the split
+        return _connect(ENV["BULK_DB_USER"], ENV["BULK_DB_PASSWORD"], dict_cursor)
+    return _connect(ENV["BULK_DB_HARNESS_USER"], ENV["BULK_DB_HARNESS_PASSWORD"], dict_cursor)
+
+
+def db_service(dict_cursor=False):
+    """Like db(), as the daemon's own account (BULK_DB_USER): SELECT, INSERT,
+    UPDATE and DELETE on the LMS database and nothing else, as in
+    production.  For tests of what the service can and cannot do."""
+    return _connect(ENV["BULK_DB_USER"], ENV["BULK_DB_PASSWORD"], dict_cursor)
+
+
+def db_admin(dict_cursor=False):
+    """Like db(), as root over the socket: for fault tests that change the
+    server itself (SET GLOBAL read_only = 1, KILL).  Such a test restores
+    what it changed, also when it fails (try/finally or addCleanup)."""
+    return _connect("root", "", dict_cursor)
 
 
 def _mariadb(sql_file):
