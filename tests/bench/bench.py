@@ -679,10 +679,12 @@ def main():
 
         if "B3" in only:
             items = learner_items("B3", B3_LEARNERS, B3_SEED, COURSES[:10], 10 ** 6)
+            rss0 = {p: proc_kib(p, "VmRSS") for p in responder_pids()}
             b3 = timed("B3", body_of(items), 202, want_mix(len(items)), tok)
             hwm = proc_kib(b3["busiest"], "VmHWM") if b3["busiest"] else 0
             fig.update({"B3 s": b3["seconds"], "B3 / B1": b3["seconds"] / fig["B1 s"],
-                        "B3 peak RSS MiB": hwm / 1024.0})
+                        "B3 peak RSS MiB": hwm / 1024.0,
+                        "B3 RSS before MiB": rss0.get(b3["busiest"], 0) / 1024.0})
             fig["B3 profile"] = {k: b3[k] for k in ("app_cpu_s", "db_cpu_s", "prepares", "executes")}
 
         if "B4" in only:
@@ -727,6 +729,9 @@ def main():
                   "%.1f prepares / %.1f executes" % (
                       name, prof["app_cpu_s"], prof["db_cpu_s"], prof["prepares"],
                       prof["executes"]))
+    if "B3 RSS before MiB" in fig:
+        print("B3 responder: VmRSS %.1f MiB before the request, VmHWM %.1f MiB after it" % (
+            fig["B3 RSS before MiB"], fig["B3 peak RSS MiB"]))
     if "floor s" in fig:
         print("SQL floor: %.3f s, mariadbd %.2f CPU s" % (fig["floor s"], fig["floor db cpu s"]))
     for n in notes:
