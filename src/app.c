@@ -371,6 +371,13 @@ parse_body(struct app *app, struct arena *arena, const struct http_request *req,
 	return -1;
 }
 
+/* http_body_fn for an enroll_outcome: the §2.5 body, in pieces. */
+static int
+enroll_body(const void *ctx, http_sink sink, void *sink_ctx)
+{
+	return response_stream(ctx, sink, sink_ctx);
+}
+
 static void
 handle_enroll(struct app *app, struct arena *arena, const struct http_request *req,
     const struct route *route, struct http_response *resp)
@@ -379,7 +386,6 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	struct enterprise ent;
 	struct enroll_request er;
 	struct enroll_outcome *outcome = NULL;
-	int status = 500;
 
 	memset(&claims, 0, sizeof(claims));
 	memset(&ent, 0, sizeof(ent));
@@ -396,13 +402,11 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 		return;
 	}
 	count_items(outcome, req->request_id, ent.uuid);
-	buf_reset(&resp->body);
-	if (response_render(outcome, &resp->body, &status) != 0) {
-		log_error(req->request_id, "response too large to render");
-		server_error(resp);
-		return;
-	}
-	resp->status = status;
+	/* Streamed by the responder: a 100,000-item body never sits whole in
+	 * memory next to the outcome it is made from. */
+	resp->status = response_status(outcome);
+	resp->body_fn = enroll_body;
+	resp->body_ctx = outcome;
 }
 
 void

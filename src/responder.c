@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -89,6 +90,34 @@ request_path(struct arena *a, FCGX_ParamArray envp)
 	return arena_strndup(a, uri, (size_t)(q - uri));
 }
 
+/* http_sink that only counts: the Content-Length of a streamed body. */
+static int
+count_sink(void *ctx, const char *data, size_t n)
+{
+	size_t *total = ctx;
+
+	(void)data;
+	*total += n;
+	return 0;
+}
+
+struct put_ctx {
+	FCGX_Stream *out;
+	size_t sent;
+};
+
+/* http_sink onto the FastCGI stream (libfcgi buffers and frames it). */
+static int
+put_sink(void *ctx, const char *data, size_t n)
+{
+	struct put_ctx *p = ctx;
+
+	if (n > INT_MAX || FCGX_PutStr(data, (int)n, p->out) != (int)n)
+		return -1;
+	p->sent += n;
+	return 0;
+}
+
 static int
 write_response(FCGX_Request *r, const struct http_request *req, const struct http_response *resp,
     bool head_only)
@@ -97,9 +126,19 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 	const char *body = resp->body.data;
 	size_t len = resp->body.len;
 	int status = resp->status, n;
+	bool streamed = resp->body_fn != NULL;
 	char head[512];
 
-	if (body == NULL || len == 0) {
+	if (streamed) {
+		/* First pass: the length, so the headers stay what they were. */
+		len = 0;
+		if (resp->body_fn(resp->body_ctx, count_sink, &len) != 0) {
+			log_error(req->request_id, "response body could not be rendered");
+			streamed = false;
+			len = 0;
+		}
+	}
+	if (!streamed && (body == NULL || len == 0)) {
 		body = fallback;
 		len = sizeof(fallback) - 1;
 		status = 500;
@@ -115,7 +154,17 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 		return -1;
 	if (FCGX_PutStr(head, n, r->out) != n)
 		return -1;
-	if (!head_only && FCGX_PutStr(body, (int)len, r->out) != (int)len)
+	if (head_only)
+		return 0;
+	if (streamed) {
+		struct put_ctx pc = { r->out, 0 };
+
+		/* The same bytes again (a pure function of request memory). */
+		if (resp->body_fn(resp->body_ctx, put_sink, &pc) != 0 || pc.sent != len)
+			return -1;
+		return 0;
+	}
+	if (len > INT_MAX || FCGX_PutStr(body, (int)len, r->out) != (int)len)
 		return -1;
 	return 0;
 }

@@ -85,7 +85,8 @@ class ThreadedResponderTest(unittest.TestCase):
     def waiting_on_lock(self):
         """The service's session is inside its insert of the held row (the
         service's account sees its own sessions without PROCESS)."""
-        with self.conn.cursor() as cur:
+        conn = stack.db_service()
+        with conn, conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM information_schema.processlist "
                         "WHERE id <> CONNECTION_ID() AND command IN ('Execute', 'Query') "
                         "AND info LIKE 'INSERT INTO enterprise_pendingenterprisecustomeruser%%'")
