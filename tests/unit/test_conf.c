@@ -32,7 +32,7 @@ test_defaults(void **state)
 	(void)state;
 	assert_int_equal(conf_init(&c), 0);
 	assert_int_equal(c.workers, 0);
-	assert_int_equal(c.threads, 8);
+	assert_int_equal(c.threads, 4);
 	assert_string_equal(c.db_host, "localhost");
 	assert_int_equal(c.db_port, 3306);
 	assert_string_equal(c.db_name, "edxapp");
