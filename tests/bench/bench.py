@@ -688,7 +688,9 @@ def main():
             fig["B3 profile"] = {k: b3[k] for k in ("app_cpu_s", "db_cpu_s", "prepares", "executes")}
 
         if "B4" in only:
+            probe = Probe()
             b4_s, b4_items = run_b4(tok)
+            fig["B4 profile"] = probe.figures(16)
             fig.update({"B4 s": b4_s, "B4 items/s": b4_items / b4_s,
                         "B4 / B1 items/s": (b4_items / b4_s) / fig["B1 items/s"]})
     finally:
@@ -722,7 +724,7 @@ def main():
     if "B2 p99 ms" in fig:
         print("B2 latency: p50 %.1f ms, p99 %.1f ms (trivial responder: p99 %.1f ms)" % (
             fig["B2 p50 ms"], fig["B2 p99 ms"], fig["trivial p99 ms"]))
-    for name in ("B1", "B2", "B3"):
+    for name in ("B1", "B2", "B3", "B4"):
         prof = fig.get(name + " profile")
         if prof:
             print("%s, per request: responders %.4f CPU s, mariadbd %.4f CPU s, "
