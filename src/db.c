@@ -24,15 +24,34 @@
 
 #include "db.h"
 
-#define STMT_CACHE     64
+#define STMT_CACHE     128
 #define MAX_PARAMS     65535
 #define COL_BUF_INIT   256
 #define COL_BUF_MAX    (16u * 1024 * 1024)
+#define BIG_KEEP_MAX   (64u * 1024)   /* refetch buffers kept between queries */
 
 struct cached_stmt {
-	char *sql;
+	uint64_t hash;          /* of the SQL text: the lookup key */
+	size_t len;
+	char *sql;              /* compared only when hash and length match */
 	MYSQL_STMT *stmt;
 	unsigned long long last_used;
+};
+
+/*
+ * Result binding of db_query, kept across queries (grown, never shrunk
+ * below what a query needed) so a query allocates nothing once warm.
+ */
+struct result_scratch {
+	unsigned cap;           /* columns the arrays hold */
+	MYSQL_BIND *bind;
+	char **bufs;            /* COL_BUF_INIT each */
+	char **big;             /* refetch buffers for long values */
+	size_t *bigcap;
+	unsigned long *lens;
+	my_bool *nulls, *errs;
+	const char **vals;
+	size_t *outlens;
 };
 
 struct db {
@@ -44,6 +63,9 @@ struct db {
 	unsigned long long tick;
 	unsigned last_errno;
 	char last_error[512];
+	MYSQL_BIND *params;     /* parameter binding, reused by every execute */
+	size_t params_cap;
+	struct result_scratch res;
 };
 
 static char *
@@ -92,9 +114,7 @@ cache_clear(struct db *db)
 		if (db->cache[i].stmt != NULL)
 			mysql_stmt_close(db->cache[i].stmt);
 		free(db->cache[i].sql);
-		db->cache[i].stmt = NULL;
-		db->cache[i].sql = NULL;
-		db->cache[i].last_used = 0;
+		memset(&db->cache[i], 0, sizeof(db->cache[i]));
 	}
 }
 
@@ -224,32 +244,52 @@ db_ping(struct db *db)
 	return DB_OK;
 }
 
-/* Returns the cached prepared statement for sql, preparing it if needed. */
+/* FNV-1a over our own SQL text (never caller data: no flooding to fear). */
+static uint64_t
+sql_hash(const char *sql, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)sql[i]) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Returns the cached prepared statement for sql, preparing it if needed.
+ * The cache is keyed by the text's hash and length, so a lookup compares
+ * 64-bit words and touches the long multi-row texts only on a hit.
+ */
 static enum db_err
 prepare(struct db *db, const char *sql, MYSQL_STMT **out)
 {
 	struct cached_stmt *slot = NULL;
 	MYSQL_STMT *st = NULL;
-	size_t i;
+	size_t i, len = strlen(sql);
+	uint64_t h = sql_hash(sql, len);
 	char *copy;
 
 	db->tick++;
 	for (i = 0; i < STMT_CACHE; i++) {
-		if (db->cache[i].sql != NULL && strcmp(db->cache[i].sql, sql) == 0) {
-			db->cache[i].last_used = db->tick;
-			*out = db->cache[i].stmt;
+		struct cached_stmt *c = &db->cache[i];
+
+		if (c->sql != NULL && c->hash == h && c->len == len && memcmp(c->sql, sql, len) == 0) {
+			c->last_used = db->tick;
+			*out = c->stmt;
 			return DB_OK;
 		}
-		if (slot == NULL || db->cache[i].last_used < slot->last_used)
-			slot = &db->cache[i];
+		if (slot == NULL || c->last_used < slot->last_used)
+			slot = c;
 	}
-	if ((copy = strdup(sql)) == NULL)
+	if ((copy = malloc(len + 1)) == NULL)
 		return DB_ERR_NOMEM;
+	memcpy(copy, sql, len + 1);
 	if ((st = mysql_stmt_init(db->conn)) == NULL) {
 		free(copy);
 		return conn_error(db);
 	}
-	if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+	if (mysql_stmt_prepare(st, sql, len) != 0) {
 		enum db_err e = stmt_error(db, st);
 
 		mysql_stmt_close(st);
@@ -259,11 +299,31 @@ prepare(struct db *db, const char *sql, MYSQL_STMT **out)
 	if (slot->stmt != NULL)
 		mysql_stmt_close(slot->stmt);
 	free(slot->sql);
+	slot->hash = h;
+	slot->len = len;
 	slot->sql = copy;
 	slot->stmt = st;
 	slot->last_used = db->tick;
 	*out = st;
 	return DB_OK;
+}
+
+/* Makes room for n parameter bindings in db->params: 0, or -1 (OOM). */
+static int
+params_reserve(struct db *db, size_t n)
+{
+	MYSQL_BIND *p;
+	size_t cap = db->params_cap ? db->params_cap : 64;
+
+	if (n <= db->params_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if ((p = realloc(db->params, cap * sizeof(*p))) == NULL)
+		return -1;
+	db->params = p;
+	db->params_cap = cap;
+	return 0;
 }
 
 /* Prepares (from cache), binds and executes; *out is the statement. */
@@ -293,8 +353,10 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 		return DB_ERR_QUERY;
 	}
 	if (n > 0) {
-		if ((bind = calloc(n, sizeof(*bind))) == NULL)
+		if (params_reserve(db, n) != 0)
 			return DB_ERR_NOMEM;
+		bind = db->params;
+		memset(bind, 0, n * sizeof(*bind));
 		for (i = 0; i < n; i++) {
 			switch (params[i].type) {
 			case DB_T_NULL:
@@ -311,20 +373,13 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 				break;
 			}
 		}
-		if (mysql_stmt_bind_param(st, bind) != 0) {
-			e = stmt_error(db, st);
-			goto done;
-		}
+		if (mysql_stmt_bind_param(st, bind) != 0)
+			return stmt_error(db, st);
 	}
-	if (mysql_stmt_execute(st) != 0) {
-		e = stmt_error(db, st);
-		goto done;
-	}
+	if (mysql_stmt_execute(st) != 0)
+		return stmt_error(db, st);
 	*out = st;
-	e = DB_OK;
-done:
-	free(bind);
-	return e;
+	return DB_OK;
 }
 
 enum db_err
@@ -347,18 +402,78 @@ db_exec(struct db *db, const char *sql, const struct db_param *params, size_t n,
 	return DB_OK;
 }
 
+/* Frees the result scratch (db_free). */
+static void
+scratch_free(struct result_scratch *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->cap; i++) {
+		if (r->bufs != NULL)
+			free(r->bufs[i]);
+		if (r->big != NULL)
+			free(r->big[i]);
+	}
+	free(r->bind);
+	free(r->bufs);
+	free(r->big);
+	free(r->bigcap);
+	free(r->lens);
+	free(r->nulls);
+	free(r->errs);
+	free(r->vals);
+	free(r->outlens);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Grows one scratch array from old to n elements, zeroing the new ones. */
+static int
+grow(void **arr, size_t size, unsigned old, unsigned n)
+{
+	void *p = realloc(*arr, (size_t)n * size);
+
+	if (p == NULL)
+		return -1;
+	memset((char *)p + (size_t)old * size, 0, (size_t)(n - old) * size);
+	*arr = p;
+	return 0;
+}
+
+/* Makes the result scratch hold ncols columns: 0, or -1 (OOM; what was
+ * there stays usable and freeable). */
+static int
+scratch_reserve(struct result_scratch *r, unsigned ncols)
+{
+	unsigned old = r->cap, i;
+
+	if (ncols <= old)
+		return 0;
+	if (grow((void **)&r->bind, sizeof(*r->bind), old, ncols) != 0 ||
+	    grow((void **)&r->bufs, sizeof(*r->bufs), old, ncols) != 0 ||
+	    grow((void **)&r->big, sizeof(*r->big), old, ncols) != 0 ||
+	    grow((void **)&r->bigcap, sizeof(*r->bigcap), old, ncols) != 0 ||
+	    grow((void **)&r->lens, sizeof(*r->lens), old, ncols) != 0 ||
+	    grow((void **)&r->nulls, sizeof(*r->nulls), old, ncols) != 0 ||
+	    grow((void **)&r->errs, sizeof(*r->errs), old, ncols) != 0 ||
+	    grow((void **)&r->vals, sizeof(*r->vals), old, ncols) != 0 ||
+	    grow((void **)&r->outlens, sizeof(*r->outlens), old, ncols) != 0)
+		return -1;
+	for (i = old; i < ncols; i++)
+		if ((r->bufs[i] = malloc(COL_BUF_INIT)) == NULL) {
+			/* cap covers only the columns whose buffers exist */
+			r->cap = i;
+			return -1;
+		}
+	r->cap = ncols;
+	return 0;
+}
+
 enum db_err
 db_query(struct db *db, const char *sql, const struct db_param *params, size_t n,
     db_row_fn fn, void *ctx)
 {
-	MYSQL_BIND *bind = NULL;
+	struct result_scratch *r = &db->res;
 	MYSQL_STMT *st = NULL;
-	char **bufs = NULL, **big = NULL;
-	size_t *bigcap = NULL;
-	unsigned long *lens = NULL;
-	my_bool *nulls = NULL, *errs = NULL;
-	const char **vals = NULL;
-	size_t *outlens = NULL;
 	unsigned ncols, i;
 	enum db_err e;
 	int rc;
@@ -367,45 +482,39 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 		return e;
 	if ((ncols = mysql_stmt_field_count(st)) == 0)
 		return DB_OK;
-	if ((bind = calloc(ncols, sizeof(*bind))) == NULL ||
-	    (bufs = calloc(ncols, sizeof(*bufs))) == NULL ||
-	    (lens = calloc(ncols, sizeof(*lens))) == NULL ||
-	    (nulls = calloc(ncols, sizeof(*nulls))) == NULL ||
-	    (errs = calloc(ncols, sizeof(*errs))) == NULL ||
-	    (vals = calloc(ncols, sizeof(*vals))) == NULL ||
-	    (outlens = calloc(ncols, sizeof(*outlens))) == NULL ||
-	    (big = calloc(ncols, sizeof(*big))) == NULL ||
-	    (bigcap = calloc(ncols, sizeof(*bigcap))) == NULL) {
-		e = DB_ERR_NOMEM;
-		goto out;
+	if (scratch_reserve(r, ncols) != 0) {
+		(void)mysql_stmt_free_result(st);
+		(void)mysql_stmt_reset(st);
+		return DB_ERR_NOMEM;
 	}
+	memset(r->bind, 0, ncols * sizeof(*r->bind));
 	for (i = 0; i < ncols; i++) {
-		if ((bufs[i] = malloc(COL_BUF_INIT)) == NULL) {
-			e = DB_ERR_NOMEM;
-			goto out;
-		}
-		bind[i].buffer_type = MYSQL_TYPE_STRING;
-		bind[i].buffer = bufs[i];
-		bind[i].buffer_length = COL_BUF_INIT - 1;
-		bind[i].length = &lens[i];
-		bind[i].is_null = &nulls[i];
-		bind[i].error = &errs[i];
+		r->bind[i].buffer_type = MYSQL_TYPE_STRING;
+		r->bind[i].buffer = r->bufs[i];
+		r->bind[i].buffer_length = COL_BUF_INIT - 1;
+		r->bind[i].length = &r->lens[i];
+		r->bind[i].is_null = &r->nulls[i];
+		r->bind[i].error = &r->errs[i];
 	}
-	if (mysql_stmt_bind_result(st, bind) != 0) {
+	if (mysql_stmt_bind_result(st, r->bind) != 0) {
 		e = stmt_error(db, st);
-		goto out;
+		if (db->conn != NULL) {
+			(void)mysql_stmt_free_result(st);
+			(void)mysql_stmt_reset(st);
+		}
+		return e;
 	}
 	e = DB_OK;
 	while ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		struct db_row row;
 
 		for (i = 0; i < ncols; i++) {
-			if (nulls[i]) {
-				vals[i] = NULL;
-				outlens[i] = 0;
+			if (r->nulls[i]) {
+				r->vals[i] = NULL;
+				r->outlens[i] = 0;
 				continue;
 			}
-			if (lens[i] >= bind[i].buffer_length) {
+			if (r->lens[i] >= r->bind[i].buffer_length) {
 				/*
 				 * Truncated: fetch the whole value again into a
 				 * separate, grown buffer with its own length and
@@ -413,7 +522,7 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 				 * rebound mid-fetch: Connector/C 3.3 (MariaDB
 				 * 10.11.18) then returned the value empty.
 				 */
-				unsigned long full = lens[i], got = 0;
+				unsigned long full = r->lens[i], got = 0;
 				my_bool fnull = 0, ferr = 0;
 				MYSQL_BIND fb;
 
@@ -421,19 +530,19 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 					e = DB_ERR_NOMEM;
 					break;
 				}
-				if (full + 1 > bigcap[i]) {
-					char *p = realloc(big[i], full + 1);
+				if (full + 1 > r->bigcap[i]) {
+					char *p = realloc(r->big[i], full + 1);
 
 					if (p == NULL) {
 						e = DB_ERR_NOMEM;
 						break;
 					}
-					big[i] = p;
-					bigcap[i] = full + 1;
+					r->big[i] = p;
+					r->bigcap[i] = full + 1;
 				}
 				memset(&fb, 0, sizeof(fb));
 				fb.buffer_type = MYSQL_TYPE_STRING;
-				fb.buffer = big[i];
+				fb.buffer = r->big[i];
 				fb.buffer_length = full + 1;
 				fb.length = &got;
 				fb.is_null = &fnull;
@@ -447,20 +556,20 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 					e = DB_ERR_QUERY;
 					break;
 				}
-				big[i][full] = '\0';
-				vals[i] = big[i];
-				outlens[i] = full;
+				r->big[i][full] = '\0';
+				r->vals[i] = r->big[i];
+				r->outlens[i] = full;
 				continue;
 			}
-			bufs[i][lens[i]] = '\0';
-			vals[i] = bufs[i];
-			outlens[i] = lens[i];
+			r->bufs[i][r->lens[i]] = '\0';
+			r->vals[i] = r->bufs[i];
+			r->outlens[i] = r->lens[i];
 		}
 		if (e != DB_OK)
 			break;
 		row.ncols = ncols;
-		row.vals = vals;
-		row.lens = outlens;
+		row.vals = r->vals;
+		row.lens = r->outlens;
 		if (fn != NULL && fn(ctx, &row) != 0) {
 			e = DB_ERR_ABORTED;
 			break;
@@ -472,22 +581,13 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 		e = stmt_error(db, st);
 	if (db->conn != NULL && e != DB_OK && e != DB_ERR_CONNECT)
 		(void)mysql_stmt_reset(st);
-out:
-	if (bufs != NULL)
-		for (i = 0; i < ncols; i++)
-			free(bufs[i]);
-	if (big != NULL)
-		for (i = 0; i < ncols; i++)
-			free(big[i]);
-	free(bufs);
-	free(big);
-	free(bigcap);
-	free(bind);
-	free(lens);
-	free(nulls);
-	free(errs);
-	free(vals);
-	free(outlens);
+	/* A long value's buffer is kept for the next query only if modest. */
+	for (i = 0; i < ncols; i++)
+		if (r->bigcap[i] > BIG_KEEP_MAX) {
+			free(r->big[i]);
+			r->big[i] = NULL;
+			r->bigcap[i] = 0;
+		}
 	return e;
 }
 
@@ -556,6 +656,8 @@ db_free(struct db *db)
 	if (db == NULL)
 		return;
 	disconnect(db);
+	free(db->params);
+	scratch_free(&db->res);
 	free(db->host);
 	free(db->socket);
 	free(db->user);

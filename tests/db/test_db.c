@@ -105,6 +105,89 @@ test_params_nulls_and_upsert_counts(void **state)
 	assert_true(r.null[0][2]);
 }
 
+/* Sums the integer columns of every row, and counts columns and rows. */
+struct sums {
+	long long sum;
+	size_t rows, cols;
+	size_t longest;
+};
+
+static int
+sum_row(void *ctx, const struct db_row *row)
+{
+	struct sums *s = ctx;
+	size_t i;
+
+	s->rows++;
+	s->cols = row->ncols;
+	for (i = 0; i < row->ncols; i++) {
+		if (row->vals[i] == NULL)
+			continue;
+		if (row->lens[i] > s->longest)
+			s->longest = row->lens[i];
+		if (row->lens[i] < 20)
+			s->sum += strtoll(row->vals[i], NULL, 10);
+	}
+	return 0;
+}
+
+/*
+ * The statement cache (keyed by a hash of the text) and the result and
+ * parameter bindings kept between queries: more distinct statements than
+ * the cache holds, then the first ones again; queries whose column counts
+ * go up and down; a long value between short ones.  Every answer must be
+ * the one its own statement gives.
+ */
+static void
+test_cache_and_reused_bindings_across_shapes(void **state)
+{
+	static char big[2000];
+	struct db_param p[12];
+	struct sums s;
+	char sql[512];
+	int k, round;
+
+	(void)state;
+	for (round = 0; round < 2; round++)
+		for (k = 0; k < 300; k++) {
+			/* Distinct texts: the constant is part of the SQL. */
+			snprintf(sql, sizeof(sql), "SELECT ? + %d", k);
+			p[0] = DB_INTP(round);
+			memset(&s, 0, sizeof(s));
+			assert_int_equal(db_query(db, sql, p, 1, sum_row, &s), DB_OK);
+			assert_int_equal(s.rows, 1);
+			assert_int_equal(s.sum, k + round);
+		}
+	for (k = 1; k <= 12; k += 11) {
+		size_t i, len = 0;
+
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "SELECT ?");
+		for (i = 1; i < (size_t)k; i++)
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len, ", ?");
+		for (i = 0; i < (size_t)k; i++)
+			p[i] = DB_INTP((long long)i + 1);
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(db_query(db, sql, p, (size_t)k, sum_row, &s), DB_OK);
+		assert_int_equal(s.cols, (size_t)k);
+		assert_int_equal(s.sum, (long long)k * (k + 1) / 2);
+	}
+	memset(big, 'x', sizeof(big) - 1);
+	p[0] = DB_STRP(big);
+	p[1] = DB_INTP(5);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT ?, ?", p, 2, sum_row, &s), DB_OK);
+	assert_int_equal(s.longest, sizeof(big) - 1);
+	assert_int_equal(s.sum, 5);
+	p[0] = DB_STRP("7");
+	p[1] = DB_INTP(8);
+	p[2] = DB_NULLP();
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT ?, ?, ?", p, 3, sum_row, &s), DB_OK);
+	assert_int_equal(s.cols, 3);
+	assert_int_equal(s.longest, 1);
+	assert_int_equal(s.sum, 15);
+}
+
 static void
 test_error_classes_and_rollback(void **state)
 {
@@ -144,6 +227,7 @@ main(void)
 		cmocka_unit_test_setup(test_long_values_on_several_rows, reset_table),
 		cmocka_unit_test_setup(test_params_nulls_and_upsert_counts, reset_table),
 		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
+		cmocka_unit_test_setup(test_cache_and_reused_bindings_across_shapes, reset_table),
 	};
 	struct db_settings s;
 	const char *sock = getenv("BULK_TEST_DB_SOCKET"), *name = getenv("BULK_TEST_DB_NAME");
