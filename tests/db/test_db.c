@@ -188,6 +188,78 @@ test_cache_and_reused_bindings_across_shapes(void **state)
 	assert_int_equal(s.sum, 15);
 }
 
+static int
+one_int(void *ctx, const struct db_row *row)
+{
+	if (row->ncols >= 1 && row->vals[0] != NULL)
+		*(long long *)ctx = strtoll(row->vals[0], NULL, 10);
+	return 0;
+}
+
+/* Statements prepared by this session so far. */
+static long long
+prepares(void)
+{
+	long long n = -1;
+
+	assert_int_equal(db_query(db, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+	    "WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'", NULL, 0, one_int, &n), DB_OK);
+	return n;
+}
+
+/*
+ * IN-lists are padded to a bucket (3 -> 4 placeholders, the last value
+ * repeated): the answers are those of the unpadded lists, parameters after
+ * a list keep their place, '?' inside a quoted literal is no placeholder,
+ * and lists of 3 and 4 share one prepared statement.
+ */
+static void
+test_in_lists_are_bucketed(void **state)
+{
+	struct db_param p[8];
+	struct sums s;
+	long long before;
+	int i;
+
+	(void)state;
+	for (i = 1; i <= 5; i++) {
+		p[0] = DB_INTP(i);
+		p[1] = DB_INTP(i * 10);
+		assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, n) VALUES (?, ?)", p, 2,
+		    NULL, NULL), DB_OK);
+	}
+	/* ids 1, 2, 4 (padded with a second 4), then n <> 20: 10 + 40. */
+	p[0] = DB_INTP(1);
+	p[1] = DB_INTP(2);
+	p[2] = DB_INTP(4);
+	p[3] = DB_INTP(20);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT n FROM bulk_db_test WHERE id IN (?, ?, ?) AND n <> ?",
+	    p, 4, sum_row, &s), DB_OK);
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(s.sum, 50);
+	/* The same text with four ids: no new prepare. */
+	before = prepares();
+	p[3] = DB_INTP(5);
+	p[4] = DB_INTP(20);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT n FROM bulk_db_test WHERE id IN (?, ?, ?, ?) AND n <> ?",
+	    p, 5, sum_row, &s), DB_OK);
+	assert_int_equal(s.sum, 10 + 40 + 50);
+	/* The lookup itself was prepared the first time, not again now. */
+	assert_int_equal(prepares(), before);
+	/* A literal that looks like a list, then a real one of three. */
+	p[0] = DB_INTP(7);
+	p[1] = DB_INTP(3);
+	p[2] = DB_INTP(5);
+	p[3] = DB_INTP(3);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT ?, 'x IN (?, ?, ?)', n FROM bulk_db_test "
+	    "WHERE id IN (?, ?, ?) ORDER BY id", p, 4, sum_row, &s), DB_OK);
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(s.sum, 7 + 30 + 7 + 50);
+}
+
 static void
 test_error_classes_and_rollback(void **state)
 {
@@ -228,6 +300,7 @@ main(void)
 		cmocka_unit_test_setup(test_params_nulls_and_upsert_counts, reset_table),
 		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
 		cmocka_unit_test_setup(test_cache_and_reused_bindings_across_shapes, reset_table),
+		cmocka_unit_test_setup(test_in_lists_are_bucketed, reset_table),
 	};
 	struct db_settings s;
 	const char *sock = getenv("BULK_TEST_DB_SOCKET"), *name = getenv("BULK_TEST_DB_NAME");
