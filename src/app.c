@@ -15,12 +15,25 @@
 #include "metrics.h"
 #include "request.h"
 #include "response.h"
+#include "schema.h"
 #include "store.h"
-
-#define BODY_CHUNK  (64 * 1024)
 
 /* The 500 body, as Django REST framework's generic server error. */
 #define SERVER_ERROR "A server error occurred."
+
+void
+app_db_settings(const struct conf *conf, struct db_settings *ds)
+{
+	memset(ds, 0, sizeof(*ds));
+	ds->host = conf->db_host;
+	ds->port = (unsigned)conf->db_port;
+	ds->socket = conf->db_socket;
+	ds->user = conf->db_user;
+	ds->password = conf->db_password;
+	ds->name = conf->db_name;
+	ds->connect_timeout_s = (unsigned)conf->db_connect_timeout;
+	ds->rw_timeout_s = (unsigned)conf->db_timeout;
+}
 
 int
 app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
@@ -45,15 +58,7 @@ app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
 	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, err, errlen) != 0)
 		goto fail_keys;
 
-	memset(&ds, 0, sizeof(ds));
-	ds.host = conf->db_host;
-	ds.port = (unsigned)conf->db_port;
-	ds.socket = conf->db_socket;
-	ds.user = conf->db_user;
-	ds.password = conf->db_password;
-	ds.name = conf->db_name;
-	ds.connect_timeout_s = (unsigned)conf->db_connect_timeout;
-	ds.rw_timeout_s = (unsigned)conf->db_timeout;
+	app_db_settings(conf, &ds);
 	if ((app->db = db_new(&ds)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail_roles;
@@ -265,11 +270,8 @@ check_edges(struct app *app, struct arena *arena, const struct http_request *req
 		return -1;
 	}
 	if (!auth_can_enroll(claims, app->roles, route->enterprise)) {
-		char who[128];
-
-		log_info(req->request_id, "permission refused: %s may not enroll for %s",
-		    log_escape(claims->username, strlen(claims->username), who, sizeof(who)),
-		    route->enterprise);
+		log_info(req->request_id, "permission refused: %.128s may not enroll for %s",
+		    claims->username, route->enterprise);
 		detail(resp, 403, "Missing: enterprise.can_enroll_learners");
 		return -1;
 	}
@@ -311,53 +313,31 @@ check_enterprise(struct app *app, struct arena *arena, const struct http_request
 }
 
 /*
- * Step 5: streams the body into the parser.  Returns 0 with *out filled,
- * or -1 with the response set.
+ * Step 5: the body, through request_parse (the one read -> feed -> finish
+ * loop, shared with the tests and the fuzzer).  Returns 0 with *out
+ * filled, or -1 with the response set: 400 with the parser's body for
+ * any JSON or validation error, 500 when the request memory cap refuses.
  */
 static int
 parse_body(struct app *app, struct arena *arena, const struct http_request *req,
     struct enroll_request *out, struct http_response *resp)
 {
-	struct request_parser *p;
-	enum request_status st = REQUEST_OK;
 	const char *ebody = NULL;
 	size_t elen = 0;
-	int64_t left = req->content_length > 0 ? req->content_length : 0;
-	unsigned char *chunk;
+	int64_t nread = 0;
 
-	if ((p = request_parser_new(arena, &app->limits)) == NULL ||
-	    (chunk = arena_alloc(arena, BODY_CHUNK)) == NULL) {
-		request_parser_free(p);
-		server_error(resp);
-		return -1;
-	}
-	while (left > 0 && st == REQUEST_OK) {
-		size_t want = left > BODY_CHUNK ? BODY_CHUNK : (size_t)left;
-		long n = req->read_body(req->read_ctx, chunk, want);
-
-		if (n <= 0) {
-			log_warn(req->request_id, "request body ended after %lld of %lld bytes",
-			    (long long)(req->content_length - left), (long long)req->content_length);
-			request_parser_free(p);
-			detail(resp, 400, "JSON parse error - request body ended early");
-			return -1;
-		}
-		left -= n;
-		st = request_parser_feed(p, chunk, (size_t)n);
-	}
-	if (st == REQUEST_OK)
-		st = request_parser_finish(p, out, &ebody, &elen);
-	request_parser_free(p);
-	switch (st) {
+	switch (request_parse(req->read_body, req->read_ctx, req->content_length, arena,
+	    &app->limits, out, &ebody, &elen, &nread)) {
 	case REQUEST_OK:
 		return 0;
 	case REQUEST_BAD_JSON:
 	case REQUEST_INVALID:
-		if (ebody == NULL) {
-			/* The parser stopped at feed time; finish for the body. */
-			server_error(resp);
-			return -1;
-		}
+		if (req->content_length > 0 && nread < req->content_length)
+			log_warn(req->request_id, "request body ended after %lld of %lld bytes",
+			    (long long)nread, (long long)req->content_length);
+		/* log.c escapes what it writes; the bound keeps the line short. */
+		log_info(req->request_id, "request body refused: %.*s",
+		    (int)(elen > 200 ? 200 : elen), ebody);
 		buf_reset(&resp->body);
 		resp->status = 400;
 		if (buf_append(&resp->body, ebody, elen) != 0)
@@ -366,7 +346,8 @@ parse_body(struct app *app, struct arena *arena, const struct http_request *req,
 	case REQUEST_NOMEM:
 		break;
 	}
-	log_error(req->request_id, "request too large for memory limits");
+	log_error(req->request_id, "request body: over the request memory limit "
+	    "(limits.max_request_memory) after %lld bytes", (long long)nread);
 	server_error(resp);
 	return -1;
 }
@@ -397,6 +378,11 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	if (parse_body(app, arena, req, &er, resp) != 0)
 		return;
 	log_debug(req->request_id, "enroll: enterprise %s, %zu items parsed", ent.uuid, er.nitems);
+	/* The schema check, when the database was unreachable at start. */
+	if (schema_ensure(app->db, req->request_id) != 0) {
+		server_error(resp);
+		return;
+	}
 	if (enroll_run(app->db, arena, &ent, &er, req->request_id, &outcome) != 0) {
 		server_error(resp);
 		return;

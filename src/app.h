@@ -15,6 +15,7 @@
 struct arena;
 struct conf;
 struct db;
+struct db_settings;
 struct jwt_keyring;
 struct auth_roles;
 
@@ -34,6 +35,9 @@ struct app {
  */
 int app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* The database settings conf names (strings borrowed from conf). */
+void app_db_settings(const struct conf *conf, struct db_settings *ds);
 
 /* Releases what app_open built. */
 void app_close(struct app *app);

@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	STR("mail.from", mail_from, NULL),
 	STR("mail.username", mail_username, NULL),
 	STR("mail.password_file", mail_password_file, NULL),
+	NUM("mail.timeout_ms", mail_timeout_ms, "30000", 1000, 600000),
 	STR("mail.templates_dir", mail_templates_dir, NULL),
 	STR("mail.lms_root_url", mail_lms_root_url, NULL),
 	STR("mail.learner_portal_url", mail_learner_portal_url, NULL),
@@ -80,7 +81,8 @@ static const struct key keys[] = {
 	NUM("outbox.dispatchers", outbox_dispatchers, "1", 0, 16),
 	NUM("outbox.batch_size", outbox_batch_size, "50", 1, 10000),
 	NUM("outbox.poll_ms", outbox_poll_ms, "1000", 10, 3600000),
-	NUM("outbox.lease_ms", outbox_lease_ms, "300000", 1000, 86400000),
+	NUM("outbox.lease_ms", outbox_lease_ms, "60000", 1000, 86400000),
+	NUM("outbox.retention_days", outbox_retention_days, "30", 0, 36500),
 
 	NUM("limits.max_body_bytes", limits_max_body_bytes, "33554432", 1024, 1073741824L),
 	NUM("limits.max_items", limits_max_items, "100000", 1, 10000000),
@@ -88,6 +90,7 @@ static const struct key keys[] = {
 	NUM("limits.max_request_memory", limits_max_request_memory, "1073741824", 1048576, 17179869184L),
 
 	STR("log.level", log_level, "info"),
+	STR("log.format", log_format, "text"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -48,6 +48,7 @@ struct conf {
 	char *mail_from;
 	char *mail_username;
 	char *mail_password_file;
+	long mail_timeout_ms;         /* one message's whole SMTP dialogue */
 	char *mail_templates_dir;
 	char *mail_lms_root_url;
 	char *mail_learner_portal_url;
@@ -57,7 +58,8 @@ struct conf {
 	long outbox_dispatchers;      /* dispatcher processes in this pool (0: none) */
 	long outbox_batch_size;       /* rows claimed per round (e-mails per SMTP connection) */
 	long outbox_poll_ms;          /* idle wait between rounds */
-	long outbox_lease_ms;         /* a claimed row is due again after this */
+	long outbox_lease_ms;         /* a claim's margin past its batch's worst-case delivery */
+	long outbox_retention_days;   /* delivered rows are deleted after this (0: kept) */
 
 	long limits_max_body_bytes;
 	long limits_max_items;
@@ -65,6 +67,7 @@ struct conf {
 	long limits_max_request_memory;
 
 	char *log_level;
+	char *log_format;             /* text | json (log.h) */
 };
 
 /* Fills c with the defaults of SPEC §6. Returns 0, or -1 on OOM. */

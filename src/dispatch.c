@@ -4,17 +4,20 @@
  *
  *   1. claim: in one short transaction, SELECT due rows FOR UPDATE SKIP
  *      LOCKED and mark them 'sending' with attempts + 1 and a lease
- *      (next_attempt_at = now + outbox.lease_ms);
+ *      (next_attempt_at = now + dispatch_lease_ms(): the longest the
+ *      batch's delivery can take, plus outbox.lease_ms), so that no other
+ *      dispatcher re-claims a row while this one may still deliver it;
  *   2. deliver outside any transaction (order.c / mail.c + outbound.c);
  *   3. settle each row: 'done'; or 'pending' again with a back-off and
  *      last_error; or 'failed' (a final refusal, an unusable payload, or
  *      outbox.max_attempts used up).
  *
  * A row is settled only while it is still ours (state 'sending' with the
- * attempts we set), so a dispatcher that overran its lease cannot undo
- * another's work.  If the settle itself fails (database down), the lease
- * ends and the row is delivered again: at-least-once, deduplicated by the
- * receivers on the idempotency key.
+ * attempts we set: every UPDATE says WHERE id = ? AND attempts = ?), so a
+ * dispatcher that overran its lease anyway (a database stall) cannot undo
+ * another's work; such a lost settle is logged.  If the settle itself
+ * fails (database down), the lease ends and the row is delivered again:
+ * at-least-once, deduplicated by the receivers on the idempotency key.
  *
  * last_error is kept when a row is finally delivered: it records why the
  * earlier attempts failed.
@@ -46,6 +49,7 @@
 #include "log.h"
 #include "mail.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "order.h"
 #include "outbound.h"
 #include "store.h"
@@ -54,8 +58,7 @@
 #define ROUND_ARENA_MAX     ((size_t)256 << 20)
 #define PAYLOAD_MAX         (64 * 1024)       /* outbox.c's PAYLOAD_MAX */
 #define MESSAGE_MAX         ((size_t)1 << 20) /* a rendered e-mail */
-#define MAIL_CONNECT_MS     5000L
-#define MAIL_TIMEOUT_MS     30000L            /* one message, whole SMTP dialogue */
+#define MAIL_CONNECT_MS     5000L             /* within mail.timeout_ms */
 #define SETUP_RETRY_MS      60000LL           /* retry a failed order/mail set-up */
 #define ERROR_MAX           2048              /* last_error's column length */
 #define MAX_DEPTH           16
@@ -88,6 +91,18 @@ dispatch_backoff_ms(long retry_base_ms, unsigned attempts, double jitter01)
 	if (jitter01 > 1.0)
 		jitter01 = 1.0;
 	return (long)(d + d * 0.25 * jitter01);
+}
+
+long long
+dispatch_lease_ms(const struct conf *c, bool orders, size_t n)
+{
+	long long worst;
+
+	if (orders)
+		worst = order_max_ms(c, n);
+	else    /* one SMTP dialogue per row, each bounded by mail.timeout_ms */
+		worst = (long long)n * c->mail_timeout_ms;
+	return worst + c->outbox_lease_ms;
 }
 
 /* ------------------------------------------------------------ e-mail payload */
@@ -483,7 +498,8 @@ claim(struct dispatcher *d, const char *kind, struct claimed **out)
 		rc = 0;
 		goto out;
 	}
-	p[0] = DB_INTP((int64_t)d->conf->outbox_lease_ms * 1000);
+	p[0] = DB_INTP((int64_t)dispatch_lease_ms(d->conf, strcmp(kind, "order") == 0,
+	    c.n) * 1000);
 	if (buf_puts(&sql, "UPDATE bulk_enroll_outbox SET state = 'sending', "
 	    "attempts = attempts + 1, next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, "
 	    "modified = UTC_TIMESTAMP(6) WHERE id IN (") != 0 ||
@@ -510,15 +526,26 @@ out:
 	return rc;
 }
 
-/* Logs one row's failure: the reason escaped (it may come from a server). */
+/* Logs one row's failure (log.c escapes the reason, which may come from a server). */
 static void
 log_row(enum log_level lvl, const char *kind, const struct claimed *r, const char *what,
     const char *reason)
 {
-	char esc[600];
+	log_msg(lvl, NULL, "dispatch: %s row %" PRId64 " %s (attempt %u): %.600s", kind, r->id, what,
+	    r->attempts, reason);
+}
 
-	log_msg(lvl, NULL, "dispatch: %s row %" PRId64 " %s (attempt %u): %s", kind, r->id, what,
-	    r->attempts, log_escape(reason, strlen(reason), esc, sizeof(esc)));
+/*
+ * Some settles of a batch found their row no longer ours: the lease ran out
+ * (a stall longer than dispatch_lease_ms allows) and another dispatcher
+ * claimed it.  Its outcome stands; ours is dropped.
+ */
+static void
+log_lost(const char *kind, size_t lost, size_t of)
+{
+	log_warn(NULL, "dispatch: %zu of %zu %s settles lost: the rows were claimed again "
+	    "after this dispatcher's lease ran out; the new claim's outcome stands", lost, of,
+	    kind);
 }
 
 /*
@@ -532,6 +559,7 @@ settle_undelivered(struct dispatcher *d, enum metrics_channel ch, const struct c
 	const char *kind = ch == MET_CHANNEL_ORDER ? "order" : "email";
 	char msg[ERROR_MAX / 2];
 	struct db_param p[4];
+	uint64_t changed = 0;
 	enum db_err e;
 	long delay;
 
@@ -546,7 +574,7 @@ settle_undelivered(struct dispatcher *d, enum metrics_channel ch, const struct c
 		p[2] = DB_INTP(r->attempts);
 		e = db_exec(d->db, "UPDATE bulk_enroll_outbox SET state = 'failed', last_error = ?, "
 		    "modified = UTC_TIMESTAMP(6) WHERE id = ? AND state = 'sending' AND attempts = ?",
-		    p, 3, NULL, NULL);
+		    p, 3, &changed, NULL);
 		metrics_delivery(ch, MET_FAILED, 1);
 		t->failed++;
 		log_row(LOG_LVL_WARN, kind, r, "failed", reason);
@@ -559,7 +587,7 @@ settle_undelivered(struct dispatcher *d, enum metrics_channel ch, const struct c
 		e = db_exec(d->db, "UPDATE bulk_enroll_outbox SET state = 'pending', "
 		    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, last_error = ?, "
 		    "modified = UTC_TIMESTAMP(6) WHERE id = ? AND state = 'sending' AND attempts = ?",
-		    p, 4, NULL, NULL);
+		    p, 4, &changed, NULL);
 		metrics_delivery(ch, MET_RETRIED, 1);
 		t->retried++;
 		log_row(LOG_LVL_WARN, kind, r, "retried", reason);
@@ -568,15 +596,20 @@ settle_undelivered(struct dispatcher *d, enum metrics_channel ch, const struct c
 		log_error(NULL, "dispatch: %s row %" PRId64 ": cannot record the outcome (%s: %s); "
 		    "it is due again when its lease ends", kind, r->id, db_strerror(e),
 		    db_error(d->db));
+	else if (changed == 0)
+		log_lost(kind, 1, 1);
 }
 
-/* Marks rows[0..n) of `done` delivered in one statement.  Counts metrics. */
+/* Marks the n rows of `done` delivered, each only while still ours, in one
+ * statement.  Counts metrics. */
 static void
-settle_delivered(struct dispatcher *d, enum metrics_channel ch, const int64_t *ids, size_t n,
-    struct tally *t)
+settle_delivered(struct dispatcher *d, enum metrics_channel ch,
+    const struct claimed *const *done, size_t n, struct tally *t)
 {
+	const char *kind = ch == MET_CHANNEL_ORDER ? "order" : "email";
 	struct db_param *p;
 	struct buf sql;
+	uint64_t changed = 0;
 	enum db_err e = DB_ERR_NOMEM;
 	size_t i;
 
@@ -584,21 +617,29 @@ settle_delivered(struct dispatcher *d, enum metrics_channel ch, const int64_t *i
 		return;
 	metrics_delivery(ch, MET_DELIVERED, n);
 	t->delivered += n;
-	buf_init(&sql, 256 + n * 3);
-	if ((p = arena_calloc(d->arena, n, sizeof(*p))) == NULL ||
+	buf_init(&sql, 256 + n * 12);
+	/* id IN (...) finds the rows by the primary key; the pairs keep each to
+	 * the attempt we claimed. */
+	if ((p = arena_calloc(d->arena, 3 * n, sizeof(*p))) == NULL ||
 	    buf_puts(&sql, "UPDATE bulk_enroll_outbox SET state = 'done', "
 	    "modified = UTC_TIMESTAMP(6) WHERE state = 'sending' AND id IN (") != 0 ||
-	    store_sql_rows(&sql, n, "?") != 0 || buf_puts(&sql, ")") != 0)
+	    store_sql_placeholders(&sql, n) != 0 ||
+	    buf_puts(&sql, ") AND (id, attempts) IN (") != 0 ||
+	    store_sql_rows(&sql, n, "(?, ?)") != 0 || buf_puts(&sql, ")") != 0)
 		goto out;
-	for (i = 0; i < n; i++)
-		p[i] = DB_INTP(ids[i]);
-	e = db_exec(d->db, sql.data, p, n, NULL, NULL);
+	for (i = 0; i < n; i++) {
+		p[i] = DB_INTP(done[i]->id);
+		p[n + 2 * i] = DB_INTP(done[i]->id);
+		p[n + 2 * i + 1] = DB_INTP(done[i]->attempts);
+	}
+	e = db_exec(d->db, sql.data, p, 3 * n, &changed, NULL);
 out:
 	if (e != DB_OK)
 		log_error(NULL, "dispatch: cannot mark %zu %s rows done (%s: %s); they will be "
-		    "delivered again when their lease ends", n,
-		    ch == MET_CHANNEL_ORDER ? "order" : "email", db_strerror(e),
+		    "delivered again when their lease ends", n, kind, db_strerror(e),
 		    e == DB_ERR_NOMEM ? "out of memory" : db_error(d->db));
+	else if (changed < n)
+		log_lost(kind, (size_t)(n - changed), n);
 	buf_free(&sql);
 }
 
@@ -681,7 +722,7 @@ deliver_orders(struct dispatcher *d, struct claimed *rows, size_t n, struct tall
 	struct order_line_outcome *out;
 	struct claimed **batch;
 	const char **lines;
-	int64_t *done;
+	const struct claimed **done;
 	size_t i, k, live, ndone = 0, per = (size_t)d->conf->order_batch_size;
 
 	if ((out = arena_calloc(d->arena, n, sizeof(*out))) == NULL ||
@@ -712,7 +753,7 @@ deliver_orders(struct dispatcher *d, struct claimed *rows, size_t n, struct tall
 		}
 		for (k = 0; k < live; k++) {
 			if (out[k].result == ORDER_LINE_DONE)
-				done[ndone++] = batch[k]->id;
+				done[ndone++] = batch[k];
 			else
 				settle_undelivered(d, MET_CHANNEL_ORDER, batch[k],
 				    out[k].result == ORDER_LINE_FAILED, out[k].message, t);
@@ -755,7 +796,7 @@ mail_ready(struct dispatcher *d)
 /* Renders and sends one e-mail row over ob. */
 static void
 deliver_email(struct dispatcher *d, struct outbound *ob, const struct claimed *r,
-    int64_t *done, size_t *ndone, struct tally *t)
+    const struct claimed **done, size_t *ndone, struct tally *t)
 {
 	const struct conf *c = d->conf;
 	struct dispatch_email m;
@@ -793,7 +834,7 @@ deliver_email(struct dispatcher *d, struct outbound *ob, const struct claimed *r
 		settle_undelivered(d, MET_CHANNEL_EMAIL, r, permanent, why, t);
 		goto out;
 	}
-	done[(*ndone)++] = r->id;
+	done[(*ndone)++] = r;
 out:
 	dispatch_email_clear(&m);
 out_bufs:
@@ -805,9 +846,13 @@ out_bufs:
 static void
 deliver_emails(struct dispatcher *d, struct claimed *rows, size_t n, struct tally *t)
 {
-	struct outbound_limits lim = { MAIL_CONNECT_MS, MAIL_TIMEOUT_MS, 64 * 1024 };
+	struct outbound_limits lim = {
+		MAIL_CONNECT_MS < d->conf->mail_timeout_ms ? MAIL_CONNECT_MS :
+		    d->conf->mail_timeout_ms,
+		d->conf->mail_timeout_ms, 64 * 1024,
+	};
 	struct outbound *ob;
-	int64_t *done;
+	const struct claimed **done;
 	size_t i, ndone = 0;
 
 	if ((done = arena_calloc(d->arena, n, sizeof(*done))) == NULL ||
@@ -913,6 +958,7 @@ dispatch_run(struct app *app)
 	while (!stop_requested) {
 		n_orders = round_kind(&d, MET_CHANNEL_ORDER);
 		n_emails = round_kind(&d, MET_CHANNEL_EMAIL);
+		outbox_retention_round(d.db, d.conf->outbox_retention_days);
 		if (n_orders < 0 || n_emails < 0) {
 			/* The database is failing: back off (to DB_ERROR_WAIT_MAX_MS)
 			 * so that an outage does not fill the log. */

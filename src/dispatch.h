@@ -8,8 +8,9 @@
  * failed (after outbox.max_attempts, or a final refusal).
  *
  * Delivery is at-least-once: a claimed row carries a lease (state
- * 'sending', next_attempt_at = now + lease); a dispatcher that dies leaves
- * rows that become due again when the lease ends.
+ * 'sending', next_attempt_at = now + dispatch_lease_ms()); a dispatcher
+ * that dies leaves rows that become due again when the lease ends, and a
+ * row is settled only by the claim that holds it (its attempts).
  */
 #ifndef BULK_DISPATCH_H
 #define BULK_DISPATCH_H
@@ -38,6 +39,15 @@ struct conf;
  */
 int dispatch_check_config(const struct conf *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/*
+ * The lease of a claim of n rows (orders, else e-mails): the longest their
+ * delivery can take -- order_max_ms() for orders, n * mail.timeout_ms for
+ * e-mails (one SMTP dialogue each) -- plus outbox.lease_ms of margin.  A
+ * claimed row is due again, for any dispatcher, only after that: never
+ * while its first claimant may still be delivering it.  Milliseconds.
+ */
+long long dispatch_lease_ms(const struct conf *c, bool orders, size_t n);
 
 /*
  * The delay before attempt `attempts + 1` after a failure: retry_base_ms *

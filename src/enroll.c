@@ -31,9 +31,11 @@
 
 #include "arena.h"
 #include "email.h"
+#include "hash.h"
 #include "enroll.h"
 #include "log.h"
 #include "outbox.h"
+#include "schema.h"
 #include "uuid.h"
 
 #define CHUNK_ARENA_MAX (256u * 1024 * 1024)
@@ -95,11 +97,7 @@ struct map {
 static uint64_t
 fnv1a(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return hash_str(s);     /* keyed per process: src/hash.h */
 }
 
 static int
@@ -688,7 +686,11 @@ load_courses(struct chunk *ch)
 	for (i = 0; i < n; i++)
 		list[i]->mode = list[i]->best < NMODES ? mode_order[list[i]->best] : "audit";
 
-	/* Default intentions name a run or its parent course. */
+	/* Default intentions name a run or its parent course.  Without both
+	 * default-enrollment tables (edx-enterprise before 0223, schema.h)
+	 * there are none to realize. */
+	if (!schema_has(SCHEMA_DEFAULT_INTENTION) || !schema_has(SCHEMA_DEFAULT_REALIZATION))
+		return DB_OK;
 	q_init(&q, ch->ca);
 	q_sql(&q, "SELECT uuid, content_key FROM enterprise_defaultenterpriseenrollmentintention "
 	    "WHERE enterprise_customer_id = ? AND is_removed = 0 AND content_key IN (");
@@ -1995,11 +1997,9 @@ item_failed(struct chunk *one, struct enroll_result *r, struct arena *a, size_t 
     enum db_err e)
 {
 	const struct plan *pl = one->plan;
-	char esc[96];
 
-	log_error(one->reqid, "item %zu (%s) failed: %s: %s", index,
-	    log_escape(one->items[0].course_run_key, strlen(one->items[0].course_run_key),
-	    esc, sizeof(esc)), db_strerror(e), db_error(one->db));
+	log_error(one->reqid, "item %zu (%.96s) failed: %s: %s", index,
+	    one->items[0].course_run_key, db_strerror(e), db_error(one->db));
 	memset(r, 0, sizeof(*r));
 	r->kind = ENROLL_FAILURE;
 	r->course_run_key = one->items[0].course_run_key;

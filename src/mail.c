@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "mail.h"
 #include "utf8.h"
 
@@ -711,17 +712,6 @@ put_date(struct buf *out, time_t now)
 	    tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* FNV-1a: a boundary that is stable for a message and differs between them. */
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
 /* A part: its headers, then the body rendered, CRLF-normalised and base64. */
 static int
 put_part(struct buf *out, const char *boundary, const char *type,
@@ -752,9 +742,10 @@ mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const 
 	if (!mail_header_value_ok(from) || !mail_header_value_ok(v->email) ||
 	    !mail_header_value_ok(message_id) || strpbrk(message_id, "<> ") != NULL)
 		return -1;
-	/* "=_" cannot occur in base64, so the boundary cannot occur in a part. */
+	/* "=_" cannot occur in base64, so the boundary cannot occur in a part;
+	 * the hash makes it differ between messages (stable within a process). */
 	snprintf(boundary, sizeof(boundary), "=_bulk_%016llx",
-	    (unsigned long long)fnv1a(message_id));
+	    (unsigned long long)hash_str(message_id));
 	/* Scratch buffers share out's maximum: no part may outgrow the message. */
 	buf_init(&raw, out->max);
 	buf_init(&norm, out->max);

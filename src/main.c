@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,12 @@
 
 #include "app.h"
 #include "conf.h"
+#include "db.h"
 #include "dispatch.h"
 #include "log.h"
+#include "outbox_cmd.h"
 #include "pool.h"
+#include "schema.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -35,7 +39,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: bulk-enrolld [--config FILE] [--listen unix:/path | HOST:PORT] "
-	    "[--workers N] [--check-config] [--version]\n");
+	    "[--workers N] [--check-config] [--version]\n"
+	    "       bulk-enrolld [--config FILE] outbox list|requeue|purge ... (see bulk-enrolld(8))\n");
 }
 
 /* Builds the configuration: defaults, file, environment, command line. */
@@ -68,6 +73,15 @@ load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
 		if (log_level_parse(c->log_level, &lvl) != 0) {
 			snprintf(err, errlen, "log.level: \"%.32s\" is not one of error, warn, info, debug",
 			    c->log_level);
+			goto fail;
+		}
+	}
+	if (c->log_format != NULL) {
+		enum log_format fmt;
+
+		if (log_format_parse(c->log_format, &fmt) != 0) {
+			snprintf(err, errlen, "log.format: \"%.32s\" is not one of text, json",
+			    c->log_format);
 			goto fail;
 		}
 	}
@@ -108,6 +122,45 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 	}
 	*out = pc;
 	return 0;
+}
+
+/*
+ * The schema check (schema.h) on a connection of its own, closed before the
+ * pool forks.  must_connect (--check-config): an unreachable database is an
+ * error; at start-up it is not (the responders check later).  0 or -1.
+ */
+static int
+check_schema(const struct conf *conf, bool must_connect)
+{
+	struct db_settings ds;
+	struct db *db;
+	int rc;
+
+	app_db_settings(conf, &ds);
+	if ((db = db_new(&ds)) == NULL) {
+		log_error(NULL, "schema: out of memory");
+		return -1;
+	}
+	rc = schema_check_startup(db, must_connect);
+	db_free(db);
+	return rc;
+}
+
+/* The operator's outbox command (outbox_cmd.h): configuration, then it. */
+static int
+outbox_command(const struct cli *cli, int argc, char **argv)
+{
+	struct conf c;
+	char err[1024];
+	int rc;
+
+	if (load_conf(cli, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err);
+		return 1;
+	}
+	rc = outbox_cmd_main(&c, argc, argv);
+	conf_free(&c);
+	return rc;
 }
 
 /* Returns the listening fd: the one on fd 0, or one opened for `listen`. */
@@ -184,7 +237,8 @@ main(int argc, char **argv)
 	int ch, fd, rc;
 
 	memset(&cli, 0, sizeof(cli));
-	while ((ch = getopt_long(argc, argv, "c:l:w:CVh", opts, NULL)) != -1) {
+	/* "+": options end at the first word, so a subcommand keeps its own. */
+	while ((ch = getopt_long(argc, argv, "+c:l:w:CVh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': cli.config = optarg; break;
 		case 'l': cli.listen = optarg; break;
@@ -201,6 +255,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && strcmp(argv[optind], "outbox") == 0)
+		return outbox_command(&cli, argc - optind, argv + optind);
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
@@ -209,16 +265,26 @@ main(int argc, char **argv)
 		fprintf(stderr, "bulk-enrolld: %s\n", err);
 		return 1;
 	}
+	{
+		enum log_level lvl = LOG_LVL_INFO;
+
+		enum log_format fmt = LOG_FMT_TEXT;
+
+		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
+			log_set_level(lvl);
+		if (pc->conf.log_format != NULL && log_format_parse(pc->conf.log_format, &fmt) == 0)
+			log_set_format(fmt);
+	}
+	if (check_schema(&pc->conf, cli.check_only) != 0) {
+		fprintf(stderr, "bulk-enrolld: the database's schema is not one this service can use "
+		    "(see the schema: lines above)\n");
+		pool_config_free(pc);
+		return 1;
+	}
 	if (cli.check_only) {
 		printf("bulk-enrolld: configuration OK\n");
 		pool_config_free(pc);
 		return 0;
-	}
-	{
-		enum log_level lvl = LOG_LVL_INFO;
-
-		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
-			log_set_level(lvl);
 	}
 	/* Before any fork: libcurl's global state is not thread- or fork-lazy. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -7,6 +7,7 @@
 #include "arena.h"
 #include "db.h"
 #include "metrics.h"
+#include "outbox.h"
 
 /* The status codes the service answers with; anything else counts as "other". */
 static const int codes[] = { 200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503 };
@@ -102,50 +103,48 @@ metrics_worker_restart(void)
 	add(&shm->worker_restarts, 1);
 }
 
-struct outbox_read {
-	struct arena *a;
-	struct metrics_outbox_row rows[8];   /* 2 kinds x 4 states */
-	size_t n;
-};
-
-static int
-outbox_row(void *ctx, const struct db_row *row)
-{
-	struct outbox_read *r = ctx;
-	struct metrics_outbox_row *m;
-	const char *cnt;
-	int64_t v = 0;
-
-	if (r->n >= sizeof(r->rows) / sizeof(r->rows[0]) || row->ncols != 3 ||
-	    row->vals[0] == NULL || row->vals[1] == NULL || (cnt = row->vals[2]) == NULL)
-		return 1;
-	for (; *cnt >= '0' && *cnt <= '9'; cnt++)
-		v = v * 10 + (*cnt - '0');
-	m = &r->rows[r->n];
-	if ((m->kind = arena_strdup(r->a, row->vals[0])) == NULL ||
-	    (m->state = arena_strdup(r->a, row->vals[1])) == NULL)
-		return 1;
-	m->count = v;
-	r->n++;
-	return 0;
-}
-
 long
 metrics_read_outbox(struct db *db, struct arena *a, struct metrics_outbox_row **out)
 {
-	struct outbox_read r;
+	struct outbox_depth cells[OUTBOX_DEPTH_CELLS];
 	struct metrics_outbox_row *rows;
+	size_t i;
 
-	memset(&r, 0, sizeof(r));
-	r.a = a;
-	if (db_query(db, "SELECT kind, state, COUNT(*) FROM bulk_enroll_outbox "
-	    "GROUP BY kind, state ORDER BY kind, state", NULL, 0, outbox_row, &r) != DB_OK)
+	if (outbox_read_depth(db, cells) != DB_OK)
 		return -1;
-	if ((rows = arena_calloc(a, r.n ? r.n : 1, sizeof(*rows))) == NULL)
+	if ((rows = arena_calloc(a, OUTBOX_DEPTH_CELLS, sizeof(*rows))) == NULL)
 		return -1;
-	memcpy(rows, r.rows, r.n * sizeof(*rows));
+	for (i = 0; i < OUTBOX_DEPTH_CELLS; i++) {
+		rows[i].kind = cells[i].kind;
+		rows[i].state = cells[i].state;
+		rows[i].count = cells[i].count;
+		rows[i].oldest_due_seconds = cells[i].oldest_due_seconds;
+	}
 	*out = rows;
-	return (long)r.n;
+	return OUTBOX_DEPTH_CELLS;
+}
+
+/* The oldest due row's age per kind: the worst of its cells. */
+static int
+render_oldest_due(struct buf *out, const struct metrics_outbox_row *outbox, size_t n)
+{
+	static const char *const kinds[] = { "order", "email" };
+	double worst;
+	size_t i, k;
+	int rc;
+
+	rc = buf_puts(out, "# HELP bulk_enroll_outbox_oldest_due_seconds Age of the oldest "
+	    "outbox row that is due for delivery (0: none is due).\n"
+	    "# TYPE bulk_enroll_outbox_oldest_due_seconds gauge\n");
+	for (k = 0; k < 2; k++) {
+		worst = 0;
+		for (i = 0; i < n; i++)
+			if (strcmp(outbox[i].kind, kinds[k]) == 0 && outbox[i].oldest_due_seconds > worst)
+				worst = outbox[i].oldest_due_seconds;
+		rc |= buf_printf(out, "bulk_enroll_outbox_oldest_due_seconds{kind=\"%s\"} %.3f\n",
+		    kinds[k], worst);
+	}
+	return rc;
 }
 
 int
@@ -213,6 +212,7 @@ metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t 
 		for (i = 0; i < noutbox; i++)
 			rc |= buf_printf(out, "bulk_enroll_outbox_messages{kind=\"%s\",state=\"%s\"} %lld\n",
 			    outbox[i].kind, outbox[i].state, (long long)outbox[i].count);
+		rc |= render_oldest_due(out, outbox, noutbox);
 	}
 	return rc == 0 ? 0 : -1;
 }

@@ -38,11 +38,17 @@ enum metrics_delivery {
 
 enum metrics_channel { MET_CHANNEL_ORDER, MET_CHANNEL_EMAIL, MET_CHANNEL__COUNT };
 
-/* One row of the outbox depth gauge, read from the database. */
+/*
+ * One cell of the outbox depth gauge, read from the database by
+ * metrics_read_outbox() (outbox.c's outbox_read_depth(): undelivered rows
+ * only, from the index; delivered rows are counted by the deliveries
+ * counter instead).
+ */
 struct metrics_outbox_row {
 	const char *kind;     /* order | email */
-	const char *state;    /* pending | sending | done | failed */
+	const char *state;    /* pending | sending | failed */
 	int64_t count;
+	double oldest_due_seconds;   /* age of its oldest due row; 0: none due */
 };
 
 /* Maps the shared region; call once in the master before forking. 0 or -1. */
@@ -72,9 +78,11 @@ int metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, siz
     __attribute__((warn_unused_result));
 
 /*
- * Reads the outbox depth (rows by kind and state) for metrics_render.
- * Returns the number of rows in *out (arena memory), or -1 when the
- * database could not be read.
+ * Reads the outbox depth (undelivered rows by kind and state, with the age
+ * of the oldest due row) for metrics_render, through outbox.c: two cheap
+ * index range reads, never a count of the whole table.  Returns the number
+ * of rows in *out (arena memory), or -1 when the database could not be
+ * read.
  */
 long metrics_read_outbox(struct db *db, struct arena *a, struct metrics_outbox_row **out)
     __attribute__((warn_unused_result));

@@ -662,8 +662,13 @@ order_client_new(struct order_client **out, const struct conf *conf, char *err, 
 		snprintf(err, errlen, "order.url is not set");
 		return -1;
 	}
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		snprintf(err, errlen, "order.url must be an http:// or https:// URL");
+	if (outbound_url_check(url, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "order.url: %s", why);
+		return -1;
+	}
+	if (oauth_url != NULL &&
+	    outbound_url_check(oauth_url, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "order.oauth_url: %s", why);
 		return -1;
 	}
 	if (token_file == NULL && oauth_url == NULL) {
@@ -707,6 +712,16 @@ nomem:
 fail:
 	order_client_free(c);
 	return -1;
+}
+
+long long
+order_max_ms(const struct conf *conf, size_t n)
+{
+	size_t per = conf->order_batch_size > 0 ? (size_t)conf->order_batch_size : 1;
+	long long batches = (long long)((n + per - 1) / per);
+	long long posts = set_or_null(conf->order_token_file) != NULL ? 2 : 4;
+
+	return batches * posts * conf->order_timeout_ms;
 }
 
 void

@@ -41,6 +41,15 @@ int order_client_new(struct order_client **out, const struct conf *conf, char *e
 void order_client_free(struct order_client *c);
 
 /*
+ * The longest that delivering n lines (order_deliver in batches of
+ * order.batch_size) can take with conf's settings: per batch up to two
+ * POSTs (a 401 is retried once), each preceded by an OAuth2 token fetch
+ * when order.token_file is unset, every transfer bounded by
+ * order.timeout_ms.  For sizing the dispatcher's lease.
+ */
+long long order_max_ms(const struct conf *conf, size_t n);
+
+/*
  * Delivers n lines in one request.  lines[i] is the stored JSON payload of
  * an outbox row (an object with its own "idempotency_key").  Fills
  * out[0..n) (one per line, same order).  Returns 0 when out is filled (even

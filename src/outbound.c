@@ -7,9 +7,12 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -116,6 +119,61 @@ common_options(struct outbound *ob, const char *url, const char *protos, char *e
 	return CURLE_OK;
 }
 
+bool
+outbound_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char inner[INET6_ADDRSTRLEN + 1];
+	size_t n = strlen(host);
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	/* Strict dotted quad only: "127.0.0.1.evil.com" is a name. */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(inner))
+		return false;
+	memcpy(inner, host + 1, n - 2);
+	inner[n - 2] = '\0';
+	return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+int
+outbound_url_check(const char *url, char *why, size_t whylen)
+{
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	int rc = -1;
+
+	if ((u = curl_url()) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	/* libcurl's own parser: the host checked is the host it would connect
+	 * to (userinfo, brackets and case handled as in the transfer). */
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		snprintf(why, whylen, "not a valid URL");
+		goto out;
+	}
+	if (strcasecmp(scheme, "https") == 0)
+		rc = 0;
+	else if (strcasecmp(scheme, "http") != 0)
+		snprintf(why, whylen, "must be an http:// or https:// URL");
+	else if (!outbound_host_is_loopback(host))
+		snprintf(why, whylen, "plain http:// would send the credentials in clear; use "
+		    "https:// (http:// is allowed only to 127.0.0.0/8, [::1] or localhost)");
+	else
+		rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 int
 outbound_post(struct outbound *ob, const char *url, const char *const *headers,
     const char *content_type, const char *body, size_t len, struct outbound_response *res)
@@ -130,6 +188,9 @@ outbound_post(struct outbound *ob, const char *url, const char *const *headers,
 	res->status = 0;
 	res->error[0] = '\0';
 	buf_reset(&res->body);
+	/* The second guard (conf checks first): every POST carries a secret. */
+	if (outbound_url_check(url, res->error, sizeof(res->error)) != 0)
+		return -1;
 	if ((size_t)snprintf(ct, sizeof(ct), "Content-Type: %s", content_type) >= sizeof(ct)) {
 		snprintf(res->error, sizeof(res->error), "content type too long");
 		return -1;
@@ -183,6 +244,15 @@ out:
 	return rc;
 }
 
+long
+outbound_smtp_tls(const char *username, const char *password)
+{
+	/* A stripped STARTTLS must not make us send the password in clear. */
+	if (username != NULL || password != NULL)
+		return (long)CURLUSESSL_ALL;
+	return (long)CURLUSESSL_TRY;
+}
+
 int
 outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
     const char *password, const char *from, const char *rcpt, const char *message,
@@ -222,8 +292,8 @@ outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
 		goto out;
 	}
 	if ((cc = common_options(ob, url, "smtp,smtps", errbuf)) != CURLE_OK ||
-	    /* smtp:// upgrades with STARTTLS when offered; smtps:// is TLS anyway. */
-	    (cc = curl_easy_setopt(ob->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY)) != CURLE_OK ||
+	    (cc = curl_easy_setopt(ob->curl, CURLOPT_USE_SSL,
+	    outbound_smtp_tls(username, password))) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_MAIL_FROM, addr)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_MAIL_RCPT, rl)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_UPLOAD, 1L)) != CURLE_OK ||
@@ -244,7 +314,11 @@ outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
 		rc = 0;
 		goto out;
 	}
-	set_error(err, errlen, cc, errbuf);
+	if (cc == CURLE_USE_SSL_FAILED)
+		snprintf(err, errlen, "the server offers no STARTTLS; credentials are never sent "
+		    "in clear (use smtps:// or a server with STARTTLS)");
+	else
+		set_error(err, errlen, cc, errbuf);
 	/* The last reply code the server sent (0 when none): 5xx is a refusal. */
 	if (curl_easy_getinfo(ob->curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
 	    code >= 500 && code <= 599)

@@ -38,11 +38,30 @@ struct outbound_response {
 };
 
 /*
- * POSTs body (len bytes, with the given Content-Type) to url, an http or
- * https URL, with extra headers (NULL-terminated array of "Name: value",
- * may be NULL).  Returns 0 when a response arrived (any status; see
- * res->status), or -1 for a transport error (timeout, refused, TLS, URL
- * with another scheme, response over the cap) with res->error set.
+ * Whether a POST may go to url: 0 for https://, or for http:// to a
+ * loopback host (the dev stack); -1 with the reason in why for plain
+ * http:// to any other host (the order service's token and the OAuth2
+ * client secret would travel in clear), another scheme, or an unparsable
+ * URL.  The URL is parsed by libcurl, as the transfer would parse it.
+ */
+int outbound_url_check(const char *url, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
+/*
+ * Whether host, as libcurl's URL parser gives it, is loopback: a dotted
+ * quad in 127.0.0.0/8, "[::1]" (any spelling of ::1, in brackets), or
+ * "localhost" in any case.  Anything else -- "127.0.0.1.evil.com", a
+ * bare "::1", "localhost.evil" -- is not.
+ */
+bool outbound_host_is_loopback(const char *host);
+
+/*
+ * POSTs body (len bytes, with the given Content-Type) to url, with extra
+ * headers (NULL-terminated array of "Name: value", may be NULL).  url must
+ * pass outbound_url_check.  Returns 0 when a response arrived (any status;
+ * see res->status), or -1 for a transport error (timeout, refused, TLS,
+ * URL refused by outbound_url_check, response over the cap) with
+ * res->error set.
  * res->body must have been buf_init'ed by the caller.
  */
 int outbound_post(struct outbound *ob, const char *url, const char *const *headers,
@@ -50,8 +69,11 @@ int outbound_post(struct outbound *ob, const char *url, const char *const *heade
     __attribute__((warn_unused_result));
 
 /*
- * Sends one message over SMTP (smtp:// or smtps://; STARTTLS when the
- * server offers it and the URL is smtp://).  username/password may be NULL.
+ * Sends one message over SMTP (smtp:// or smtps://).  username/password may
+ * be NULL.  With either set, TLS is required (outbound_smtp_tls): over
+ * smtp:// a server that does not offer STARTTLS (or an attacker who strips
+ * it) gets no AUTH, and the send fails as transient.  Without credentials
+ * STARTTLS is used when offered and plain SMTP otherwise (a local relay).
  * message is the complete RFC 5322 text with CRLF line ends.  Returns 0 on
  * acceptance; -1 otherwise with err set and *permanent true when the
  * server refused with a 5xx (do not retry), false for transient failures.
@@ -59,5 +81,12 @@ int outbound_post(struct outbound *ob, const char *url, const char *const *heade
 int outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
     const char *password, const char *from, const char *rcpt, const char *message,
     size_t len, bool *permanent, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The CURLOPT_USE_SSL level outbound_smtp_send sets: CURLUSESSL_ALL when
+ * credentials are configured (username or password non-NULL), else
+ * CURLUSESSL_TRY.  Exposed for tests.
+ */
+long outbound_smtp_tls(const char *username, const char *password);
 
 #endif

@@ -85,4 +85,101 @@ int outbox_email_row(struct arena *a, const struct outbox_email *m, struct outbo
 enum db_err outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows,
     size_t n) __attribute__((warn_unused_result));
 
+/* ---- retention, depth, and the operator's commands -------------------- */
+
+/* Rows one retention or purge statement deletes at most (short locks). */
+#define OUTBOX_PURGE_BATCH 500
+/* Ids one filter may name. */
+#define OUTBOX_IDS_MAX 1000
+
+/*
+ * Deletes up to `batch` rows delivered ('done') whose last change is more
+ * than retention_days days old, oldest first: one statement, backed by the
+ * (state, modified) index.  *deleted (may be NULL) gets the count.
+ * Returns DB_OK or a db.h error.
+ */
+enum db_err outbox_purge_expired(struct db *db, long retention_days, long batch,
+    uint64_t *deleted) __attribute__((warn_unused_result));
+
+/*
+ * The dispatcher's once-per-round retention: outbox_purge_expired() with
+ * OUTBOX_PURGE_BATCH, logging what it deleted (info) or why it could not
+ * (warn; the next round tries again).  retention_days 0 keeps rows forever.
+ */
+void outbox_retention_round(struct db *db, long retention_days);
+
+/* One (kind, state) cell of the depth gauge. */
+struct outbox_depth {
+	const char *kind;             /* "order" | "email" (static strings) */
+	const char *state;            /* "pending" | "sending" | "failed" */
+	int64_t count;
+	/* Age of the oldest row of this cell that is due (next_attempt_at
+	 * passed: pending, or sending with its lease run out), seconds; 0 when
+	 * none is due or for failed rows, which are never due. */
+	double oldest_due_seconds;
+};
+
+#define OUTBOX_DEPTH_CELLS 6          /* 2 kinds x the 3 undelivered states */
+
+/*
+ * Reads the depth of every undelivered (kind, state) cell into
+ * out[OUTBOX_DEPTH_CELLS] (cells without rows get 0), with one statement
+ * whose WHERE is ranges of the (kind, state, next_attempt_at) index, so it
+ * reads index entries of undelivered rows only: delivered ('done') rows,
+ * however many the retention keeps, cost nothing.  Returns DB_OK or a
+ * db.h error.
+ */
+enum db_err outbox_read_depth(struct db *db, struct outbox_depth out[OUTBOX_DEPTH_CELLS])
+    __attribute__((warn_unused_result));
+
+/* Which rows an operator's command acts on; every member is optional. */
+struct outbox_filter {
+	const char *kind;             /* "order" | "email"; NULL: both */
+	const char *state;            /* "pending" | "sending" | "done" | "failed"; NULL: any */
+	long older_than_days;         /* last changed more than this many days ago; < 0: any */
+	const int64_t *ids;           /* these rows only (nids <= OUTBOX_IDS_MAX) */
+	size_t nids;
+};
+
+/* A row as `outbox list` shows it; strings valid during the callback only. */
+struct outbox_listed {
+	int64_t id;
+	const char *kind, *state, *key;
+	long attempts;
+	const char *next_attempt_at, *modified;   /* UTC, "YYYY-MM-DD HH:MM:SS.ffffff" */
+	const char *last_error;                   /* NULL when none */
+};
+
+typedef int (*outbox_list_fn)(void *ctx, const struct outbox_listed *row);
+
+/*
+ * Calls fn for up to `limit` rows matching f, by id.  A non-zero return of
+ * fn stops the listing (DB_ERR_ABORTED).  Returns DB_OK, DB_ERR_QUERY for
+ * a filter that is not valid (unknown kind or state, too many ids) or a
+ * db.h error.
+ */
+enum db_err outbox_list(struct db *db, const struct outbox_filter *f, long limit,
+    outbox_list_fn fn, void *ctx) __attribute__((warn_unused_result));
+
+/* Counts the rows matching f into *n (the commands' --dry-run). */
+enum db_err outbox_count(struct db *db, const struct outbox_filter *f, uint64_t *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * Puts the 'failed' rows matching f (its state is ignored: only failed rows
+ * are requeued) back to 'pending', due now, with attempts 0, so the
+ * dispatcher tries them outbox.max_attempts times again; last_error stays
+ * until the next attempt.  One statement.  *n gets the count.
+ */
+enum db_err outbox_requeue(struct db *db, const struct outbox_filter *f, uint64_t *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * Deletes the rows matching f, which must name state 'done' or 'failed'
+ * (rows not yet delivered are never deleted: DB_ERR_QUERY), in statements
+ * of OUTBOX_PURGE_BATCH rows until none is left.  *n gets the count.
+ */
+enum db_err outbox_purge(struct db *db, const struct outbox_filter *f, uint64_t *n)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "dispatch.h"
+#include "hash.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -113,19 +114,71 @@ pool_backoff_ms(unsigned fails)
 	return delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
 }
 
-/* In the child: restore default signal state and serve (or dispatch). */
+/*
+ * The child's side of pool_fork(), still with every signal blocked: none of
+ * the master's handlers survives, and its wake-up pipe is closed.  SIGHUP
+ * is ignored (the master's business: it restarts us with the new
+ * configuration); SIGTERM/SIGINT get their default action but stay blocked
+ * for the worker to take over.
+ */
+static int
+child_signals(sigset_t *mask)
+{
+	struct sigaction dfl, ign;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	ign = dfl;
+	ign.sa_handler = SIG_IGN;
+	if (sigaction(SIGCHLD, &dfl, NULL) != 0 || sigaction(SIGTERM, &dfl, NULL) != 0 ||
+	    sigaction(SIGINT, &dfl, NULL) != 0 || sigaction(SIGHUP, &ign, NULL) != 0)
+		return -1;
+	if (sigpipe_fds[0] >= 0) {
+		close(sigpipe_fds[0]);
+		close(sigpipe_fds[1]);
+		sigpipe_fds[0] = sigpipe_fds[1] = -1;
+	}
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	return sigprocmask(SIG_SETMASK, mask, NULL);
+}
+
+pid_t
+pool_fork(void)
+{
+	sigset_t all, saved;
+	pid_t pid;
+	int err;
+
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &saved) != 0)
+		return -1;
+	pid = fork();
+	err = errno;
+	if (pid == 0) {
+		if (child_signals(&saved) != 0) {
+			log_error(NULL, "worker: cannot set up signals: %s", strerror(errno));
+			_exit(1);
+		}
+		/* Each process its own hash key (src/hash.h). */
+		if (hash_seed_random() != 0)
+			log_warn(NULL, "worker: getrandom: %s; hash key from the clock",
+			    strerror(errno));
+		return 0;
+	}
+	/* The parent: signals that came meanwhile are handled now. */
+	(void)sigprocmask(SIG_SETMASK, &saved, NULL);
+	errno = err;
+	return pid;
+}
+
+/* In the child (after pool_fork): serve (or dispatch). */
 static void
 worker_main(struct pool *p, bool dispatcher)
 {
-	struct sigaction sa;
 	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGCHLD, &sa, NULL);
-	close(sigpipe_fds[0]);
-	close(sigpipe_fds[1]);
 	if (dispatcher) {
 		close(p->listen_fd);
 		rc = dispatch_run(&p->pc->app);
@@ -140,7 +193,7 @@ worker_main(struct pool *p, bool dispatcher)
 static int
 start_worker(struct pool *p, struct slot *s)
 {
-	pid_t pid = fork();
+	pid_t pid = pool_fork();
 
 	if (pid < 0) {
 		log_error(NULL, "fork: %s", strerror(errno));

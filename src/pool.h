@@ -9,6 +9,7 @@
 #define BULK_POOL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "app.h"
 #include "conf.h"
@@ -35,6 +36,20 @@ void pool_config_free(struct pool_config *pc);
  * row (1 = first crash): 100 ms doubling up to 10 s.  0 for fails == 0.
  */
 long pool_backoff_ms(unsigned fails);
+
+/*
+ * fork() for the pool's children, with every signal blocked across it so
+ * that a child never runs the master's handlers (they would write to the
+ * master's wake-up pipe and eat signals meant for the child).  Returns as
+ * fork() does (-1 with errno).  In the parent the signal mask is restored.
+ * In the child, before any signal can arrive: SIGCHLD back to its default,
+ * SIGHUP ignored, SIGTERM/SIGINT at their default action but left blocked
+ * (the responder and the dispatcher install their stop handlers and let
+ * those two in only where they can stop: a stop sent meanwhile waits, it
+ * is never lost), the master's wake-up pipe closed, and a fresh hash key
+ * drawn (src/hash.h).  A child that cannot set its signals exits 1.
+ */
+pid_t pool_fork(void) __attribute__((warn_unused_result));
 
 /*
  * Runs the pool until it has drained.  Takes ownership of pc (replaced on

@@ -1936,3 +1936,45 @@ request_parser_free(struct request_parser *p)
 		yajl_free(p->yajl);
 	p->yajl = NULL;
 }
+
+enum request_status
+request_parse(request_reader reader, void *ctx, int64_t content_length,
+    struct arena *arena, const struct request_limits *limits, struct enroll_request *out,
+    const char **error_body, size_t *error_len, int64_t *nread)
+{
+	struct request_parser *p;
+	enum request_status st = REQUEST_OK;
+	int64_t left = content_length > 0 ? content_length : 0, got = 0;
+	unsigned char *chunk;
+
+	*error_body = NULL;
+	*error_len = 0;
+	if (nread != NULL)
+		*nread = 0;
+	if ((p = request_parser_new(arena, limits)) == NULL)
+		return REQUEST_NOMEM;
+	if ((chunk = arena_alloc(arena, REQUEST_READ_CHUNK)) == NULL) {
+		request_parser_free(p);
+		return REQUEST_NOMEM;
+	}
+	while (left > 0 && st == REQUEST_OK) {
+		size_t want = left > REQUEST_READ_CHUNK ? REQUEST_READ_CHUNK : (size_t)left;
+		long n = reader(ctx, chunk, want);
+
+		if (n <= 0 || (size_t)n > want) {
+			/* Rendered by finish like every other parse error. */
+			p->status = REQUEST_BAD_JSON;
+			p->reason = "request body ended early";
+			break;
+		}
+		left -= n;
+		got += n;
+		st = request_parser_feed(p, chunk, (size_t)n);
+	}
+	if (nread != NULL)
+		*nread = got;
+	/* Whatever stopped the loop, finish renders the answer. */
+	st = request_parser_finish(p, out, error_body, error_len);
+	request_parser_free(p);
+	return st;
+}

@@ -79,4 +79,39 @@ enum request_status request_parser_finish(struct request_parser *p,
 /* Frees the yajl handle; the arena keeps (and later frees) the rest. */
 void request_parser_free(struct request_parser *p);
 
+/*
+ * Reads up to n bytes of the body into buf.  Returns the count (1..n), 0
+ * at the end of the body, or -1 on a read error.  The same shape as
+ * http_body_reader, so the daemon passes its reader straight through.
+ */
+typedef long (*request_reader)(void *ctx, unsigned char *buf, size_t n);
+
+/*
+ * THE way to parse a body: reads it through `reader` in chunks of up to
+ * REQUEST_READ_CHUNK bytes, feeds each chunk to a parser and finishes it.
+ * The daemon, the data-driven tests and the fuzzer all call this, so an
+ * error yajl reports while the body is still arriving gets exactly the
+ * same 400 body as one it reports at the end.
+ *
+ * content_length is CONTENT_LENGTH as http_parse_content_length gives it:
+ * exactly that many bytes are read and anything after them is ignored; a
+ * negative value (absent) means an empty body.  The caller bounds it
+ * against the body limit before calling.  When the reader ends (0),
+ * fails (-1) or claims more bytes than it was asked for, before
+ * content_length bytes, the answer is REQUEST_BAD_JSON
+ * with "JSON parse error - request body ended early" and *nread says how
+ * many bytes did arrive; reading stops at the first parse error.
+ *
+ * Returns what request_parser_finish returns, with *out, *error_body and
+ * *error_len set as it sets them (arena memory); *nread is the count of
+ * body bytes read (nread may be NULL).  REQUEST_NOMEM when the arena cap
+ * refuses the parser or its buffers.
+ */
+#define REQUEST_READ_CHUNK (64 * 1024)
+
+enum request_status request_parse(request_reader reader, void *ctx, int64_t content_length,
+    struct arena *arena, const struct request_limits *limits, struct enroll_request *out,
+    const char **error_body, size_t *error_len, int64_t *nread)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,24 @@
 
 /* The most a response body may take: the items' results of a maximal request. */
 #define RESPONSE_MAX   (512u * 1024 * 1024)
+
+/*
+ * How long a read of the request (its body) may wait for the peer.  nginx
+ * buffers the whole body before it passes the request on
+ * (fastcgi_request_buffering on), so it never pauses mid-body; a peer that
+ * sends a CONTENT_LENGTH larger than its body and then keeps the
+ * connection open would otherwise hold this responder for ever.
+ */
+#define BODY_READ_TIMEOUT_S 10
+
+/*
+ * After a request that took more memory than this, the freed memory is
+ * handed back to the kernel (malloc_trim), so that one huge or hostile
+ * request does not leave the responder at its peak size until it exits:
+ * glibc keeps freed heap for reuse, and raises its mmap threshold after
+ * freeing a large block, so most of a big request's memory stays resident.
+ */
+#define TRIM_AFTER_BYTES (1024u * 1024)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -59,6 +79,20 @@ install_signals(sigset_t *stopset)
 struct body_ctx {
 	FCGX_Stream *in;
 };
+
+/*
+ * Bounds every read on the request's connection; an expired read is a
+ * stream error, which read_body reports as -1 (the body ended early).
+ */
+static void
+bound_reads(const FCGX_Request *r, const char *rid)
+{
+	struct timeval tv = { .tv_sec = BODY_READ_TIMEOUT_S, .tv_usec = 0 };
+
+	if (r->ipcFd >= 0 &&
+	    setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		log_warn(rid, "cannot bound body reads: %s", strerror(errno));
+}
 
 static long
 read_body(void *ctx, unsigned char *buf, size_t n)
@@ -186,7 +220,7 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	struct body_ctx body;
 	struct timespec t0;
 	const char *rid;
-	char genid[33], pathlog[256];
+	char genid[33];
 	double ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -207,6 +241,7 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", r->envp);
 	req.content_length = http_parse_content_length(FCGX_GetParam("CONTENT_LENGTH", r->envp));
 	body.in = r->in;
+	bound_reads(r, rid);
 	req.read_body = read_body;
 	req.read_ctx = &body;
 
@@ -216,9 +251,8 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 		log_warn(rid, "could not write the response (client gone?)");
 	ms = elapsed_ms(&t0);
 	metrics_request(resp.status, ms / 1e3);
-	log_info(rid, "%s %s -> %d in %.1f ms (%zu bytes of request memory)",
-	    req.method, log_escape(req.path, strlen(req.path), pathlog, sizeof(pathlog)),
-	    resp.status, ms, arena_used(arena));
+	log_info(rid, "%s %.256s -> %d in %.1f ms (%zu bytes of request memory)",
+	    req.method, req.path, resp.status, ms, arena_used(arena));
 	http_response_free(&resp);
 }
 
@@ -262,6 +296,7 @@ worker_loop(void *arg)
 		log_warn(NULL, "responder: database not reachable yet; will retry per request");
 
 	while (!stop_requested) {
+		size_t used;
 		int rc;
 
 		if (pthread_mutex_lock(&accept_mutex) != 0)
@@ -283,7 +318,10 @@ worker_loop(void *arg)
 		}
 		serve_one(&w->req, &w->app, w->arena);
 		FCGX_Finish_r(&w->req);
+		used = arena_used(w->arena);
 		arena_reset(w->arena);
+		if (used > TRIM_AFTER_BYTES)
+			(void)malloc_trim(0);   /* returns only whether it released memory */
 	}
 	db_thread_end();
 	return NULL;
@@ -352,6 +390,9 @@ responder_run(int listen_fd, struct app *app)
 	 */
 	if (mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1 || mallopt(M_ARENA_MAX, 1) != 1)
 		log_warn(NULL, "responder: mallopt refused; memory use may be higher");
+	/* Shared state the threads only read: the configuration, keyring and
+	 * roles (app), the log settings, and the hash key, which pool_fork()
+	 * drew before this process got here. */
 	n = app->conf->threads > 0 ? (size_t)app->conf->threads : 1;
 	if ((workers = calloc(n, sizeof(*workers))) == NULL) {
 		log_error(NULL, "responder: out of memory");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "jsonw.h"
 #include "response.h"
 #include "uuid.h"
@@ -153,16 +154,6 @@ write_failures(struct render *rd, const struct enroll_outcome *o)
 		flush(rd, false);
 	}
 	jsonw_array_close(w);
-}
-
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
 }
 
 /*

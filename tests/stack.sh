@@ -12,7 +12,9 @@
 #                          in a temporary directory on free ports, every
 #                          integration test, `run`/`stop` from a copy only
 #                          root can enter (tests/readme-commands.sh run), a
-#                          sanitizer build's `make check`; tear down; exit
+#                          sanitizer build's `make check`; every integration
+#                          test again on a stack whose database is the full
+#                          LMS dump (BULK_LMS_SCHEMA=full); tear down; exit
 #                          non-zero if anything failed
 #   tests/stack.sh bench   the benchmark (tests/bench/bench.py) on such a
 #                          stack without a dispatcher (tests/bench/bench.sh)
@@ -282,7 +284,7 @@ db_stop() {
 	stop_pid "$BULK_STACK_DIR/db/mariadbd.ours.pid" TERM 60
 }
 
-# db_accounts: the databases, and one account per kind of client, each with
+# db_accounts: the databases (utf8, as the LMS's is created), and one account per kind of client, each with
 # only what it needs (none has a global privilege, so `SET GLOBAL read_only
 # = 1` binds them all; root, over the socket, is for migrations, schema
 # loads and fault tests):
@@ -294,8 +296,8 @@ db_stop() {
 #   BULK_TEST_DB_USER     tests/db: all privileges on their own database only
 db_accounts() {
 	db_client <<-SQL
-		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-		CREATE DATABASE IF NOT EXISTS \`$BULK_TEST_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+		CREATE DATABASE IF NOT EXISTS \`$BULK_DB_NAME\` CHARACTER SET utf8 COLLATE utf8_general_ci;
+		CREATE DATABASE IF NOT EXISTS \`$BULK_TEST_DB_NAME\` CHARACTER SET utf8 COLLATE utf8_general_ci;
 		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'localhost' IDENTIFIED BY '$BULK_DB_PASSWORD';
 		CREATE USER IF NOT EXISTS '$BULK_DB_USER'@'127.0.0.1' IDENTIFIED BY '$BULK_DB_PASSWORD';
 		GRANT SELECT, INSERT, UPDATE, DELETE ON \`$BULK_DB_NAME\`.* TO '$BULK_DB_USER'@'localhost';
@@ -307,12 +309,24 @@ db_accounts() {
 	SQL
 }
 
-# Creates the databases and accounts (db_accounts), applies every migration
-# in lexical order (twice in test mode: each must be safe to apply again)
-# and loads the demo data.
+# Creates the databases and accounts (db_accounts); loads the LMS tables as
+# root over the socket: the real DDL from tests/fixtures/lms/ (never a
+# migration: production has these tables already), the 33-table stand-in
+# or, with BULK_LMS_SCHEMA=full, the whole LMS dump; then applies our own
+# migrations in sql/ in lexical order (twice in test mode: each must be safe
+# to apply again), empties the tables the service writes and loads the demo
+# data.  Records the schema in stack.env.
 db_init() {
-	local passes=$1 f pass
+	local passes=$1 f pass schema
+	case ${BULK_LMS_SCHEMA:-tables} in
+	tables) schema=$SRC_DIR/tests/fixtures/lms/lms-tables.sql ;;
+	full) schema=$SRC_DIR/tests/fixtures/lms/lms-full.sql ;;
+	*) die "BULK_LMS_SCHEMA must be tables or full, not ${BULK_LMS_SCHEMA}" ;;
+	esac
 	db_accounts || die "creating the databases and accounts failed"
+	db_client "$BULK_DB_NAME" <"$schema" || die "loading the LMS tables ($(basename "$schema")) failed"
+	grep -q '^BULK_LMS_SCHEMA=' "$BULK_STACK_DIR/stack.env" ||
+		echo "BULK_LMS_SCHEMA=${BULK_LMS_SCHEMA:-tables}" >>"$BULK_STACK_DIR/stack.env"
 	shopt -s nullglob
 	local migrations=("$SRC_DIR"/sql/*.sql)
 	shopt -u nullglob
@@ -323,12 +337,10 @@ db_init() {
 				die "migration $(basename "$f") failed (pass $pass)"
 		done
 	done
-	if [ -f "$SRC_DIR/tests/fixtures/demo.sql" ]; then
-		db_client "$BULK_DB_NAME" <"$SRC_DIR/tests/fixtures/demo.sql" ||
-			die "tests/fixtures/demo.sql failed"
-	else
-		say "warning: tests/fixtures/demo.sql is missing; no demo data"
-	fi
+	for f in empty demo; do
+		db_client "$BULK_DB_NAME" <"$SRC_DIR/tests/fixtures/$f.sql" ||
+			die "tests/fixtures/$f.sql failed"
+	done
 }
 
 # ---------------------------------------------------------------- the pool
@@ -552,14 +564,16 @@ stack_up() {
 	chown root:nogroup "$BULK_CONFIG" "$dir"/secrets/*
 	chmod 0640 "$BULK_CONFIG" "$dir"/secrets/*
 
-	# Checked as the pool will run: as nobody:nogroup, from the stack's copy.
 	install_daemon
-	as_pool_user "$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
-		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config, run as nobody:nogroup, refused the generated configuration"; }
 
 	say "starting MariaDB in $dir/db"
 	db_start
 	db_init "$passes"
+	# --check-config connects to the database and checks its schema
+	# (src/schema.h), so it runs once the database is there; as the pool
+	# will run: as nobody:nogroup, from the stack's copy.
+	as_pool_user "$BULK_DAEMON" --config "$BULK_CONFIG" --check-config >"$dir/check-config.out" 2>&1 ||
+		{ cat "$dir/check-config.out" >&2; die "bulk-enrolld --check-config, run as nobody:nogroup, refused the configuration or the database"; }
 	say "starting bulk-enrolld (spawn-fcgi, $BULK_WORKERS responders)"
 	pool_start
 	as_pool_user test -w "$BULK_FCGI_SOCKET" ||
@@ -736,9 +750,39 @@ cmd_stop() {
 	say "stopped"
 }
 
+# integration_pass DIR UP LABEL: the integration suite on the stack in DIR
+# (loaded with load_env; UP is its set-up's exit status), recorded as LABEL.
+integration_pass() {
+	local dir=$1 up=$2 label=$3 rc=0
+	if [ "$up" -eq 0 ]; then
+		say "$label tests"
+		(cd "$SRC_DIR" && "$PYTHON" tests/integration/run.py --reset \
+			--summary "$dir/integration.counts") || rc=$?
+		if [ -f "$dir/integration.counts" ]; then
+			record "$label" $(cat "$dir/integration.counts")
+		else
+			record "$label" 0 1
+		fi
+	else
+		record "$label (stack set-up)" 0 1
+	fi
+	if [ "$rc" -ne 0 ] || [ "$up" -ne 0 ]; then
+		tail -n 40 "$BULK_DAEMON_LOG" 2>/dev/null | sed 's/^/  daemon: /' >&2 || true
+	fi
+}
+
+# keep_or_remove DIR: a stopped stack's files stay when something failed.
+keep_or_remove() {
+	if [ "$TOTAL_FAILED" -eq 0 ]; then
+		rm -rf "$1"
+	else
+		say "stack files kept for inspection: $1"
+	fi
+}
+
 cmd_test() {
 	[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs nginx)"
-	local started=$SECONDS dir rc up sanitizers=${BULK_STACK_SANITIZERS:-1}
+	local started=$SECONDS dir up sanitizers=${BULK_STACK_SANITIZERS:-1}
 	ensure_packages
 	build "$BUILD_DIR"
 	[ "$sanitizers" = 0 ] || build "$ASAN_BUILD_DIR" --enable-sanitizers
@@ -758,22 +802,7 @@ cmd_test() {
 	# Unit and data-driven tests (and tests/db, on the stack's MariaDB).
 	make_check "$BUILD_DIR" "unit"
 
-	rc=0
-	if [ "$up" -eq 0 ]; then
-		say "integration tests"
-		(cd "$SRC_DIR" && "$PYTHON" tests/integration/run.py --reset \
-			--summary "$dir/integration.counts") || rc=$?
-		if [ -f "$dir/integration.counts" ]; then
-			record "integration" $(cat "$dir/integration.counts")
-		else
-			record "integration" 0 1
-		fi
-	else
-		record "integration (stack set-up)" 0 1
-	fi
-	if [ "$rc" -ne 0 ] || [ "$up" -ne 0 ]; then
-		tail -n 40 "$BULK_DAEMON_LOG" 2>/dev/null | sed 's/^/  daemon: /' >&2 || true
-	fi
+	integration_pass "$dir" "$up" "integration"
 
 	# The README's `run` and `stop`, from a copy of this checkout that only
 	# root can enter, in a clean environment (none of this stack's BULK_*).
@@ -793,12 +822,21 @@ cmd_test() {
 		LOG_COMPILER=valgrind \
 		AM_LOG_FLAGS="-q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
 	stack_down "$dir"
+	keep_or_remove "$dir"
 
-	if [ "$TOTAL_FAILED" -eq 0 ]; then
-		rm -rf "$dir"
-	else
-		say "stack files kept for inspection: $dir"
-	fi
+	# The same integration suite on a complete LMS database (the full
+	# dump + our migration + the demo data), one stack at a time.
+	dir=$(new_runtime_dir stack-full)
+	STACK_DIR_FOR_TRAP=$dir
+	set +e
+	(BULK_LMS_SCHEMA=full stack_up "$dir" "$(free_port)" test)
+	up=$?
+	set -e
+	load_env "$dir"
+	integration_pass "$dir" "$up" "integration (full LMS dump)"
+	stack_down "$dir"
+	keep_or_remove "$dir"
+
 	printf '%s\n' "${SUMMARY[@]}"
 	say "took $((SECONDS - started)) s"
 	echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"

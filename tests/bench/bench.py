@@ -117,8 +117,9 @@ def stack_sh(command):
 
 
 def reset_data():
-    """Empties every table and re-applies the migrations: the integration
-    harness's reset (tests/integration/stack.py), without the demo data."""
+    """Empties the tables the service writes and re-applies the migrations:
+    the integration harness's reset (tests/integration/stack.py), without
+    the demo data."""
     sys.path.insert(0, os.path.join(SRC_DIR, "tests", "integration"))
     import stack  # noqa: E402 (needs the stack's BULK_* environment)
     stack.reset_data(demo=False)
@@ -135,15 +136,44 @@ def seed(conn):
     """The bench enterprise, SEEDED learners (ids from USER_ID_BASE, mixed-
     case e-mails), and open verified course runs."""
     with conn.cursor() as cur:
-        cur.execute("INSERT INTO enterprise_enterprisecustomer (uuid, name, slug, active) "
-                    "VALUES (%s, 'Bench Corp', 'bench-corp', 1)", (ENTERPRISE,))
-        insert_rows(cur, "INSERT INTO course_overviews_courseoverview (id, display_name) VALUES ",
-                    [(c, "Bench course %d" % i) for i, c in enumerate(COURSES)])
-        insert_rows(cur, "INSERT INTO course_modes_coursemode (course_id, mode_slug) VALUES ",
-                    [(c, m) for c in COURSES for m in ("audit", "verified")])
-        insert_rows(cur, "INSERT INTO auth_user (id, username, first_name, last_name, email) VALUES ",
+        # The real LMS shape (tests/fixtures/lms/): every NOT NULL column
+        # without a default is given.  The enterprise's many flags are 0
+        # (the service reads none of them), its customer type and site the
+        # LMS's seeded ones.
+        cur.execute("SELECT GROUP_CONCAT(column_name) FROM information_schema.columns "
+                    "WHERE table_schema = DATABASE() AND table_name = 'enterprise_enterprisecustomer' "
+                    "AND is_nullable = 'NO' AND column_default IS NULL AND column_name NOT IN "
+                    "('created', 'modified', 'uuid', 'name', 'slug', 'active', 'customer_type_id', "
+                    "'site_id')")
+        rest = cur.fetchone()[0].split(",")
+        cur.execute("INSERT INTO enterprise_enterprisecustomer (created, modified, uuid, name, slug, "
+                    "active, customer_type_id, site_id, %s) VALUES (UTC_TIMESTAMP(6), "
+                    "UTC_TIMESTAMP(6), %%s, 'Bench Corp', 'bench-corp', 1, 1, 1, %s)"
+                    % (", ".join(rest), ", ".join(
+                        "'at_enrollment'" if c == "enforce_data_sharing_consent" else
+                        "''" if c == "learner_portal_sidebar_content" else "0" for c in rest)),
+                    (ENTERPRISE,))
+        insert_rows(cur, "INSERT INTO course_overviews_courseoverview (id, display_name, created, "
+                    "modified, version, _location, display_number_with_default, "
+                    "display_org_with_default, course_image_url, certificates_show_before_end, "
+                    "cert_html_view_enabled, has_any_active_web_certificate, cert_name_short, "
+                    "cert_name_long, mobile_available, visible_to_staff_only, "
+                    "_pre_requisite_courses_json, invitation_only, org, self_paced, "
+                    "eligible_for_financial_aid, banner_image_url, allow_proctoring_opt_out, "
+                    "enable_proctored_exams, entrance_exam_enabled, entrance_exam_id, "
+                    "entrance_exam_minimum_score_pct, force_on_flexible_peer_openassessments) VALUES ",
+                    [(c, "Bench course %d" % i, "2024-01-01", "2024-01-01", 19, c, "B%d" % i,
+                      "edX", "", 0, 0, 0, "", "", 0, 0, "[]", 0, "edX", 0, 1, "", 0, 0, 0, "",
+                      0.65, 0) for i, c in enumerate(COURSES)])
+        insert_rows(cur, "INSERT INTO course_modes_coursemode (course_id, mode_slug, "
+                    "mode_display_name, min_price, currency, suggested_prices, "
+                    "expiration_datetime_is_explicit) VALUES ",
+                    [(c, m, m, 0, "usd", "", 0) for c in COURSES for m in ("audit", "verified")])
+        insert_rows(cur, "INSERT INTO auth_user (id, username, first_name, last_name, email, "
+                    "password, is_superuser, is_staff, is_active, date_joined) VALUES ",
                     [(USER_ID_BASE + i, "bench%d" % i, "Bench", "L%d" % i,
-                      "Bench.Learner%d@Bench.Example" % i) for i in range(SEEDED)])
+                      "Bench.Learner%d@Bench.Example" % i, "!", 0, 0, 1, "2024-01-01")
+                     for i in range(SEEDED)])
 
 
 def token():
@@ -362,6 +392,25 @@ def parents_first(cur, tables):
     return order
 
 
+def with_parents(cur, tables):
+    """tables and every table their foreign keys reach, transitively: what
+    the scratch database needs for the floor's rows to be checked as B1's
+    were (the LMS schema has hundreds of tables; the rest are not copied)."""
+    cur.execute("SELECT table_name, referenced_table_name FROM information_schema.key_column_usage "
+                "WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL")
+    parents = {}
+    for child, parent in cur.fetchall():
+        parents.setdefault(child, set()).add(parent)
+    seen, todo = set(), list(tables)
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        todo.extend(parents.get(t, ()))
+    return seen
+
+
 def floor_db_name():
     return env("BULK_DB_NAME") + "_bench_floor"
 
@@ -369,10 +418,11 @@ def floor_db_name():
 def build_floor(conn, before, sql_path):
     """Reads the rows B1 wrote (every table that grew since `before`) and
     writes them to sql_path as multi-row upserts, parents first, in one
-    transaction.  Makes the scratch database they go to: every table's
-    definition (indexes, foreign keys) and the rows that were there before
-    B1, so the floor writes the same rows into the same tables as B1 did,
-    and the bench's own tables keep what B1 left.  Returns {table: rows}."""
+    transaction.  Makes the scratch database they go to: the definitions
+    (indexes, foreign keys) of those tables and of the tables they
+    reference, with the rows that were there before B1, so the floor writes
+    the same rows into the same tables as B1 did, and the bench's own tables
+    keep what B1 left.  Returns {table: rows}."""
     written = {}
     fdb = floor_db_name()
     with conn.cursor() as cur:
@@ -387,7 +437,7 @@ def build_floor(conn, before, sql_path):
         cur.execute("DROP DATABASE IF EXISTS `%s`" % fdb)
         cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" % fdb)
         cur.execute("SET FOREIGN_KEY_CHECKS = 0")
-        for t in sorted(after):
+        for t in sorted(with_parents(cur, grown)):
             cur.execute("SHOW CREATE TABLE `%s`" % t)
             ddl = cur.fetchone()[1]
             cur.execute("USE `%s`" % fdb)

@@ -1,8 +1,11 @@
 /*
  * enroll_run against a real MariaDB (SPEC §2.4): outcomes and the rows they
  * leave.  Needs BULK_TEST_DB_SOCKET and BULK_TEST_DB_NAME (and optionally
- * BULK_TEST_DB_USER, default root); exits 77 (skipped) without them.  Each
- * test reloads the sql/ migrations and tests/fixtures/demo.sql with the mariadb client.
+ * BULK_TEST_DB_USER, default root); exits 77 (skipped) without them.  The
+ * group set-up loads the real LMS tables (tests/fixtures/lms/lms-tables.sql)
+ * and our migration once; each test then empties the written tables and
+ * reloads the demo data (tests/fixtures/empty.sql, demo.sql), as the
+ * integration tests' reset_data() does, with the mariadb client.
  */
 #include "config.h"
 
@@ -23,6 +26,7 @@
 #include "db.h"
 #include "enroll.h"
 #include "response.h"
+#include "schema.h"
 #include "store.h"
 
 #ifndef TEST_SRCDIR
@@ -66,18 +70,14 @@ load_sql(const char *path)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/* Loads the files (paths relative to the source tree) in order; 0 or -1. */
 static int
-reset(void **state)
+load_all(const char *const *files, size_t n)
 {
-	static const char *files[] = {
-		"sql/001-lms-tables.sql", "sql/002-enterprise-tables.sql",
-		"sql/003-bulk-enroll-outbox.sql", "tests/fixtures/demo.sql",
-	};
 	char path[1024];
 	size_t i;
 
-	(void)state;
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (i = 0; i < n; i++) {
 		(void)snprintf(path, sizeof(path), "%s/%s", TEST_SRCDIR, files[i]);
 		if (load_sql(path) != 0) {
 			fprintf(stderr, "loading %s failed\n", path);
@@ -85,6 +85,39 @@ reset(void **state)
 		}
 	}
 	return 0;
+}
+
+/* Group set-up: the LMS's real shape, then our own migration. */
+static int
+load_schema(void **state)
+{
+	static const char *const files[] = {
+		"tests/fixtures/lms/lms-tables.sql", "sql/003-bulk-enroll-outbox.sql",
+	};
+
+	(void)state;
+	if (load_all(files, sizeof(files) / sizeof(files[0])) != 0)
+		return -1;
+	/* What the daemon does at start-up: the check, whose result tells the
+	 * writers which optional tables exist (all of them, here). */
+	schema_reset();
+	if (schema_check_startup(db, true) != 0 || !schema_has(SCHEMA_DEFAULT_REALIZATION) ||
+	    !schema_has(SCHEMA_HIST_ROLE_ASSIGNMENT)) {
+		fprintf(stderr, "the schema check failed on the LMS stand-in\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+reset(void **state)
+{
+	static const char *const files[] = {
+		"tests/fixtures/empty.sql", "tests/fixtures/demo.sql",
+	};
+
+	(void)state;
+	return load_all(files, sizeof(files) / sizeof(files[0]));
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -395,6 +428,34 @@ test_default_enrollment_realization(void **state)
 	run_free(&r);
 }
 
+/*
+ * An LMS before edx-enterprise 0223 has no default-enrollment tables: the
+ * schema check reports them absent, and a default auto-enrollment is then
+ * an ordinary enrollment, not a failure (the realization is not written).
+ */
+static void
+test_default_enrollment_without_default_tables(void **state)
+{
+	struct enroll_item it[1] = { item(NULL, 7, AUDIT, LIC1, NULL) };
+	struct run r;
+
+	(void)state;
+	assert_int_equal(db_exec(db, "DROP TABLE enterprise_historicaldefaultenterpriseenrollmentrealization, "
+	    "enterprise_defaultenterpriseenrollmentrealization", NULL, 0, NULL, NULL), DB_OK);
+	schema_reset();
+	assert_int_equal(schema_check_startup(db, true), 0);
+	assert_false(schema_has(SCHEMA_DEFAULT_REALIZATION));
+	assert_true(schema_has(SCHEMA_DEFAULT_INTENTION));
+	it[0].is_default_auto_enrollment = true;
+	run(&r, it, 1, false);
+	assert_int_equal(r.status, 201);
+	assert_int_equal(r.o->results[0].kind, ENROLL_SUCCESS);
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_enterprisecourseenrollment e "
+	    "JOIN enterprise_enterprisecustomeruser u ON u.id = e.enterprise_customer_user_id "
+	    "WHERE u.user_id = 7 AND e.course_id = '" AUDIT "'"), "1");
+	run_free(&r);
+}
+
 static void
 test_item_database_error_is_isolated(void **state)
 {
@@ -573,6 +634,9 @@ main(void)
 		cmocka_unit_test_setup(test_closed_and_invitation_only, reset),
 		cmocka_unit_test_setup(test_duplicates_and_conflicting_subsidy, reset),
 		cmocka_unit_test_setup(test_default_enrollment_realization, reset),
+		/* the teardown loads the LMS stand-in again (and re-checks it) */
+		cmocka_unit_test_setup_teardown(test_default_enrollment_without_default_tables, reset,
+		    load_schema),
 		cmocka_unit_test_setup(test_item_database_error_is_isolated, reset),
 		cmocka_unit_test_setup(test_thousand_items_mixed, reset),
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
@@ -600,7 +664,7 @@ main(void)
 		fprintf(stderr, "cannot connect to the test database\n");
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rc = cmocka_run_group_tests(tests, load_schema, NULL);
 	db_free(db);
 	return rc;
 }

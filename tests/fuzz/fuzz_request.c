@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness for the request body parser: the input is parsed
+ * libFuzzer harness for the request body parser, through request_parse
+ * (the loop the daemon runs): the input is parsed
  * whole, then again split in two at an offset taken from its first byte,
  * and (when small) fed one byte at a time; all runs must agree on the
  * status and on the 400 body, and every typed string must be strict UTF-8.  Small limits
@@ -40,37 +41,58 @@ check_utf8(const char *s)
 	}
 }
 
-/* Feeds data[0..size): in two pieces split at `split`, or byte by byte. */
+/*
+ * The body as a reader hands it out: up to `split` bytes first, then the
+ * rest, never more than `step` bytes per read.
+ */
+struct split_reader {
+	const uint8_t *data;
+	size_t size, off, split, step;
+};
+
+static long
+read_split(void *ctx, unsigned char *dst, size_t n)
+{
+	struct split_reader *r = ctx;
+	size_t end = r->off < r->split ? r->split : r->size;
+
+	if (n > r->step)
+		n = r->step;
+	if (n > end - r->off)
+		n = end - r->off;
+	memcpy(dst, r->data + r->off, n);
+	r->off += n;
+	return (long)n;
+}
+
+/*
+ * Parses data[0..size) through request_parse, the daemon's own loop: in
+ * two pieces split at `split`, or byte by byte.
+ */
 static void
 run(const uint8_t *data, size_t size, size_t split, bool bytewise, struct outcome *o)
 {
 	struct request_limits limits = { .max_items = 8, .max_depth = 16 };
+	struct split_reader rd = { .data = data, .size = size, .off = 0, .split = split,
+	    .step = bytewise ? 1 : SIZE_MAX };
 	struct arena *a;
-	struct request_parser *p;
 	struct enroll_request req;
 	const char *err = NULL;
 	size_t errlen = 0;
+	int64_t nread = 0;
 	enum request_status st;
 
 	memset(o, 0, sizeof(*o));
 	o->st = REQUEST_NOMEM;
 	if ((a = arena_new(4 * 1024 * 1024)) == NULL)
 		return;
-	if ((p = request_parser_new(a, &limits)) == NULL) {
-		arena_free(a);
-		return;
-	}
-	if (bytewise) {
-		size_t i;
-
-		for (i = 0, st = REQUEST_OK; i < size && st == REQUEST_OK; i++)
-			st = request_parser_feed(p, data + i, 1);
-	} else {
-		st = request_parser_feed(p, data, split);
-		if (st == REQUEST_OK)
-			st = request_parser_feed(p, data + split, size - split);
-	}
-	st = request_parser_finish(p, &req, &err, &errlen);
+	st = request_parse(read_split, &rd, (int64_t)size, a, &limits, &req, &err, &errlen,
+	    &nread);
+	/* A parse error is rendered whenever it is found, never left as NULL. */
+	if ((st == REQUEST_BAD_JSON || st == REQUEST_INVALID) && err == NULL)
+		abort();
+	if (nread < 0 || (uint64_t)nread > size || (st == REQUEST_OK && (uint64_t)nread != size))
+		abort();
 	o->st = st;
 	if (st == REQUEST_OK) {
 		size_t i;
@@ -94,7 +116,6 @@ run(const uint8_t *data, size_t size, size_t split, bool bytewise, struct outcom
 		o->body[errlen] = '\0';
 		o->len = errlen;
 	}
-	request_parser_free(p);
 	arena_free(a);
 }
 

@@ -13,7 +13,15 @@ POST /api/v2/manual_course_enrollment_order/ per a scriptable plan:
     orders.lines()         # every line received, in order
     orders.keys_seen()     # collections.Counter of line idempotency keys
     orders.delivered_keys()  # keys answered "success" (what a deduping service stores)
+    orders.created()       # Counter of orders created: each line key once (dedup)
+    orders.duplicates      # lines received again after their order was created
     orders.stop()          # "down": nothing listens on the port any more
+
+Deduplication (SPEC §5: at-least-once with an idempotency key): a line
+whose idempotency_key already created an order is answered "success"
+again without creating another, and counted in orders.duplicates; a
+request is recorded when it arrives (before a "slow:S" step), so a
+dispatcher killed while waiting leaves a request the service did receive.
 
 OAuth2 (SPEC §5): with orders.oauth = True the same server also answers
 POST /oauth2/access_token (client credentials, a form) with
@@ -33,10 +41,17 @@ Script steps (consumed one per request; when none is left, "ok"):
 SmtpServer: a threaded SMTP server speaking enough of RFC 5321 for libcurl
 (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), recording each accepted
 message; reject_rcpt (a set of lower-case addresses) answers RCPT with 550.
+It never offers STARTTLS (a server whose STARTTLS an attacker stripped).
 
     smtp = SmtpServer(stack.SMTP_PORT).start()
     smtp.messages          # [Message(mail_from, rcpts, data bytes, connection)]
     smtp.connections       # how many connections were accepted
+    smtp.offer_auth = True # EHLO offers AUTH PLAIN LOGIN, and any AUTH is accepted
+    smtp.auth_lines        # every line of an AUTH exchange the client sent
+    smtp.commands          # every command line received (not the DATA)
+    smtp.data_delay = S    # keep each message, then wait S seconds before the 250
+    smtp.by_message_id()   # Counter of Message-IDs accepted (a receiver dedupes on it)
+    smtp.duplicates()      # messages accepted again under a Message-ID already seen
     smtp.stop()
 """
 
@@ -121,6 +136,8 @@ class OrderService:
         self.planned_requests = []    # those answered by the plan (not 401 for a token)
         self._steps = collections.deque()
         self._delivered = collections.Counter()
+        self._created = collections.Counter()
+        self.duplicates = 0
         self.fail_line = lambda line: None
         self.oauth = False
         self.token_ttl = 3600
@@ -155,6 +172,11 @@ class OrderService:
         """Keys answered "success": a real service would create each order once."""
         with self.lock:
             return collections.Counter(self._delivered)
+
+    def created(self):
+        """Orders created, by line key: 1 each, however often a line came."""
+        with self.lock:
+            return collections.Counter(self._created)
 
     def wait_for_requests(self, n, timeout=10):
         return _wait_for(self.lock, self.requests, n, timeout, "order service", "requests")
@@ -240,9 +262,14 @@ class OrderService:
         for line in lines:
             detail = self.fail_line(line)
             if detail is None:
-                orders.append({"status": "success", "detail": "created"})
+                key = line.get("idempotency_key")
                 with self.lock:
-                    self._delivered[line.get("idempotency_key")] += 1
+                    self._delivered[key] += 1
+                    if self._created[key]:
+                        self.duplicates += 1
+                    else:
+                        self._created[key] = 1
+                orders.append({"status": "success", "detail": "created"})
             else:
                 orders.append({"status": "failure", "detail": detail})
         if step == "short":
@@ -271,9 +298,14 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
             cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
             verb = cmd.split(" ", 1)[0].upper()
             arg = cmd[len(verb):].strip()
+            with owner.lock:
+                owner.commands.append(cmd)
             if verb == "EHLO":
-                self.wfile.write(b"250-fake-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                auth = b"250-AUTH PLAIN LOGIN\r\n" if owner.offer_auth else b""
+                self.wfile.write(b"250-fake-smtp\r\n" + auth + b"250-8BITMIME\r\n250 SMTPUTF8\r\n")
                 self.wfile.flush()
+            elif verb == "AUTH":
+                self._auth(owner, cmd)
             elif verb == "HELO":
                 self._reply("250 fake-smtp")
             elif verb == "MAIL":
@@ -303,9 +335,13 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
                     if dl.startswith(b".."):
                         dl = dl[1:]  # dot-unstuffing
                     data.append(dl)
+                # Kept on arrival, as a real server that queued it before a
+                # client vanished without waiting for the reply.
                 with owner.lock:
                     owner.messages.append(Message(mail_from, list(rcpts), b"".join(data), conn_no))
                 mail_from, rcpts = None, []
+                if owner.data_delay:
+                    time.sleep(owner.data_delay)
                 self._reply("250 2.0.0 queued")
             elif verb == "RSET":
                 mail_from, rcpts = None, []
@@ -317,6 +353,22 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
                 return
             else:
                 self._reply("502 5.5.2 command not implemented")
+
+
+    def _auth(self, owner, cmd):
+        """Any AUTH succeeds; every line of it is recorded."""
+        with owner.lock:
+            owner.auth_lines.append(cmd)
+        words = cmd.split()
+        mech = words[1].upper() if len(words) > 1 else ""
+        prompts = {"LOGIN": ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6"][len(words) - 2:],
+                   "PLAIN": ["334 "] if len(words) == 2 else []}.get(mech, [])
+        for prompt in prompts:
+            self._reply(prompt)
+            line = self.rfile.readline(4096).rstrip(b"\r\n").decode("ascii", "replace")
+            with owner.lock:
+                owner.auth_lines.append(line)
+        self._reply("235 2.7.0 accepted")
 
 
 def _address(arg):
@@ -336,6 +388,10 @@ class SmtpServer:
         self.messages = []
         self.connections = 0
         self.reject_rcpt = set()
+        self.offer_auth = False
+        self.auth_lines = []
+        self.commands = []
+        self.data_delay = 0
         self._server = None
         self._thread = None
 
@@ -354,6 +410,15 @@ class SmtpServer:
 
     def wait_for_messages(self, n, timeout=10):
         return _wait_for(self.lock, self.messages, n, timeout, "smtp", "messages")
+
+    def by_message_id(self):
+        import email
+        with self.lock:
+            msgs = list(self.messages)
+        return collections.Counter(email.message_from_bytes(m.data)["Message-ID"] for m in msgs)
+
+    def duplicates(self):
+        return sum(n - 1 for n in self.by_message_id().values())
 
 
 def main(argv=None):

@@ -368,6 +368,105 @@ class OAuthTest(OutboxCase):
         self.assertEqual(planned[0].headers["idempotency-key"], planned[1].headers["idempotency-key"])
 
 
+MAIL_PASSWORD = "mail-pw-%s" % os.urandom(6).hex()
+
+
+def _mail_password_file():
+    """The SMTP password, readable by the daemon (group nogroup)."""
+    path = os.path.join(stack.STACK_DIR, "secrets", "mail-password")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(MAIL_PASSWORD + "\n")
+    os.chmod(path, 0o640)
+    try:
+        import grp
+        os.chown(path, 0, grp.getgrnam("nogroup").gr_gid)
+    except (KeyError, PermissionError):
+        pass
+    return path
+
+
+class SmtpCredentialsTest(OutboxCase):
+    """mail.username and mail.password_file set, and a server that offers
+    AUTH but no STARTTLS (as when an attacker strips it): the dispatcher
+    must not send, so the password never reaches the server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.overrides = dict(FAST, outbox_max_attempts=2, mail_username="mailer",
+                             mail_password_file=_mail_password_file())
+        super().setUpClass()
+
+    def test_no_starttls_no_send(self):
+        self.orders.start()
+        self.smtp.offer_auth = True
+        self.enroll([{"email": "alice@example.com", "course_run_key": AUDIT,
+                      "license_uuid": LIC1}], notify=True)
+        rows = self.wait_states({"failed"}, kind="email")
+        (row,) = rows.values()
+        self.assertEqual(row[1:3], ("failed", 2))      # retried, then parked
+        self.assertIn("STARTTLS", row[3])
+        self.assertIn("gave up after 2 attempts", row[3])
+        # the dispatcher did reach the server: and said nothing secret to it
+        self.assertTrue(any(c.upper().startswith("EHLO") for c in self.smtp.commands))
+        self.assertEqual(self.smtp.auth_lines, [])
+        self.assertEqual(self.smtp.messages, [])
+        import base64
+        for c in self.smtp.commands:
+            self.assertNotIn(MAIL_PASSWORD, c)
+            self.assertNotIn(base64.b64encode(MAIL_PASSWORD.encode()).decode()[:12], c)
+        self.assertNotIn(MAIL_PASSWORD, stack.logs())
+
+
+class LostSettleTest(OutboxCase):
+    """A row re-claimed by another dispatcher while this one still delivers
+    it (the lease ran out under a stall) is not settled by this one: the
+    settle is guarded by the attempts of its own claim, and logged."""
+
+    def test_settle_after_reclaim_is_dropped(self):
+        self.orders.script("slow:2")
+        self.orders.start()
+        seen = len(stack.logs())
+        self.enroll([{"email": "alice@example.com", "course_run_key": DEMOX,
+                      "license_uuid": LIC1}])
+        self.orders.wait_for_requests(1)
+        with self.conn.cursor() as cur:   # what a second claim would write
+            cur.execute("UPDATE bulk_enroll_outbox SET attempts = attempts + 1 "
+                        "WHERE kind = 'order' AND state = 'sending'")
+            self.assertEqual(cur.rowcount, 1)
+        stack.wait_until(lambda: "order settles lost" in stack.logs()[seen:], 15,
+                         "the lost settle in the log")
+        (row,) = self.outbox("order").values()
+        self.assertEqual(row[1:3], ("sending", 2))     # the other claim's, untouched
+
+
+class TwoDispatchersTest(OutboxCase):
+    """Two dispatchers and a slow receiver: the lease covers the batch's
+    worst case (timeouts from configuration, plus a 1 s margin), so the
+    second dispatcher never re-claims rows the first is still delivering.
+    (A fixed 1 s lease let it send every row twice.)"""
+
+    overrides = dict(FAST, outbox_dispatchers=2, outbox_lease_ms=1000,
+                     order_timeout_ms=5000, mail_timeout_ms=5000)
+
+    def test_slow_batches_are_sent_once(self):
+        self.orders.script("slow:2.5")
+        self.orders.start()
+        self.smtp.data_delay = 2.5
+        self.enroll([
+            {"email": "alice@example.com", "course_run_key": DEMOX, "license_uuid": LIC1},
+            {"email": "frank@example.com", "course_run_key": DEMOX, "license_uuid": LIC2},
+        ], notify=True)
+        rows = self.wait_states({"done"}, timeout=30)
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(sorted(r[2] for r in rows.values()), [1, 1, 1, 1])
+        # The two dispatchers may split the rows between them (SKIP LOCKED),
+        # so count lines, not requests: each line is sent exactly once.
+        self.assertEqual(len(self.orders.lines()), 2)
+        self.assertEqual(self.orders.duplicates, 0)
+        self.assertEqual(len(self.smtp.messages), 2)
+        self.assertEqual(self.smtp.duplicates(), 0)
+
+
 class MaxAttemptsTest(OutboxCase):
     overrides = dict(FAST, outbox_max_attempts=3)
 
@@ -382,6 +481,34 @@ class MaxAttemptsTest(OutboxCase):
         self.assertIn("gave up after 3 attempts", state_attempts_error[2])
         self.assertIn("503", state_attempts_error[2])
         self.assertEqual(len(self.orders.requests), 3)
+
+
+class CheckConfigTest(unittest.TestCase):
+    """--check-config (the daemon's start-up path) refuses an order service
+    or token URL over plain http:// to a host other than loopback, naming
+    the key; the stack's own http://127.0.0.1 configuration passes."""
+
+    def check(self, **env):
+        import subprocess
+        full = dict(os.environ)
+        full.update({"BULK_ENROLL_" + k.upper(): v for k, v in env.items()})
+        return subprocess.run([stack.ENV["BULK_DAEMON"], "--config", stack.ENV["BULK_CONFIG"],
+                               "--check-config"], env=full, capture_output=True, text=True,
+                              timeout=30)
+
+    def test_plain_http_to_another_host_is_refused(self):
+        self.assertEqual(self.check().returncode, 0, self.check().stderr)
+        for key, url in (("order_url", "http://orders.example.com"),
+                         ("order_url", "http://127.0.0.1@orders.example.com"),
+                         ("order_oauth_url", "http://127.0.0.1.evil.example")):
+            extra = {key: url}
+            if key == "order_oauth_url":
+                extra.update(order_token_file="", order_client_id="c",
+                             order_client_secret_file=stack.ENV["BULK_CONFIG"])
+            proc = self.check(**extra)
+            self.assertEqual(proc.returncode, 1, (url, proc.stderr))
+            self.assertIn(key.replace("_", ".", 1) + ": plain http://", proc.stderr)
+        self.assertEqual(self.check(order_url="HTTP://LOCALHOST:9").returncode, 0)
 
 
 if __name__ == "__main__":

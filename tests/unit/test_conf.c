@@ -42,6 +42,8 @@ test_defaults(void **state)
 	assert_int_equal(c.limits_max_items, 100000);
 	assert_int_equal(c.limits_max_depth, 16);
 	assert_string_equal(c.log_level, "info");
+	assert_string_equal(c.log_format, "text");
+	assert_int_equal(c.outbox_retention_days, 30);
 	assert_null(c.db_socket);
 	conf_free(&c);
 }
@@ -112,6 +114,8 @@ test_bad_lines(void **state)
 		{ "db.port = 99999999999999999999\n",
 		  "test.conf:1: key \"db.port\": \"99999999999999999999\" is not a whole number from 0 to 65535" },
 		{ "workers = 2\nworkers = 3\n", "test.conf:2: key \"workers\" is set twice" },
+		{ "outbox.retention_days = -1\n",
+		  "test.conf:1: key \"outbox.retention_days\": \"-1\" is not a whole number from 0 to 36500" },
 	};
 	size_t i;
 

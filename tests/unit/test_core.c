@@ -1,6 +1,6 @@
 /*
  * The small shared modules: arena (caps, alignment, reset), buf (maximum),
- * jsonw (layout and escaping), uuid (forms), log_escape (one line, bounded).
+ * jsonw (layout and escaping), uuid (forms); log.c has its own (test_log.c).
  */
 #include "config.h"
 
@@ -15,7 +15,6 @@
 #include "arena.h"
 #include "buf.h"
 #include "jsonw.h"
-#include "log.h"
 #include "pool.h"
 #include "uuid.h"
 
@@ -124,17 +123,6 @@ test_uuid_forms(void **state)
 }
 
 static void
-test_log_escape(void **state)
-{
-	char out[16];
-
-	(void)state;
-	assert_string_equal(log_escape("a\nb\"c", 5, out, sizeof(out)), "a\\x0ab\\\"c");
-	assert_string_equal(log_escape("0123456789abcdefghij", 20, out, sizeof(out)), "0123456789ab...");
-	assert_true(strlen(out) < sizeof(out));
-}
-
-static void
 test_pool_backoff(void **state)
 {
 	(void)state;
@@ -155,7 +143,6 @@ main(void)
 		cmocka_unit_test(test_buf_max),
 		cmocka_unit_test(test_jsonw_layout),
 		cmocka_unit_test(test_uuid_forms),
-		cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_pool_backoff),
 	};
 

@@ -208,6 +208,36 @@ test_check_config(void **state)
 	conf_free(&c);
 }
 
+/*
+ * A lease shorter than a worst-case batch let a second dispatcher re-send
+ * rows still being delivered (50 e-mails x 30 s against a 5-minute lease).
+ */
+static void
+test_lease_outlasts_the_worst_case_batch(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), 0);
+	/* 50 e-mails, each SMTP dialogue up to 30 s: 25 minutes, plus the margin. */
+	assert_true(dispatch_lease_ms(&c, false, 50) == 50LL * 30000 + c.outbox_lease_ms);
+	assert_true(dispatch_lease_ms(&c, false, (size_t)c.outbox_batch_size) >=
+	    (long long)c.outbox_batch_size * c.mail_timeout_ms);
+	/* Orders with a static token: one request of up to 100 lines, two POSTs. */
+	assert_int_equal(conf_set(&c, "order.token_file", "/etc/token", err, sizeof(err)), 0);
+	assert_true(dispatch_lease_ms(&c, true, 50) == 2LL * 10000 + c.outbox_lease_ms);
+	assert_true(dispatch_lease_ms(&c, true, 250) == 3LL * 2 * 10000 + c.outbox_lease_ms);
+	/* With OAuth2 each POST may first fetch a token. */
+	assert_int_equal(conf_set(&c, "order.token_file", "", err, sizeof(err)), 0);
+	assert_true(dispatch_lease_ms(&c, true, 100) == 4LL * 10000 + c.outbox_lease_ms);
+	/* The keys move it: a short lease for tests comes from configuration. */
+	assert_int_equal(conf_set(&c, "mail.timeout_ms", "2000", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&c, "outbox.lease_ms", "1000", err, sizeof(err)), 0);
+	assert_true(dispatch_lease_ms(&c, false, 3) == 3 * 2000 + 1000);
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -221,6 +251,7 @@ main(void)
 		cmocka_unit_test(test_link_falls_back_to_the_base_that_is_set),
 		cmocka_unit_test(test_message_id_from_the_key),
 		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_lease_outlasts_the_worst_case_batch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -364,7 +364,7 @@ test_app_healthz(void **state)
 static void
 test_metrics_render(void **state)
 {
-	struct metrics_outbox_row rows[] = { { "order", "pending", 3 } };
+	struct metrics_outbox_row rows[] = { { "order", "pending", 3, 0 } };
 	struct buf b;
 
 	(void)state;

@@ -295,6 +295,47 @@ test_client_needs_url_and_credentials(void **state)
 	conf_free(&conf);
 }
 
+/* The token and the OAuth2 client secret never go out over plain http://
+ * to another host; loopback (the dev stack) is allowed. */
+static void
+test_client_refuses_plain_http_unless_loopback(void **state)
+{
+	struct order_client *c = NULL;
+	struct conf conf;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_init(&conf), 0);
+	assert_int_equal(conf_set(&conf, "order.token_file", TEST_DATA_DIR "/jwt/rsa_public.pem",
+	    err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&conf, "order.url", "http://orders.example.com", err,
+	    sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "order.url: plain http://"));
+	assert_int_equal(conf_set(&conf, "order.url", "http://127.0.0.1@orders.example.com", err,
+	    sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "order.url: "));
+	assert_null(c);
+
+	assert_int_equal(conf_set(&conf, "order.url", "HTTP://LOCALHOST:9", err, sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), 0);
+	order_client_free(c);
+	c = NULL;
+
+	assert_int_equal(conf_set(&conf, "order.url", "https://orders.example.com", err,
+	    sizeof(err)), 0);
+	assert_int_equal(conf_set(&conf, "order.oauth_url", "http://127.0.0.1.evil.com", err,
+	    sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "order.oauth_url: plain http://"));
+	assert_int_equal(conf_set(&conf, "order.oauth_url", "http://[::1]:8000", err,
+	    sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), 0);
+	order_client_free(c);
+	conf_free(&conf);
+}
+
 int
 main(void)
 {
@@ -312,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_token_response),
 		cmocka_unit_test(test_token_response_refusals),
 		cmocka_unit_test(test_client_needs_url_and_credentials),
+		cmocka_unit_test(test_client_refuses_plain_http_unless_loopback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the request parser's API contract: chunking, sticky
  * errors, the arena cap (500, never a crash), the default limits, and a
- * large body.  The byte-exact bodies live in the data-driven cases.
+ * large body; request_parse's reader contract (short and long bodies
+ * against CONTENT_LENGTH, errors found mid-read).  The byte-exact bodies live in the data-driven cases.
  */
 #include "config.h"
 
@@ -269,6 +270,220 @@ test_long_string_in_small_reads_is_linear(void **state)
 	free(body);
 }
 
+/* ---- request_parse: the reader side of the one parse loop ---------- */
+
+/* Hands out body[0..len) at most `step` bytes per read, then `at_end`. */
+struct test_reader {
+	const char *body;
+	size_t len, off, step;
+	long at_end;                 /* 0 (end of stream) or -1 (read error) */
+	unsigned calls;
+};
+
+static long
+test_read(void *ctx, unsigned char *dst, size_t n)
+{
+	struct test_reader *r = ctx;
+
+	r->calls++;
+	if (r->off == r->len)
+		return r->at_end;
+	if (n > r->step)
+		n = r->step;
+	if (n > r->len - r->off)
+		n = r->len - r->off;
+	memcpy(dst, r->body + r->off, n);
+	r->off += n;
+	return (long)n;
+}
+
+/* request_parse over rd with CONTENT_LENGTH clen; the 400 body into err. */
+static enum request_status
+parse_via_reader(struct test_reader *rd, int64_t clen, size_t arena_cap, struct buf *err,
+    int64_t *nread)
+{
+	struct arena *a = arena_new(arena_cap);
+	struct enroll_request r;
+	const char *e = NULL;
+	size_t elen = 0;
+	enum request_status st;
+
+	assert_non_null(a);
+	st = request_parse(test_read, rd, clen, a, &defaults, &r, &e, &elen, nread);
+	if (st == REQUEST_BAD_JSON || st == REQUEST_INVALID) {
+		assert_non_null(e);
+		assert_int_equal(buf_append(err, e, elen), 0);
+		assert_int_equal(buf_append(err, "", 1), 0);
+	} else {
+		assert_null(e);
+	}
+	arena_free(a);
+	return st;
+}
+
+/*
+ * The bug of issue 7: an error yajl reports while the body is still being
+ * read must give its 400 body, whatever the read size.
+ */
+static void
+test_parse_error_while_reading_is_400(void **state)
+{
+	static const char *const bodies[] = { "{'a': 1}", "\xff\xfe{}", "{\"a\": \"x\0y\"}",
+	    "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]", "// c\n{}" };
+	static const size_t lens[] = { 8, 4, 12, 40, 7 };
+	size_t i, step;
+
+	(void)state;
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		for (step = 1; step <= 64; step *= 8) {
+			struct test_reader rd = { bodies[i], lens[i], 0, step, 0, 0 };
+			struct buf err;
+			int64_t nread = -1;
+
+			buf_init(&err, 4096);
+			assert_int_equal(parse_via_reader(&rd, (int64_t)lens[i], 1 << 20, &err,
+			    &nread), REQUEST_BAD_JSON);
+			assert_non_null(strstr(err.data, "{\"detail\": \"JSON parse error - "));
+			assert_true(nread >= 1 && (size_t)nread <= lens[i]);
+			buf_free(&err);
+		}
+	}
+}
+
+/* Reading stops at the first parse error: a hostile body is not read on. */
+static void
+test_parse_stops_reading_at_error(void **state)
+{
+	static char body[100000];
+	struct test_reader rd = { body, sizeof(body), 0, 1, 0, 0 };
+	struct buf err;
+	int64_t nread = 0;
+
+	(void)state;
+	memset(body, ' ', sizeof(body));
+	body[0] = '{';
+	body[1] = '\'';
+	buf_init(&err, 4096);
+	assert_int_equal(parse_via_reader(&rd, (int64_t)sizeof(body), 1 << 20, &err, &nread),
+	    REQUEST_BAD_JSON);
+	assert_true(nread < 100);
+	assert_true(rd.calls < 100);
+	buf_free(&err);
+}
+
+/* CONTENT_LENGTH larger than what arrives (end or read error): a 400, no hang. */
+static void
+test_parse_short_body(void **state)
+{
+	const char body[] = "{\"licenses_info\": [";
+	long ends[2] = { 0, -1 };
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct test_reader rd = { body, sizeof(body) - 1, 0, 4, ends[i], 0 };
+		struct buf err;
+		int64_t nread = -1;
+
+		buf_init(&err, 4096);
+		assert_int_equal(parse_via_reader(&rd, 1000, 1 << 20, &err, &nread),
+		    REQUEST_BAD_JSON);
+		assert_string_equal(err.data,
+		    "{\"detail\": \"JSON parse error - request body ended early\"}");
+		assert_int_equal(nread, sizeof(body) - 1);
+		buf_free(&err);
+	}
+}
+
+static long
+overrun_read(void *ctx, unsigned char *dst, size_t n)
+{
+	(void)ctx;
+	memset(dst, ' ', n);
+	return (long)n + 1;
+}
+
+/* A reader that claims more than it was asked for is not believed. */
+static void
+test_parse_reader_overrun_is_refused(void **state)
+{
+	struct arena *a = arena_new(1 << 20);
+	struct enroll_request r;
+	const char *e = NULL;
+	size_t elen = 0;
+	int64_t nread = -1;
+
+	(void)state;
+	assert_non_null(a);
+	assert_int_equal(request_parse(overrun_read, NULL, 100, a, &defaults, &r, &e, &elen,
+	    &nread), REQUEST_BAD_JSON);
+	assert_non_null(e);
+	assert_string_equal(e, "{\"detail\": \"JSON parse error - request body ended early\"}");
+	assert_int_equal(nread, 0);
+	arena_free(a);
+}
+
+/* CONTENT_LENGTH smaller than the body: exactly that prefix is the body. */
+static void
+test_parse_reads_content_length_only(void **state)
+{
+	const char body[] = "{\"licenses_info\": [" ITEM "]}{\"trailing\": garbage";
+	size_t clen = strlen("{\"licenses_info\": [" ITEM "]}");
+	struct test_reader rd = { body, sizeof(body) - 1, 0, 7, 0, 0 };
+	struct buf err;
+	int64_t nread = -1;
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(parse_via_reader(&rd, (int64_t)clen, 1 << 20, &err, &nread), REQUEST_OK);
+	assert_int_equal(nread, clen);
+	assert_int_equal(rd.off, clen);
+
+	/* ...and a prefix that cuts the JSON short is a parse error, not a read. */
+	rd.off = 0;
+	assert_int_equal(parse_via_reader(&rd, 10, 1 << 20, &err, &nread), REQUEST_BAD_JSON);
+	assert_string_equal(err.data, "{\"detail\": \"JSON parse error - parse error: premature EOF\"}");
+	assert_int_equal(nread, 10);
+	buf_free(&err);
+}
+
+/* No CONTENT_LENGTH (or 0): an empty body; the reader is never called. */
+static void
+test_parse_absent_length_is_empty(void **state)
+{
+	int64_t lens[2] = { -1, 0 };
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct test_reader rd = { "{}", 2, 0, 2, 0, 0 };
+		struct buf err;
+		int64_t nread = -1;
+
+		buf_init(&err, 4096);
+		assert_int_equal(parse_via_reader(&rd, lens[i], 1 << 20, &err, &nread),
+		    REQUEST_BAD_JSON);
+		assert_string_equal(err.data,
+		    "{\"detail\": \"JSON parse error - parse error: premature EOF\"}");
+		assert_int_equal(rd.calls, 0);
+		assert_int_equal(nread, 0);
+		buf_free(&err);
+	}
+}
+
+/* The arena cap refusing the read buffer is REQUEST_NOMEM (a 500), not a crash. */
+static void
+test_parse_nomem(void **state)
+{
+	struct test_reader rd = { "{}", 2, 0, 2, 0, 0 };
+	struct buf err;
+
+	(void)state;
+	buf_init(&err, 4096);
+	assert_int_equal(parse_via_reader(&rd, 2, 16 * 1024, &err, NULL), REQUEST_NOMEM);
+	buf_free(&err);
+}
+
 int
 main(void)
 {
@@ -281,6 +496,13 @@ main(void)
 		cmocka_unit_test(test_depth_limit_configurable),
 		cmocka_unit_test(test_invalid_leaves_no_items),
 		cmocka_unit_test(test_long_string_in_small_reads_is_linear),
+		cmocka_unit_test(test_parse_error_while_reading_is_400),
+		cmocka_unit_test(test_parse_stops_reading_at_error),
+		cmocka_unit_test(test_parse_short_body),
+		cmocka_unit_test(test_parse_reads_content_length_only),
+		cmocka_unit_test(test_parse_reader_overrun_is_refused),
+		cmocka_unit_test(test_parse_absent_length_is_empty),
+		cmocka_unit_test(test_parse_nomem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,9 @@
  *   NNN-name.expected  line 1: 200 (valid), 400 or 500; then for 400 the
  *                      exact body, for 200 a canonical dump of the typed
  *                      request (dump_request below), one item per line.
- * Each case runs twice: the body fed whole, then in 1-byte chunks; both
- * must give exactly the expected text.  The limits are small here
+ * Each case runs twice through request_parse (the loop the daemon runs):
+ * the body read whole, then 1 byte per read; both must give exactly the
+ * expected text.  The limits are small here
  * (max_items 5, max_depth 16) so the limit cases stay small files.
  *
  * REQUEST_CASES_WRITE=1 in the environment rewrites the .expected files
@@ -17,6 +18,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,33 +103,51 @@ dump_request(struct buf *out, const struct enroll_request *r)
 	}
 }
 
-/* Runs the parser over body in chunks of `step` bytes (0: whole). */
+/* A body handed out at most `step` bytes per read, as a FastCGI stream would. */
+struct chunk_reader {
+	const struct buf *body;
+	size_t off, step;
+};
+
+static long
+read_chunks(void *ctx, unsigned char *dst, size_t n)
+{
+	struct chunk_reader *r = ctx;
+	size_t left = r->body->len - r->off;
+
+	if (n > r->step)
+		n = r->step;
+	if (n > left)
+		n = left;
+	memcpy(dst, r->body->data + r->off, n);
+	r->off += n;
+	return (long)n;
+}
+
+/*
+ * Runs request_parse, the daemon's own read -> feed -> finish loop, over
+ * body in reads of `step` bytes (0: as large as it asks for).
+ */
 static void
 run_parser(const struct buf *body, size_t step, struct buf *out)
 {
 	struct request_limits limits = { .max_items = 5, .max_depth = 16 };
+	struct chunk_reader rd = { .body = body, .off = 0, .step = step ? step : SIZE_MAX };
 	struct arena *a;
-	struct request_parser *p;
 	struct enroll_request req;
 	const char *err = NULL;
-	size_t errlen = 0, off = 0;
-	enum request_status st = REQUEST_OK;
+	size_t errlen = 0;
+	int64_t nread = -1;
+	enum request_status st;
 
 	a = arena_new(64 * 1024 * 1024);
 	assert_non_null(a);
-	p = request_parser_new(a, &limits);
-	assert_non_null(p);
-	if (step == 0)
-		step = body->len;
-	while (off < body->len && st == REQUEST_OK) {
-		size_t n = body->len - off < step ? body->len - off : step;
-
-		st = request_parser_feed(p, (const unsigned char *)body->data + off, n);
-		off += n;
-	}
-	st = request_parser_finish(p, &req, &err, &errlen);
+	st = request_parse(read_chunks, &rd, (int64_t)body->len, a, &limits, &req,
+	    &err, &errlen, &nread);
+	assert_true(nread >= 0 && (uint64_t)nread <= body->len);
 	switch (st) {
 	case REQUEST_OK:
+		assert_int_equal(nread, body->len);
 		dump_request(out, &req);
 		break;
 	case REQUEST_BAD_JSON:
@@ -140,7 +160,6 @@ run_parser(const struct buf *body, size_t step, struct buf *out)
 		assert_int_equal(buf_puts(out, "500"), 0);
 		break;
 	}
-	request_parser_free(p);
 	arena_free(a);
 }
 
