@@ -54,7 +54,8 @@ class ThreadedResponderTest(unittest.TestCase):
         with holder.cursor() as cur:
             cur.execute("START TRANSACTION")
             cur.execute("INSERT INTO enterprise_pendingenterprisecustomeruser "
-                        "(user_email, enterprise_customer_id) VALUES (%s, %s)",
+                        "(created, modified, user_email, enterprise_customer_id) "
+                        "VALUES (UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), %s, %s)",
                         (HELD, stack.ENTERPRISE_UUID.replace("-", "")))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=OTHERS + 1)
         try:
