@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,10 @@
 
 /* The 500 body, as Django REST framework's generic server error. */
 #define SERVER_ERROR "A server error occurred."
+/* The 503 body, Django REST framework's wording for Service Unavailable. */
+#define UNAVAILABLE "Service temporarily unavailable, try again later."
+/* What a 503 suggests the caller waits before trying again, seconds. */
+#define RETRY_AFTER_S 5
 
 void
 app_db_settings(const struct conf *conf, struct db_settings *ds)
@@ -33,6 +38,7 @@ app_db_settings(const struct conf *conf, struct db_settings *ds)
 	ds->name = conf->db_name;
 	ds->connect_timeout_s = (unsigned)conf->db_connect_timeout;
 	ds->rw_timeout_s = (unsigned)conf->db_timeout;
+	ds->lock_wait_timeout_s = (unsigned)conf->db_lock_wait_timeout;
 }
 
 int
@@ -101,29 +107,55 @@ app_thread_close(struct app *dst)
 	memset(dst, 0, sizeof(*dst));
 }
 
-/* Sets a 500; if even that fails the responder sends a fixed body. */
+/*
+ * Answers 500 (SERVER_ERROR) or 503 (UNAVAILABLE, with Retry-After) and
+ * logs why, once, with the request id: the one place a 5xx of this file is
+ * decided.  The cause must not hold unescaped client or database text.
+ */
+static void answer_5xx(const struct http_request *req, struct http_response *resp, int status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 static void
-server_error(struct http_response *resp)
+answer_5xx(const struct http_request *req, struct http_response *resp, int status,
+    const char *fmt, ...)
 {
-	if (http_detail(resp, 500, SERVER_ERROR) != 0) {
+	char why[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_error(req->request_id, "answering %d: %s", status, why);
+	if (status == 503)
+		resp->retry_after_s = RETRY_AFTER_S;
+	if (http_detail(resp, status, status == 503 ? UNAVAILABLE : SERVER_ERROR) != 0) {
+		/* The responder's fixed 500 body. */
 		buf_reset(&resp->body);
 		resp->status = 500;
 	}
 }
 
+/* A {"detail": text} answer; a failure to build it is a logged 500. */
 static void
-detail(struct http_response *resp, int status, const char *text)
+reply(const struct http_request *req, struct http_response *resp, int status, const char *text)
 {
 	if (http_detail(resp, status, text) != 0)
-		server_error(resp);
+		answer_5xx(req, resp, 500, "out of memory building a %d answer", status);
+}
+
+/* The status a database error on the request's path is answered with. */
+static int
+db_status(enum db_err e)
+{
+	return e == DB_ERR_CONNECT || e == DB_ERR_UNWRITABLE ? 503 : 500;
 }
 
 static void
-method_not_allowed(struct http_response *resp, const char *method, const char *allow)
+method_not_allowed(const struct http_request *req, struct http_response *resp, const char *allow)
 {
 	resp->allow = allow;
-	if (http_detailf(resp, 405, "Method \"%.32s\" not allowed.", method) != 0)
-		server_error(resp);
+	if (http_detailf(resp, 405, "Method \"%.32s\" not allowed.", req->method) != 0)
+		answer_5xx(req, resp, 500, "out of memory building a 405 answer");
 }
 
 static void
@@ -134,20 +166,23 @@ handle_healthz(struct app *app, const struct http_request *req, struct http_resp
 	enum db_err e;
 
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		method_not_allowed(resp, req->method, "GET, HEAD");
+		method_not_allowed(req, resp, "GET, HEAD");
 		return;
 	}
 	buf_reset(&resp->body);
 	if ((e = db_ping(app->db)) == DB_OK) {
 		resp->status = 200;
 		if (buf_append(&resp->body, ok, sizeof(ok) - 1) != 0)
-			server_error(resp);
+			answer_5xx(req, resp, 500, "healthz: out of memory for the answer");
 		return;
 	}
-	log_warn(req->request_id, "healthz: database: %s (%s)", db_strerror(e), db_error(app->db));
+	/* The 503 of SPEC §2.6, with its own body: logged here, once. */
+	log_warn(req->request_id, "answering 503: healthz: database: %s (%u: %s)", db_strerror(e),
+	    db_errno(app->db), db_error(app->db));
 	resp->status = 503;
+	resp->retry_after_s = RETRY_AFTER_S;
 	if (buf_append(&resp->body, down, sizeof(down) - 1) != 0)
-		server_error(resp);
+		answer_5xx(req, resp, 500, "healthz: out of memory for the answer");
 }
 
 static void
@@ -158,18 +193,18 @@ handle_metrics(struct app *app, struct arena *arena, const struct http_request *
 	long n;
 
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-		method_not_allowed(resp, req->method, "GET, HEAD");
+		method_not_allowed(req, resp, "GET, HEAD");
 		return;
 	}
 	if ((n = metrics_read_outbox(app->db, arena, &rows)) < 0) {
-		log_warn(req->request_id, "metrics: outbox not readable: %s", db_error(app->db));
+			log_warn(req->request_id, "metrics: outbox not readable: %s", db_error(app->db));
 		metrics_db_error();
 		rows = NULL;
 		n = 0;
 	}
 	buf_reset(&resp->body);
 	if (metrics_render(&resp->body, rows, (size_t)n) != 0) {
-		server_error(resp);
+		answer_5xx(req, resp, 500, "metrics: the exposition does not fit the response buffer");
 		return;
 	}
 	resp->status = 200;
@@ -178,7 +213,8 @@ handle_metrics(struct app *app, struct arena *arena, const struct http_request *
 
 /* Counts the request's items by outcome for /metrics and the log. */
 static void
-count_items(const struct enroll_outcome *o, const char *reqid, const char *enterprise)
+count_items(const struct enroll_outcome *o, const struct enroll_stats *waits, const char *reqid,
+    const char *enterprise)
 {
 	uint64_t n[MET_ITEM__COUNT];
 	size_t i;
@@ -215,6 +251,10 @@ count_items(const struct enroll_outcome *o, const char *reqid, const char *enter
 	    (unsigned long long)(n[MET_ITEM_PENDING_CREATED] + n[MET_ITEM_PENDING_EXISTING]),
 	    (unsigned long long)n[MET_ITEM_PENDING_CREATED], (unsigned long long)n[MET_ITEM_FAILURE],
 	    (unsigned long long)n[MET_ITEM_INVALID_USER], (unsigned long long)n[MET_ITEM_INVALID_EMAIL]);
+	if (waits->deadlocks > 0 || waits->lock_waits > 0 || waits->redone_chunks > 0)
+		log_warn(reqid, "enroll: database waits: %u deadlocks, %u lock-wait timeouts, "
+		    "%u retries, %u chunks redone item by item", waits->deadlocks, waits->lock_waits,
+		    waits->retries, waits->redone_chunks);
 }
 
 /*
@@ -233,49 +273,58 @@ check_edges(struct app *app, struct arena *arena, const struct http_request *req
 		break;
 	case AUTH_NO_CREDENTIALS:
 		resp->www_authenticate = true;
-		detail(resp, 401, "Authentication credentials were not provided.");
+		reply(req, resp, 401, "Authentication credentials were not provided.");
 		return -1;
 	case AUTH_ERROR:
-		log_error(req->request_id, "authentication failed internally: %s", jwt_strerror(why));
-		server_error(resp);
+		answer_5xx(req, resp, 500, "authentication failed internally: %s", jwt_strerror(why));
 		return -1;
 	case AUTH_INVALID:
 		log_info(req->request_id, "token refused: %s", jwt_strerror(why));
 		resp->www_authenticate = true;
-		detail(resp, 401, "Invalid token.");
+		reply(req, resp, 401, "Invalid token.");
 		return -1;
 	case AUTH_RESTRICTED:
 		log_info(req->request_id, "token refused: %s", jwt_strerror(why));
-		detail(resp, 403, "You do not have permission to perform this action.");
+		reply(req, resp, 403, "You do not have permission to perform this action.");
 		return -1;
 	}
 
 	if (strcmp(req->method, "POST") != 0) {
-		method_not_allowed(resp, req->method, "POST");
+		method_not_allowed(req, resp, "POST");
 		return -1;
 	}
 	if (!http_media_is_json(req->content_type)) {
 		if (http_detailf(resp, 415, "Unsupported media type \"%.200s\" in request.",
 		    req->content_type ? req->content_type : "") != 0)
-			server_error(resp);
+			answer_5xx(req, resp, 500, "out of memory building a 415 answer");
 		return -1;
 	}
 	if (req->content_length == -2) {
-		detail(resp, 400, "Malformed Content-Length header.");
+		reply(req, resp, 400, "Malformed Content-Length header.");
 		return -1;
 	}
 	if (req->content_length > max_body) {
 		if (http_detailf(resp, 413, "Request body exceeds %ld bytes.", max_body) != 0)
-			server_error(resp);
+			answer_5xx(req, resp, 500, "out of memory building a 413 answer");
 		return -1;
 	}
 	if (!auth_can_enroll(claims, app->roles, route->enterprise)) {
 		log_info(req->request_id, "permission refused: %.128s may not enroll for %s",
 		    claims->username, route->enterprise);
-		detail(resp, 403, "Missing: enterprise.can_enroll_learners");
+		reply(req, resp, 403, "Missing: enterprise.can_enroll_learners");
 		return -1;
 	}
 	return 0;
+}
+
+/* Logs and answers a database error on the request's path (503 or 500). */
+static void
+answer_db_error(const struct http_request *req, struct db *db, const char *step, enum db_err e,
+    struct http_response *resp)
+{
+	metrics_db_error();
+	answer_5xx(req, resp, db_status(e), "%s: %s (%u: %s)", step, db_strerror(e), db_errno(db),
+	    db_error(db));
 }
 
 /* Step 4: the enterprise exists, is active, and a non-staff caller is linked. */
@@ -287,26 +336,24 @@ check_enterprise(struct app *app, struct arena *arena, const struct http_request
 	enum db_err e;
 	bool found = false, linked = false;
 
-	if ((e = store_find_enterprise(app->db, arena, route->enterprise, ent, &found)) != DB_OK) {
-		log_error(req->request_id, "enterprise lookup: %s (%s)", db_strerror(e), db_error(app->db));
-		metrics_db_error();
-		server_error(resp);
+	/* A server restarted while this responder was idle costs no request. */
+	if ((e = db_revive(app->db)) != DB_OK ||
+	    (e = store_find_enterprise(app->db, arena, route->enterprise, ent, &found)) != DB_OK) {
+		answer_db_error(req, app->db, "enterprise lookup", e, resp);
 		return -1;
 	}
 	if (!found || !ent->active) {
-		detail(resp, 404, "Not found.");
+		reply(req, resp, 404, "Not found.");
 		return -1;
 	}
 	if (claims->administrator)
 		return 0;
 	if ((e = store_user_linked(app->db, claims->username, route->enterprise, &linked)) != DB_OK) {
-		log_error(req->request_id, "link lookup: %s (%s)", db_strerror(e), db_error(app->db));
-		metrics_db_error();
-		server_error(resp);
+		answer_db_error(req, app->db, "link lookup", e, resp);
 		return -1;
 	}
 	if (!linked) {
-		detail(resp, 404, "Not found.");
+		reply(req, resp, 404, "Not found.");
 		return -1;
 	}
 	return 0;
@@ -341,14 +388,14 @@ parse_body(struct app *app, struct arena *arena, const struct http_request *req,
 		buf_reset(&resp->body);
 		resp->status = 400;
 		if (buf_append(&resp->body, ebody, elen) != 0)
-			server_error(resp);
+			answer_5xx(req, resp, 500, "request body: out of memory for the %zu-byte 400 answer",
+			    elen);
 		return -1;
 	case REQUEST_NOMEM:
 		break;
 	}
-	log_error(req->request_id, "request body: over the request memory limit "
+	answer_5xx(req, resp, 500, "request body: over the request memory limit "
 	    "(limits.max_request_memory) after %lld bytes", (long long)nread);
-	server_error(resp);
 	return -1;
 }
 
@@ -359,6 +406,13 @@ enroll_body(const void *ctx, http_sink sink, void *sink_ctx)
 	return response_stream(ctx, sink, sink_ctx);
 }
 
+/* The status a failed enroll_run is answered with. */
+static int
+enroll_status(enum enroll_err e)
+{
+	return e == ENROLL_ERR_DB_GONE || e == ENROLL_ERR_UNWRITABLE ? 503 : 500;
+}
+
 static void
 handle_enroll(struct app *app, struct arena *arena, const struct http_request *req,
     const struct route *route, struct http_response *resp)
@@ -367,6 +421,10 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	struct enterprise ent;
 	struct enroll_request er;
 	struct enroll_outcome *outcome = NULL;
+	struct enroll_opts opts;
+	struct enroll_stats waits;
+	struct enroll_error err;
+	enum enroll_err e;
 
 	memset(&claims, 0, sizeof(claims));
 	memset(&ent, 0, sizeof(ent));
@@ -380,14 +438,20 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	log_debug(req->request_id, "enroll: enterprise %s, %zu items parsed", ent.uuid, er.nitems);
 	/* The schema check, when the database was unreachable at start. */
 	if (schema_ensure(app->db, req->request_id) != 0) {
-		server_error(resp);
+		answer_5xx(req, resp, 503, "enroll: the database's schema could not be checked");
 		return;
 	}
-	if (enroll_run(app->db, arena, &ent, &er, req->request_id, &outcome) != 0) {
-		server_error(resp);
+	opts.reqid = req->request_id;
+	opts.retry_budget_ms = (unsigned)app->conf->db_retry_budget_ms;
+	opts.stats = &waits;
+	if ((e = enroll_run(app->db, arena, &ent, &er, &opts, &outcome, &err)) != ENROLL_OK) {
+		if (e != ENROLL_ERR_NOMEM)
+			metrics_db_error();
+		answer_5xx(req, resp, enroll_status(e), "enroll: enterprise %s, %zu items: %s at %s (%u: %.200s)",
+		    ent.uuid, er.nitems, enroll_strerror(e), err.step, err.db_errno, err.db_error);
 		return;
 	}
-	count_items(outcome, req->request_id, ent.uuid);
+	count_items(outcome, &waits, req->request_id, ent.uuid);
 	/* Streamed by the responder: a 100,000-item body never sits whole in
 	 * memory next to the outcome it is made from. */
 	resp->status = response_status(outcome);
@@ -415,5 +479,5 @@ app_handle(struct app *app, struct arena *arena, const struct http_request *req,
 	case ROUTE_NOT_FOUND:
 		break;
 	}
-	detail(resp, 404, "Not found.");
+	reply(req, resp, 404, "Not found.");
 }

@@ -49,6 +49,8 @@ static const struct key keys[] = {
 	STR("db.name", db_name, "edxapp"),
 	NUM("db.connect_timeout", db_connect_timeout, "5", 1, 600),
 	NUM("db.timeout", db_timeout, "60", 1, 3600),
+	NUM("db.lock_wait_timeout", db_lock_wait_timeout, "3", 1, 60),
+	NUM("db.retry_budget_ms", db_retry_budget_ms, "8000", 0, 60000),
 
 	STR("jwt.issuer", jwt_issuer, NULL),
 	STR("jwt.audience", jwt_audience, NULL),

@@ -26,6 +26,8 @@ struct conf {
 	char *db_name;
 	long db_connect_timeout;      /* seconds */
 	long db_timeout;              /* read/write, seconds */
+	long db_lock_wait_timeout;    /* session innodb_lock_wait_timeout, seconds */
+	long db_retry_budget_ms;      /* per request: retries start only inside it */
 
 	char *jwt_issuer;
 	char *jwt_audience;

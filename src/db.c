@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 
 #include <mysql.h>
 #include <errmsg.h>
@@ -58,7 +59,7 @@ struct db {
 	MYSQL *conn;            /* NULL when not connected */
 	bool in_txn;
 	char *host, *socket, *user, *password, *name;
-	unsigned port, connect_timeout_s, rw_timeout_s;
+	unsigned port, connect_timeout_s, rw_timeout_s, lock_wait_timeout_s;
 	struct cached_stmt cache[STMT_CACHE];
 	unsigned long long tick;
 	unsigned last_errno;
@@ -99,6 +100,7 @@ db_new(const struct db_settings *s)
 	db->port = s->port;
 	db->connect_timeout_s = s->connect_timeout_s ? s->connect_timeout_s : 5;
 	db->rw_timeout_s = s->rw_timeout_s ? s->rw_timeout_s : 30;
+	db->lock_wait_timeout_s = s->lock_wait_timeout_s;
 	return db;
 }
 
@@ -138,8 +140,15 @@ classify(struct db *db, unsigned no)
 {
 	switch (no) {
 	case ER_LOCK_DEADLOCK:
-	case ER_LOCK_WAIT_TIMEOUT:
 		return DB_ERR_RETRY;
+	case ER_LOCK_WAIT_TIMEOUT:
+		return DB_ERR_LOCK_WAIT;
+	case ER_OPTION_PREVENTS_STATEMENT:
+	case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
+	case ER_READ_ONLY_MODE:
+	case ER_RECORD_FILE_FULL:
+	case ER_DISK_FULL:
+		return DB_ERR_UNWRITABLE;
 	case ER_DUP_ENTRY:
 	case ER_NO_REFERENCED_ROW_2:
 	case ER_ROW_IS_REFERENCED_2:
@@ -185,11 +194,15 @@ stmt_error(struct db *db, MYSQL_STMT *st)
 enum db_err
 db_connect(struct db *db)
 {
+	char lock_wait[64];
 	unsigned timeout;
 	MYSQL *m;
 
 	if (db->conn != NULL)
 		return DB_OK;
+	/* A number of our configuration, not input: safe in SQL text. */
+	(void)snprintf(lock_wait, sizeof(lock_wait), "SET SESSION innodb_lock_wait_timeout = %u",
+	    db->lock_wait_timeout_s);
 	if ((m = mysql_init(NULL)) == NULL) {
 		set_error(db, CR_OUT_OF_MEMORY, "mysql_init failed");
 		return DB_ERR_NOMEM;
@@ -202,7 +215,10 @@ db_connect(struct db *db)
 	    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout) != 0 ||
 	    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
 	    mysql_options(m, MYSQL_INIT_COMMAND,
-	        "SET time_zone = '+00:00', SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')") != 0)
+	        "SET time_zone = '+00:00', SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')") != 0 ||
+	    mysql_options(m, MYSQL_INIT_COMMAND,
+	        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0 ||
+	    (db->lock_wait_timeout_s > 0 && mysql_options(m, MYSQL_INIT_COMMAND, lock_wait) != 0))
 		goto fail_options;
 	if (mysql_real_connect(m, db->socket ? NULL : db->host, db->user, db->password,
 	    db->name, db->port, db->socket, 0) == NULL) {
@@ -246,6 +262,25 @@ db_ping(struct db *db)
 		return conn_error(db);
 	mysql_free_result(mysql_store_result(db->conn));
 	return DB_OK;
+}
+
+enum db_err
+db_revive(struct db *db)
+{
+	struct pollfd p;
+
+	if (db->conn == NULL)
+		return db_connect(db);
+	if (db->in_txn)
+		return DB_OK;
+	p.fd = (int)mysql_get_socket(db->conn);
+	p.events = POLLIN;
+	p.revents = 0;
+	/* Nothing to read on an idle connection (or no way to tell): alive. */
+	if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+		return DB_OK;
+	disconnect(db);
+	return db_connect(db);
 }
 
 /* FNV-1a over our own SQL text (never caller data: no flooding to fear). */
@@ -765,6 +800,12 @@ db_rollback(struct db *db)
 		(void)conn_error(db);
 }
 
+unsigned
+db_lock_wait_timeout(const struct db *db)
+{
+	return db->lock_wait_timeout_s;
+}
+
 const char *
 db_error(const struct db *db)
 {
@@ -783,8 +824,10 @@ db_strerror(enum db_err e)
 	switch (e) {
 	case DB_OK:             return "ok";
 	case DB_ERR_CONNECT:    return "database unreachable";
-	case DB_ERR_RETRY:      return "deadlock or lock wait timeout";
+	case DB_ERR_RETRY:      return "deadlock";
+	case DB_ERR_LOCK_WAIT:  return "lock wait timeout (row locked by another session)";
 	case DB_ERR_CONSTRAINT: return "constraint violation";
+	case DB_ERR_UNWRITABLE: return "database read-only or out of space";
 	case DB_ERR_QUERY:      return "query failed";
 	case DB_ERR_NOMEM:      return "out of memory";
 	case DB_ERR_ABORTED:    return "aborted by caller";
@@ -816,25 +859,21 @@ db_free(struct db *db)
 struct db *
 db_clone(const struct db *db)
 {
-	struct db *c;
+	struct db_settings s;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	/* The settings only; connection, statements and errors start empty. */
-	c->port = db->port;
-	c->connect_timeout_s = db->connect_timeout_s;
-	c->rw_timeout_s = db->rw_timeout_s;
-	c->host = db->host ? strdup(db->host) : NULL;
-	c->socket = db->socket ? strdup(db->socket) : NULL;
-	c->user = db->user ? strdup(db->user) : NULL;
-	c->password = db->password ? strdup(db->password) : NULL;
-	c->name = db->name ? strdup(db->name) : NULL;
-	if ((db->host && !c->host) || (db->socket && !c->socket) || (db->user && !c->user) ||
-	    (db->password && !c->password) || (db->name && !c->name)) {
-		db_free(c);
-		return NULL;
-	}
-	return c;
+	/* Through db_new, so a clone is made exactly as the original was:
+	 * every setting db_new takes must be passed on here. */
+	memset(&s, 0, sizeof(s));
+	s.host = db->host;
+	s.port = db->port;
+	s.socket = db->socket;
+	s.user = db->user;
+	s.password = db->password;
+	s.name = db->name;
+	s.connect_timeout_s = db->connect_timeout_s;
+	s.rw_timeout_s = db->rw_timeout_s;
+	s.lock_wait_timeout_s = db->lock_wait_timeout_s;
+	return db_new(&s);
 }
 
 int

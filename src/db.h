@@ -25,13 +25,21 @@ struct db_settings {
 	const char *name;
 	unsigned connect_timeout_s;
 	unsigned rw_timeout_s;
+	/* Session innodb_lock_wait_timeout, set once per connection; 0 leaves
+	 * the server's default (50 s), which no caller should wait out. */
+	unsigned lock_wait_timeout_s;
 };
 
 enum db_err {
 	DB_OK = 0,
 	DB_ERR_CONNECT,     /* server unreachable / gone; connection dropped */
-	DB_ERR_RETRY,       /* deadlock (1213) or lock wait timeout (1205): retry the transaction */
+	DB_ERR_RETRY,       /* deadlock (1213): the transaction was rolled back; retry it */
+	DB_ERR_LOCK_WAIT,   /* lock wait timeout (1205): a row is held elsewhere for longer
+	                       than the session's lock wait; roll back, retry only if the
+	                       caller can afford another wait */
 	DB_ERR_CONSTRAINT,  /* duplicate key, foreign key, data too long, ... */
+	DB_ERR_UNWRITABLE,  /* read-only server (1290, 1792, 1836) or out of space (1114,
+	                       1021): nothing can be written until an operator acts */
 	DB_ERR_QUERY,       /* any other server or client error */
 	DB_ERR_NOMEM,
 	DB_ERR_ABORTED      /* a row callback returned non-zero */
@@ -64,11 +72,26 @@ typedef int (*db_row_fn)(void *ctx, const struct db_row *row);
 /* Returns a handle (not yet connected) or NULL on OOM.  Strings are copied. */
 struct db *db_new(const struct db_settings *s) __attribute__((warn_unused_result));
 
-/* Connects if not connected (utf8mb4, UTC session time zone, autocommit on). */
+/*
+ * Connects if not connected.  The session state is set once per connection
+ * (again after a reconnect), never per statement or transaction: utf8mb4,
+ * UTC time zone, strict sql_mode, READ COMMITTED (as Django runs the LMS:
+ * no gap locks) and the settings' lock wait timeout; autocommit on.
+ */
 enum db_err db_connect(struct db *db) __attribute__((warn_unused_result));
 
 /* Checks the connection with a round trip, reconnecting once if it is gone. */
 enum db_err db_ping(struct db *db) __attribute__((warn_unused_result));
+
+/*
+ * Before a unit of work outside a transaction: makes sure the connection is
+ * not one the server has closed since its last use (restart, crash, KILL,
+ * wait_timeout), without a round trip: an idle connection with bytes to
+ * read was closed by the server, so it is dropped and a new one made.  A
+ * server restarted while this process was idle then costs no request.
+ * Returns DB_OK, or db_connect()'s error.
+ */
+enum db_err db_revive(struct db *db) __attribute__((warn_unused_result));
 
 /*
  * Runs a statement with n parameters.  affected / insert_id may be NULL.
@@ -85,6 +108,9 @@ enum db_err db_begin(struct db *db) __attribute__((warn_unused_result));
 enum db_err db_commit(struct db *db) __attribute__((warn_unused_result));
 /* Rolls back; safe to call after any error. */
 void db_rollback(struct db *db);
+
+/* The session lock wait timeout the connection is set to (seconds; 0: server default). */
+unsigned db_lock_wait_timeout(const struct db *db);
 
 /* The last error's text and server error number (0 when none). */
 const char *db_error(const struct db *db);

@@ -24,12 +24,14 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "email.h"
 #include "hash.h"
 #include "enroll.h"
@@ -1946,37 +1948,70 @@ backoff(unsigned attempt)
 	(void)nanosleep(&ts, NULL);
 }
 
+/* The longest back-off() sleeps, for the budget's arithmetic. */
+#define BACKOFF_MAX_MS  (2 * (5L << 6))
+
 /*
- * Runs items [0, n) as one transaction, retrying deadlocks.  On DB_OK the
- * chunk is committed and ch->plan holds its outcome.  Other errors leave
- * nothing behind (rolled back); ch->plan then holds what was learnt.
+ * The request's allowance for waiting (SPEC §2.4 item 8).  A retry starts
+ * only when it could end inside the budget: a deadlock retry is cheap (the
+ * other transaction is gone), a lock-wait retry may wait the whole session
+ * lock wait again.  Past the budget every unit gets its one attempt, so the
+ * answer comes after at most one lock wait per unit still to run.
+ */
+struct budget {
+	long long deadline_ms;          /* monotonic */
+	long long lock_wait_ms;         /* the session's innodb_lock_wait_timeout */
+	struct enroll_stats *stats;
+};
+
+static bool
+budget_allows(const struct budget *b, enum db_err e, unsigned next_attempt)
+{
+	long long cost = BACKOFF_MAX_MS + (e == DB_ERR_LOCK_WAIT ? b->lock_wait_ms : 0);
+
+	return next_attempt < RETRY_ATTEMPTS && clock_mono_ms() + cost <= b->deadline_ms;
+}
+
+/*
+ * Runs the chunk's items as one transaction.  Deadlocks are retried while
+ * the budget allows; a lock-wait timeout is retried only for a single item
+ * (for a whole chunk the item-by-item redo finds the held row, paying one
+ * more wait instead of one per retry).  On DB_OK the chunk is committed and
+ * ch->plan holds its outcome.  Other errors leave nothing behind (rolled
+ * back); ch->plan then holds what was learnt.
  */
 static enum db_err
-chunk_txn(struct chunk *ch, struct arena *scratch)
+chunk_txn(struct chunk *ch, struct arena *scratch, const struct budget *b)
 {
 	enum db_err e = DB_ERR_QUERY;
 	unsigned attempt;
 
-	for (attempt = 0; attempt < RETRY_ATTEMPTS; attempt++) {
-		if (attempt > 0)
+	for (attempt = 0;; attempt++) {
+		if (attempt > 0) {
+			b->stats->retries++;
 			backoff(attempt);
+		}
 		arena_reset(scratch);
 		ch->ca = scratch;
-		/* No gap locks: concurrent inserters meet on the unique keys only. */
-		if ((e = db_exec(ch->db, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
-		    NULL, 0, NULL, NULL)) != DB_OK)
-			return e;
+		/* READ COMMITTED and the short lock wait are the session's, set
+		 * once per connection by db_connect(). */
 		if ((e = db_begin(ch->db)) != DB_OK)
 			return e;
 		if ((e = chunk_run(ch)) == DB_OK && (e = db_commit(ch->db)) == DB_OK)
 			return DB_OK;
 		db_rollback(ch->db);
-		if (e != DB_ERR_RETRY)
+		if (e == DB_ERR_RETRY)
+			b->stats->deadlocks++;
+		else if (e == DB_ERR_LOCK_WAIT)
+			b->stats->lock_waits++;
+		else
 			return e;
-		log_warn(ch->reqid, "chunk of %zu items: %s (attempt %u), retrying", ch->n,
-		    db_error(ch->db), attempt + 1);
+		if ((e == DB_ERR_LOCK_WAIT && ch->n > 1) || !budget_allows(b, e, attempt + 1))
+			return e;
+		log_warn(ch->reqid, "%s of %zu item%s: %s (attempt %u), retrying",
+		    ch->n > 1 ? "chunk" : "item", ch->n, ch->n > 1 ? "s" : "",
+		    db_strerror(e), attempt + 1);
 	}
-	return e;
 }
 
 static int
@@ -2041,36 +2076,84 @@ remember_pending(const struct chunk *ch, struct arena *a, struct map *pend_txn)
 	return 0;
 }
 
-static bool
-fatal(enum db_err e)
+/* Errors no item-by-item redo can get around: the whole request stops. */
+static enum enroll_err
+request_error(enum db_err e)
 {
-	return e == DB_ERR_CONNECT || e == DB_ERR_NOMEM;
+	switch (e) {
+	case DB_ERR_CONNECT:
+		return ENROLL_ERR_DB_GONE;
+	case DB_ERR_UNWRITABLE:
+		return ENROLL_ERR_UNWRITABLE;
+	case DB_ERR_NOMEM:
+		return ENROLL_ERR_NOMEM;
+	default:
+		return ENROLL_OK;
+	}
 }
 
-int
-enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
-    const struct enroll_request *req, const char *reqid, struct enroll_outcome **out)
+/* Fills *err (step from fmt; db's last error when db is not NULL) and returns code. */
+static enum enroll_err fail(struct enroll_error *err, enum enroll_err code, struct db *db,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum enroll_err
+fail(struct enroll_error *err, enum enroll_err code, struct db *db, const char *fmt, ...)
 {
+	va_list ap;
+
+	err->code = code;
+	va_start(ap, fmt);
+	(void)vsnprintf(err->step, sizeof(err->step), fmt, ap);
+	va_end(ap);
+	err->db_errno = db != NULL ? db_errno(db) : 0;
+	(void)snprintf(err->db_error, sizeof(err->db_error), "%s", db != NULL ? db_error(db) : "");
+	return code;
+}
+
+const char *
+enroll_strerror(enum enroll_err e)
+{
+	switch (e) {
+	case ENROLL_OK:             return "ok";
+	case ENROLL_ERR_DB_GONE:    return "database unreachable or connection lost";
+	case ENROLL_ERR_UNWRITABLE: return "database read-only or out of space";
+	case ENROLL_ERR_NOMEM:      return "out of memory";
+	case ENROLL_ERR_DB:         return "database error";
+	}
+	return "unknown error";
+}
+
+enum enroll_err
+enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
+    const struct enroll_request *req, const struct enroll_opts *opts,
+    struct enroll_outcome **out, struct enroll_error *err)
+{
+	const char *reqid = opts->reqid;
 	struct enroll_outcome *o;
 	struct arena *scratch = NULL;
 	struct map pend_txn;
+	struct budget b;
+	struct enroll_stats unused;
 	long long source_id = 0;
-	enum db_err err;
+	enum enroll_err rc;
+	enum db_err dberr;
 	size_t lo, i;
-	int rc = -1;
-
+	memset(err, 0, sizeof(*err));
 	if ((o = arena_calloc(a, 1, sizeof(*o))) == NULL ||
-	    (o->results = arena_calloc(a, req->nitems, sizeof(*o->results))) == NULL)
-		return -1;
+	    (o->results = arena_calloc(a, req->nitems, sizeof(*o->results))) == NULL ||
+	    map_init(&pend_txn, a, 16) != 0 ||
+	    (scratch = arena_new(CHUNK_ARENA_MAX)) == NULL)
+		return fail(err, ENROLL_ERR_NOMEM, NULL, "request memory");
 	o->nresults = req->nitems;
-	if (map_init(&pend_txn, a, 16) != 0)
-		return -1;
-	if ((scratch = arena_new(CHUNK_ARENA_MAX)) == NULL)
-		return -1;
+	b.deadline_ms = clock_mono_ms() + opts->retry_budget_ms;
+	b.lock_wait_ms = 1000LL * (db_lock_wait_timeout(db) > 0 ? db_lock_wait_timeout(db) : 50);
+	b.stats = opts->stats != NULL ? opts->stats : &unused;
+	memset(b.stats, 0, sizeof(*b.stats));
 
-	if ((err = db_query(db, "SELECT id FROM enterprise_enterpriseenrollmentsource "
+	if ((dberr = db_query(db, "SELECT id FROM enterprise_enterpriseenrollmentsource "
 	    "WHERE slug = 'customer_admin'", NULL, 0, source_row, &source_id)) != DB_OK) {
-		log_error(reqid, "enrollment source lookup: %s: %s", db_strerror(err), db_error(db));
+		rc = request_error(dberr);
+		rc = fail(err, rc != ENROLL_OK ? rc : ENROLL_ERR_DB, db, "enrollment source lookup");
 		goto out;
 	}
 	if (source_id <= 0)
@@ -2082,40 +2165,57 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 		    .source_id = source_id, .items = &req->items[lo], .n = n,
 		    .pend_txn = &pend_txn };
 
-		err = chunk_txn(&ch, scratch);
-		if (err == DB_OK) {
+		dberr = chunk_txn(&ch, scratch, &b);
+		if (dberr == DB_OK) {
 			if (chunk_results(&ch, a, &o->results[lo]) != 0 ||
-			    remember_pending(&ch, a, &pend_txn) != 0)
+			    remember_pending(&ch, a, &pend_txn) != 0) {
+				rc = fail(err, ENROLL_ERR_NOMEM, NULL, "results of the chunk at item %zu", lo);
 				goto out;
+			}
 			continue;
 		}
-		if (fatal(err)) {
-			log_error(reqid, "chunk at item %zu: %s: %s", lo, db_strerror(err), db_error(db));
+		if ((rc = request_error(dberr)) != ENROLL_OK) {
+			rc = fail(err, rc, db, "chunk at item %zu", lo);
 			goto out;
 		}
+		if (n == 1) {
+			/* A chunk of one item was that item: no redo. */
+			if (item_failed(&ch, &o->results[lo], a, lo, dberr) != 0) {
+				rc = fail(err, ENROLL_ERR_NOMEM, NULL, "failure of item %zu", lo);
+				goto out;
+			}
+			continue;
+		}
 		/* Redo the chunk item by item to find the culprit(s). */
+		b.stats->redone_chunks++;
 		log_warn(reqid, "chunk at item %zu failed (%s: %s); redoing it item by item",
-		    lo, db_strerror(err), db_error(db));
+		    lo, db_strerror(dberr), db_error(db));
 		for (i = 0; i < n; i++) {
 			struct chunk one = { .db = db, .e = e, .req = req, .reqid = reqid,
 			    .source_id = source_id, .items = &req->items[lo + i], .n = 1,
 			    .pend_txn = &pend_txn };
 
-			err = chunk_txn(&one, scratch);
-			if (err == DB_OK) {
+			dberr = chunk_txn(&one, scratch, &b);
+			if (dberr == DB_OK) {
 				if (chunk_results(&one, a, &o->results[lo + i]) != 0 ||
-				    remember_pending(&one, a, &pend_txn) != 0)
+				    remember_pending(&one, a, &pend_txn) != 0) {
+					rc = fail(err, ENROLL_ERR_NOMEM, NULL, "results of item %zu", lo + i);
 					goto out;
+				}
 				continue;
 			}
-			if (fatal(err))
+			if ((rc = request_error(dberr)) != ENROLL_OK) {
+				rc = fail(err, rc, db, "item %zu", lo + i);
 				goto out;
-			if (item_failed(&one, &o->results[lo + i], a, lo + i, err) != 0)
+			}
+			if (item_failed(&one, &o->results[lo + i], a, lo + i, dberr) != 0) {
+				rc = fail(err, ENROLL_ERR_NOMEM, NULL, "failure of item %zu", lo + i);
 				goto out;
+			}
 		}
 	}
 	*out = o;
-	rc = 0;
+	rc = ENROLL_OK;
 out:
 	arena_free(scratch);
 	return rc;

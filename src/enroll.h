@@ -4,9 +4,11 @@
  * Items are processed in chunks.  Per chunk and per table there is one
  * SELECT to load what exists and one multi-row upsert to write what is
  * missing, all in one transaction together with the outbox rows (§2.4 step
- * 9).  A chunk that hits a deadlock is retried; a chunk that fails
- * otherwise is redone item by item to name the failing item, which becomes
- * a failure while the others go on.
+ * 9).  A chunk that hits a deadlock is retried within the request's retry
+ * budget; a chunk that fails otherwise (or keeps deadlocking, or waits out
+ * the session's short lock wait on a row held elsewhere) is redone item by
+ * item to name the failing item, which becomes a failure while the others
+ * go on.
  */
 #ifndef BULK_ENROLL_H
 #define BULK_ENROLL_H
@@ -39,9 +41,48 @@ struct enroll_result {
 	char fulfillment_uuid[33];    /* successes: the fulfillment row's uuid */
 };
 
+/* What the request cost in database waits, for the log and the tests. */
+struct enroll_stats {
+	unsigned deadlocks;        /* attempts ended by a deadlock */
+	unsigned lock_waits;       /* attempts ended by a lock-wait timeout */
+	unsigned retries;          /* attempts that were retries */
+	unsigned redone_chunks;    /* chunks redone item by item */
+};
+
 struct enroll_outcome {
 	struct enroll_result *results;   /* one per request item, request order */
 	size_t nresults;
+};
+
+/* Why a whole request failed (no item outcome can be given). */
+enum enroll_err {
+	ENROLL_OK = 0,
+	ENROLL_ERR_DB_GONE,      /* database unreachable, or the connection lost mid-request */
+	ENROLL_ERR_UNWRITABLE,   /* database read-only or out of space: nothing can be written */
+	ENROLL_ERR_NOMEM,        /* the request's memory ran out */
+	ENROLL_ERR_DB            /* another error on a request-wide statement */
+};
+
+/* A static description of e. */
+const char *enroll_strerror(enum enroll_err e);
+
+/* The cause of a failed request, filled by enroll_run; the caller owns it. */
+struct enroll_error {
+	enum enroll_err code;
+	char step[64];           /* where: "enrollment source lookup", "chunk at item 1000", ... */
+	unsigned db_errno;       /* the server's error number, 0 for none */
+	char db_error[256];      /* the server's text, raw: it may echo values, escape it to log */
+};
+
+struct enroll_opts {
+	const char *reqid;           /* for the log lines */
+	/*
+	 * Milliseconds from the start of the request within which retries may
+	 * start (deadlocks, and lock-wait timeouts of single items, SPEC §2.4
+	 * item 8).  After it every chunk and item gets one attempt only.
+	 */
+	unsigned retry_budget_ms;
+	struct enroll_stats *stats;  /* NULL, or zeroed and filled by enroll_run */
 };
 
 /* Upper bound on items per chunk (statement size and lock footprint). */
@@ -49,13 +90,16 @@ struct enroll_outcome {
 
 /*
  * Runs SPEC §2.4 for a validated request on behalf of enterprise e.
- * Returns 0 with *out set (arena memory), or -1 for a failure of the whole
- * request (-> 500): the database is gone or memory ran out.  Per-item
- * database errors are item failures, logged with reqid, not -1.
+ * Returns ENROLL_OK with *out set (arena memory), or the reason the whole
+ * request failed, with *err saying where and the database's words; chunks
+ * committed before that stay committed (a re-send converges on them).
+ * Per-item database errors (a constraint, a row another session keeps
+ * locked, a deadlock that outlasts the retries) are item failures, logged
+ * with opts->reqid, not request errors.
  */
-int enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
-    const struct enroll_request *req, const char *reqid, struct enroll_outcome **out)
-    __attribute__((warn_unused_result));
+enum enroll_err enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
+    const struct enroll_request *req, const struct enroll_opts *opts,
+    struct enroll_outcome **out, struct enroll_error *err) __attribute__((warn_unused_result));
 
 /*
  * SPEC §2.4 step 1: the best course mode among the run's mode slugs (the

@@ -42,6 +42,7 @@ http_response_init(struct http_response *resp, size_t max_body)
 	resp->status = 500;
 	resp->allow = NULL;
 	resp->www_authenticate = false;
+	resp->retry_after_s = 0;
 	resp->content_type = NULL;
 	resp->body_fn = NULL;
 	resp->body_ctx = NULL;

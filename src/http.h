@@ -56,6 +56,7 @@ struct http_response {
 	int status;
 	const char *allow;           /* Allow header value or NULL */
 	bool www_authenticate;       /* add WWW-Authenticate: JWT realm="api" */
+	unsigned retry_after_s;      /* add Retry-After: N when > 0 (503s) */
 	const char *content_type;    /* NULL: application/json */
 	struct buf body;             /* JSON, unless body_fn is set */
 	/* A body too big to hold whole: written on demand from body_ctx, which

@@ -161,7 +161,7 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 	size_t len = resp->body.len;
 	int status = resp->status, n;
 	bool streamed = resp->body_fn != NULL;
-	char head[512];
+	char head[512], retry[40] = "";
 
 	if (streamed) {
 		/* First pass: the length, so the headers stay what they were. */
@@ -178,12 +178,14 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 		status = 500;
 	}
 	/* libfcgi's own printf lacks %zu and friends: format here. */
+	if (resp->retry_after_s > 0 && status == 503)
+		(void)snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", resp->retry_after_s);
 	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n"
-	    "X-Request-ID: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n",
+	    "X-Request-ID: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s\r\n",
 	    status, http_reason(status),
 	    resp->content_type ? resp->content_type : "application/json", req->request_id, len,
 	    resp->allow ? "Allow: " : "", resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "",
-	    resp->www_authenticate ? "WWW-Authenticate: JWT realm=\"api\"\r\n" : "");
+	    resp->www_authenticate ? "WWW-Authenticate: JWT realm=\"api\"\r\n" : "", retry);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
 	if (FCGX_PutStr(head, n, r->out) != n)

@@ -20,8 +20,8 @@
 #                          stack without a dispatcher (tests/bench/bench.sh)
 #
 # Internal commands, used by tests/integration/stack.py on a running stack
-# (BULK_STACK_DIR names it): db-stop, db-start, pool-stop, pool-start,
-# pool-restart; and `packages`, which prints the package list (.ci/run).
+# (BULK_STACK_DIR names it): db-stop, db-start, db-kill (SIGKILL, as a crash
+# would), pool-stop, pool-start, pool-restart; and `packages`, which prints the package list (.ci/run).
 #
 # Everything this script starts runs in its own session (setsid) with its pid
 # recorded under the stack directory; teardown stops exactly those processes
@@ -282,6 +282,21 @@ db_start() {
 
 db_stop() {
 	stop_pid "$BULK_STACK_DIR/db/mariadbd.ours.pid" TERM 60
+}
+
+# db_kill: SIGKILL of the recorded mariadbd, as a crash would end it (no
+# shutdown, no flush); returns once it is gone.  db-start recovers it.
+db_kill() {
+	local pidfile=$BULK_STACK_DIR/db/mariadbd.ours.pid pid i
+	[ -f "$pidfile" ] || die "no MariaDB pid recorded in $pidfile"
+	pid=$(cat "$pidfile")
+	alive "$pid" || die "MariaDB (pid $pid) is not running"
+	kill -KILL "$pid"
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	rm -f "$pidfile"
 }
 
 # db_accounts: the databases (utf8, as the LMS's is created), and one account per kind of client, each with
@@ -874,6 +889,7 @@ internal() {
 	case $1 in
 	db-stop) db_stop ;;
 	db-start) db_start ;;
+	db-kill) db_kill ;;
 	pool-stop) pool_stop ;;
 	pool-start) pool_start && wait_healthy 30 ;;
 	pool-restart) pool_stop && pool_start && wait_healthy 30 ;;
@@ -889,7 +905,7 @@ bench)
 	cmd_bench "$@"
 	;;
 packages) echo "${PACKAGES[*]}" ;;
-db-stop | db-start | pool-stop | pool-start | pool-restart) internal "$1" ;;
+db-stop | db-start | db-kill | pool-stop | pool-start | pool-restart) internal "$1" ;;
 *)
 	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2

@@ -13,12 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "db.h"
 
 static struct db *db;
+static struct db_settings settings;
+
+/* A whole decimal number. */
+static int
+parse_id(const char *s, long long *out)
+{
+	char *end;
+
+	*out = strtoll(s, &end, 10);
+	return *s != '\0' && *end == '\0' ? 0 : -1;
+}
 
 struct rows {
 	size_t n;
@@ -282,6 +294,139 @@ test_error_classes_and_rollback(void **state)
 }
 
 static int
+text_col(void *ctx, const struct db_row *row)
+{
+	(void)snprintf(ctx, 64, "%s|%s", row->vals[0] ? row->vals[0] : "NULL",
+	    row->ncols > 1 && row->vals[1] ? row->vals[1] : "NULL");
+	return 0;
+}
+
+static struct db *
+second_session(void)
+{
+	struct db *h = db_new(&settings);
+
+	assert_non_null(h);
+	assert_int_equal(db_connect(h), DB_OK);
+	return h;
+}
+
+/* The session's connection id, as text. */
+static void
+connection_id(char out[64])
+{
+	assert_int_equal(db_query(db, "SELECT CONNECTION_ID()", NULL, 0, text_col, out), DB_OK);
+	*strchr(out, '|') = '\0';
+}
+
+static void
+test_session_state_once_per_connection(void **state)
+{
+	/* READ COMMITTED and the short lock wait are the session's from the
+	 * connect on, and again after a reconnect (issue 7: no per-attempt
+	 * SET, and never the server's 50 s lock wait). */
+	struct db *killer = second_session();
+	char v[64] = "", id[64] = "", id2[64] = "";
+	struct db_param p[1];
+	long long n = 0;
+
+	(void)state;
+	assert_int_equal(db_query(db, "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.tx_isolation",
+	    NULL, 0, text_col, v), DB_OK);
+	assert_string_equal(v, "1|READ-COMMITTED");
+	connection_id(id);
+	/* On a live connection db_revive does nothing. */
+	assert_int_equal(db_revive(db), DB_OK);
+	connection_id(id2);
+	assert_string_equal(id2, id);
+
+	assert_int_equal(parse_id(id, &n), 0);
+	p[0] = DB_INTP(n);
+	assert_int_equal(db_exec(killer, "KILL CONNECTION ?", p, 1, NULL, NULL), DB_OK);
+	db_free(killer);
+	/* The server closes the killed connection at once; db_revive sees that
+	 * without a round trip and reconnects, with the same session state. */
+	(void)usleep(300000);
+	assert_int_equal(db_revive(db), DB_OK);
+	connection_id(id2);
+	assert_string_not_equal(id2, id);
+	assert_int_equal(db_query(db, "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.tx_isolation",
+	    NULL, 0, text_col, v), DB_OK);
+	assert_string_equal(v, "1|READ-COMMITTED");
+}
+
+/*
+ * A clone (one per request thread) connects as the original does: same
+ * account and database, same session state, its own connection.
+ */
+static void
+test_clone_has_the_originals_session(void **state)
+{
+	struct db *c = db_clone(db);
+	char v[64] = "", mine[64] = "", theirs[64] = "";
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(db_lock_wait_timeout(c), db_lock_wait_timeout(db));
+	assert_int_equal(db_query(c, "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.tx_isolation",
+	    NULL, 0, text_col, v), DB_OK);
+	assert_string_equal(v, "1|READ-COMMITTED");
+	assert_int_equal(db_query(c, "SELECT DATABASE(), CURRENT_USER()", NULL, 0, text_col, theirs),
+	    DB_OK);
+	assert_int_equal(db_query(db, "SELECT DATABASE(), CURRENT_USER()", NULL, 0, text_col, mine),
+	    DB_OK);
+	assert_string_equal(theirs, mine);
+	assert_int_equal(db_query(c, "SELECT CONNECTION_ID()", NULL, 0, text_col, theirs), DB_OK);
+	assert_int_equal(db_query(db, "SELECT CONNECTION_ID()", NULL, 0, text_col, mine), DB_OK);
+	assert_string_not_equal(theirs, mine);
+	db_free(c);
+}
+
+static struct db *holder;
+
+/* Teardown: a failed assertion must not leave a row held or a session read-only. */
+static int
+release_holder(void **state)
+{
+	(void)state;
+	if (holder != NULL) {
+		db_rollback(holder);
+		db_free(holder);
+		holder = NULL;
+	}
+	db_rollback(db);
+	return db_exec(db, "SET SESSION TRANSACTION READ WRITE", NULL, 0, NULL, NULL) == DB_OK ? 0 : -1;
+}
+
+static void
+test_lock_wait_and_read_only_classes(void **state)
+{
+	struct db_param p[2] = { DB_INTP(1), DB_STRP("held") };
+
+	(void)state;
+	holder = second_session();
+	assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, v) VALUES (?, ?)", p, 2, NULL, NULL),
+	    DB_OK);
+	assert_int_equal(db_begin(holder), DB_OK);
+	assert_int_equal(db_exec(holder, "UPDATE bulk_db_test SET v = 'mine' WHERE id = 1", NULL, 0,
+	    NULL, NULL), DB_OK);
+	/* A row held elsewhere: a lock wait timeout after the session's 1 s. */
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(db_exec(db, "UPDATE bulk_db_test SET v = 'ours' WHERE id = 1", NULL, 0,
+	    NULL, NULL), DB_ERR_LOCK_WAIT);
+	assert_int_equal(db_errno(db), 1205);
+	db_rollback(db);
+	assert_int_equal(release_holder(NULL), 0);
+	/* A server or transaction that refuses writes. */
+	assert_int_equal(db_exec(db, "SET SESSION TRANSACTION READ ONLY", NULL, 0, NULL, NULL), DB_OK);
+	assert_int_equal(db_begin(db), DB_OK);
+	assert_int_equal(db_exec(db, "UPDATE bulk_db_test SET v = 'ours' WHERE id = 1", NULL, 0,
+	    NULL, NULL), DB_ERR_UNWRITABLE);
+	db_rollback(db);
+	assert_int_equal(db_exec(db, "SET SESSION TRANSACTION READ WRITE", NULL, 0, NULL, NULL), DB_OK);
+}
+
+static int
 reset_table(void **state)
 {
 	(void)state;
@@ -301,8 +446,12 @@ main(void)
 		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
 		cmocka_unit_test_setup(test_cache_and_reused_bindings_across_shapes, reset_table),
 		cmocka_unit_test_setup(test_in_lists_are_bucketed, reset_table),
+		cmocka_unit_test_setup(test_session_state_once_per_connection, reset_table),
+		cmocka_unit_test_setup(test_clone_has_the_originals_session, reset_table),
+		cmocka_unit_test_setup_teardown(test_lock_wait_and_read_only_classes, reset_table,
+		    release_holder),
 	};
-	struct db_settings s;
+	struct db_settings *s = &settings;
 	const char *sock = getenv("BULK_TEST_DB_SOCKET"), *name = getenv("BULK_TEST_DB_NAME");
 	const char *user = getenv("BULK_TEST_DB_USER");
 	int rc;
@@ -311,11 +460,12 @@ main(void)
 		fprintf(stderr, "BULK_TEST_DB_SOCKET / BULK_TEST_DB_NAME not set: skipped\n");
 		return 77;
 	}
-	memset(&s, 0, sizeof(s));
-	s.socket = sock;
-	s.name = name;
-	s.user = user ? user : "root";
-	if ((db = db_new(&s)) == NULL || db_connect(db) != DB_OK) {
+	memset(s, 0, sizeof(*s));
+	s->socket = sock;
+	s->name = name;
+	s->user = user ? user : "root";
+	s->lock_wait_timeout_s = 1;
+	if ((db = db_new(s)) == NULL || db_connect(db) != DB_OK) {
 		fprintf(stderr, "cannot connect to %s: %s\n", sock, db ? db_error(db) : "out of memory");
 		db_free(db);
 		return 1;

@@ -165,9 +165,16 @@ struct run {
 	int status;
 };
 
+/*
+ * Runs enroll_run with a retry budget; expects `want` back, and on
+ * ENROLL_OK renders the response.  stats and err may be NULL.
+ */
 static void
-run(struct run *r, struct enroll_item *items, size_t n, bool notify)
+run_budget(struct run *r, struct enroll_item *items, size_t n, bool notify, unsigned budget_ms,
+    struct enroll_stats *stats, enum enroll_err want, struct enroll_error *err)
 {
+	struct enroll_opts opts = { "test", budget_ms, stats };
+	struct enroll_error unused;
 	struct enroll_request req;
 	struct enterprise e;
 	bool found = false;
@@ -181,9 +188,17 @@ run(struct run *r, struct enroll_item *items, size_t n, bool notify)
 	assert_non_null(r->a);
 	assert_int_equal(store_find_enterprise(db, r->a, DEMO, &e, &found), DB_OK);
 	assert_true(found);
-	assert_int_equal(enroll_run(db, r->a, &e, &req, "test", &r->o), 0);
+	r->o = NULL;
+	assert_int_equal(enroll_run(db, r->a, &e, &req, &opts, &r->o, err != NULL ? err : &unused), want);
 	buf_init(&r->body, 64u << 20);
-	assert_int_equal(response_render(r->o, &r->body, &r->status), 0);
+	if (want == ENROLL_OK)
+		assert_int_equal(response_render(r->o, &r->body, &r->status), 0);
+}
+
+static void
+run(struct run *r, struct enroll_item *items, size_t n, bool notify)
+{
+	run_budget(r, items, n, notify, 8000, NULL, ENROLL_OK, NULL);
 }
 
 static void
@@ -622,6 +637,168 @@ test_pending_other_transaction_across_chunks_and_fallback(void **state)
 	free(it);
 }
 
+/* ---- database faults (issue 7) ------------------------------------------ */
+
+/*
+ * A second session that holds erin's LMS enrollment row (inactive in the
+ * demo data, so enrolling her must write it), as the LMS would while it
+ * updates that learner.  READ COMMITTED and no lock wait of its own matter
+ * not: it only holds.  Returns the handle; release with holder_release().
+ */
+static struct db *holder;
+
+static struct db *
+holder_lock_erin(void)
+{
+	struct db_settings s;
+	struct db *h;
+	char id[256] = "";
+
+	memset(&s, 0, sizeof(s));
+	s.socket = sock;
+	s.user = dbuser;
+	s.name = dbname;
+	assert_non_null(h = db_new(&s));
+	holder = h;
+	assert_int_equal(db_begin(h), DB_OK);
+	assert_int_equal(db_query(h, "SELECT id FROM student_courseenrollment WHERE user_id = 6 "
+	    "AND course_id = '" DEMOX "' FOR UPDATE", NULL, 0, first_col, id), DB_OK);
+	assert_string_equal(id, "1");
+	return h;
+}
+
+static void
+holder_release(struct db *h)
+{
+	db_rollback(h);
+	db_free(h);
+	holder = NULL;
+}
+
+/*
+ * Teardown of the held-row tests: a failed assertion leaves the test
+ * early, and a lock still held would stall every later reset.
+ */
+static int
+release_holder(void **state)
+{
+	(void)state;
+	if (holder != NULL)
+		holder_release(holder);
+	return 0;
+}
+
+static void
+test_locked_row_fails_only_its_item(void **state)
+{
+	/* SPEC §2.4 item 8: the chunk times out on the held row once (the
+	 * session waits 1 s here, not the server's 50 s), is redone item by
+	 * item, and only erin's item fails; with no budget left nothing is
+	 * retried, so exactly two lock waits. */
+	struct enroll_item it[4] = {
+		item("alice@example.com", 0, DEMOX, LIC1, NULL),
+		item(NULL, 6, DEMOX, NULL, TXN1),
+		item(NULL, 7, DEMOX, LIC2, NULL),
+		item("p1@example.com", 0, DEMOX, LIC1, NULL),
+	};
+	struct enroll_stats st;
+	struct db *h = holder_lock_erin();
+	struct run r;
+
+	(void)state;
+	run_budget(&r, it, 4, true, 0, &st, ENROLL_OK, NULL);
+	holder_release(h);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(r.o->results[0].kind, ENROLL_SUCCESS);
+	assert_int_equal(r.o->results[1].kind, ENROLL_FAILURE);
+	assert_int_equal(r.o->results[1].user_id, 6);
+	assert_string_equal(r.o->results[1].email, "erin@example.com");
+	assert_int_equal(r.o->results[2].kind, ENROLL_SUCCESS);
+	assert_int_equal(r.o->results[3].kind, ENROLL_PENDING);
+	assert_int_equal(st.lock_waits, 2);
+	assert_int_equal(st.retries, 0);
+	assert_int_equal(st.redone_chunks, 1);
+	assert_int_equal(st.deadlocks, 0);
+	/* The others are written; erin's row is as the holder left it. */
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(user_id ORDER BY user_id) FROM "
+	    "student_courseenrollment WHERE is_active = 1"), "2,7");
+	assert_string_equal(scalar("SELECT is_active FROM student_courseenrollment WHERE user_id = 6"), "0");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment"), "1");
+	run_free(&r);
+
+	/* Released: the same request converges, erin included. */
+	run(&r, it, 4, true);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.o->results[1].kind, ENROLL_SUCCESS);
+	assert_true(r.o->results[1].created);
+	assert_false(r.o->results[0].created);
+	run_free(&r);
+}
+
+static void
+test_locked_item_retried_within_budget_only(void **state)
+{
+	/* One item is its own chunk: no redo.  Inside a generous budget its
+	 * lock wait is retried, but never beyond the bounded attempts (5). */
+	struct enroll_item it[1] = { item(NULL, 6, DEMOX, NULL, TXN1) };
+	struct enroll_stats st;
+	struct db *h = holder_lock_erin();
+	struct run r;
+
+	(void)state;
+	run_budget(&r, it, 1, false, 60000, &st, ENROLL_OK, NULL);
+	assert_int_equal(r.status, 409);
+	assert_int_equal(r.o->results[0].kind, ENROLL_FAILURE);
+	assert_int_equal(st.lock_waits, 5);
+	assert_int_equal(st.retries, 4);
+	assert_int_equal(st.redone_chunks, 0);
+	run_free(&r);
+
+	/* No budget: one attempt, one wait. */
+	run_budget(&r, it, 1, false, 0, &st, ENROLL_OK, NULL);
+	assert_int_equal(r.o->results[0].kind, ENROLL_FAILURE);
+	assert_int_equal(st.lock_waits, 1);
+	assert_int_equal(st.retries, 0);
+	run_free(&r);
+	holder_release(h);
+}
+
+/* Teardown: the session writable again, whatever the test did. */
+static int
+read_write(void **state)
+{
+	(void)state;
+	return db_exec(db, "SET SESSION TRANSACTION READ WRITE", NULL, 0, NULL, NULL) == DB_OK ? 0 : -1;
+}
+
+static void
+test_unwritable_database_fails_the_request(void **state)
+{
+	/* A database that refuses writes (here a read-only session; SET
+	 * GLOBAL read_only and a full tablespace are tested through the
+	 * stack) is no item's fault: the whole request fails with the cause,
+	 * instead of every item reported as a failure, and nothing is written. */
+	struct enroll_item it[2] = {
+		item("alice@example.com", 0, DEMOX, LIC1, NULL),
+		item("p1@example.com", 0, DEMOX, LIC1, NULL),
+	};
+	struct enroll_error err;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(db_exec(db, "SET SESSION TRANSACTION READ ONLY", NULL, 0, NULL, NULL), DB_OK);
+	run_budget(&r, it, 2, true, 8000, NULL, ENROLL_ERR_UNWRITABLE, &err);
+	assert_int_equal(db_exec(db, "SET SESSION TRANSACTION READ WRITE", NULL, 0, NULL, NULL), DB_OK);
+	assert_null(r.o);
+	assert_int_equal(err.code, ENROLL_ERR_UNWRITABLE);
+	assert_string_equal(err.step, "chunk at item 0");
+	assert_int_equal(err.db_errno, 1792);
+	assert_string_equal(enroll_strerror(err.code), "database read-only or out of space");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenterprisecustomeruser"), "0");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM bulk_enroll_outbox"), "0");
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -642,6 +819,11 @@ main(void)
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
 		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
 		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
+		cmocka_unit_test_setup_teardown(test_locked_row_fails_only_its_item, reset, release_holder),
+		cmocka_unit_test_setup_teardown(test_locked_item_retried_within_budget_only, reset,
+		    release_holder),
+		cmocka_unit_test_setup_teardown(test_unwritable_database_fails_the_request, reset,
+		    read_write),
 	};
 	struct db_settings s;
 	int rc;
@@ -660,6 +842,7 @@ main(void)
 	s.name = dbname;
 	s.connect_timeout_s = 5;
 	s.rw_timeout_s = 30;
+	s.lock_wait_timeout_s = 1;     /* the held-row tests wait this, not 50 s */
 	if ((db = db_new(&s)) == NULL || db_connect(db) != DB_OK) {
 		fprintf(stderr, "cannot connect to the test database\n");
 		return 1;

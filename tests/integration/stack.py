@@ -367,3 +367,9 @@ def copy_course(source, new_id, **columns):
                 list(values.values()))
     finally:
         conn.close()
+
+
+def kill_db():
+    """SIGKILLs MariaDB (a crash: no shutdown); returns once it is gone.
+    start_db() brings it back through crash recovery."""
+    _stack_sh("db-kill")

@@ -45,6 +45,10 @@ test_defaults(void **state)
 	assert_string_equal(c.log_format, "text");
 	assert_int_equal(c.outbox_retention_days, 30);
 	assert_null(c.db_socket);
+	/* A few seconds of lock wait, and a budget that keeps every answer
+	 * well inside enterprise-subsidy's 20 s (issue 7). */
+	assert_int_equal(c.db_lock_wait_timeout, 3);
+	assert_int_equal(c.db_retry_budget_ms, 8000);
 	conf_free(&c);
 }
 
@@ -63,6 +67,8 @@ test_good_file(void **state)
 	    "db.user = edx\n"
 	    "jwt.secret = a#b=c d\n"
 	    "\tlimits.max_items = 500\n"
+	    "db.lock_wait_timeout = 2\n"
+	    "db.retry_budget_ms = 0\n"
 	    "log.level = debug";     /* no final newline */
 
 	(void)state;
@@ -74,6 +80,8 @@ test_good_file(void **state)
 	/* '#' and '=' inside a value are part of it. */
 	assert_string_equal(c.jwt_secret, "a#b=c d");
 	assert_int_equal(c.limits_max_items, 500);
+	assert_int_equal(c.db_lock_wait_timeout, 2);
+	assert_int_equal(c.db_retry_budget_ms, 0);
 	assert_string_equal(c.log_level, "debug");
 	conf_free(&c);
 }
@@ -116,6 +124,15 @@ test_bad_lines(void **state)
 		{ "workers = 2\nworkers = 3\n", "test.conf:2: key \"workers\" is set twice" },
 		{ "outbox.retention_days = -1\n",
 		  "test.conf:1: key \"outbox.retention_days\": \"-1\" is not a whole number from 0 to 36500" },
+		/* 0 would mean the server's 50 s default: never what a caller wants. */
+		{ "db.lock_wait_timeout = 0\n",
+		  "test.conf:1: key \"db.lock_wait_timeout\": \"0\" is not a whole number from 1 to 60" },
+		{ "db.lock_wait_timeout = 61\n",
+		  "test.conf:1: key \"db.lock_wait_timeout\": \"61\" is not a whole number from 1 to 60" },
+		{ "db.retry_budget_ms = -1\n",
+		  "test.conf:1: key \"db.retry_budget_ms\": \"-1\" is not a whole number from 0 to 60000" },
+		{ "db.retry_budget_ms = 5s\n",
+		  "test.conf:1: key \"db.retry_budget_ms\": \"5s\" is not a whole number from 0 to 60000" },
 	};
 	size_t i;
 

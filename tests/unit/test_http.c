@@ -1,7 +1,7 @@
 /*
  * The HTTP edges: routing, media type, Content-Length, request ids, and
  * the responses app_handle() gives before any database work (SPEC §2.1
- * steps 0-3), plus /healthz and the JSON 500 with the database down.
+ * steps 0-3), plus /healthz and the JSON 503 with the database down.
  */
 #include "config.h"
 
@@ -338,10 +338,12 @@ test_app_permission(void **state)
 	expect(&r, 403, "{\"detail\": \"Missing: enterprise.can_enroll_learners\"}");
 	http_response_free(&r);
 
-	/* Permitted: the next step needs the database, which is down: a JSON 500. */
+	/* Permitted: the next step needs the database, which is down: a JSON
+	 * 503 (try again later), with Retry-After (issue 7). */
 	make_token(tok, sizeof(tok), "[\"enterprise_admin:" UUID_H "\"]", 300);
 	run(f, "POST", ENROLL(UUID_X), tok, "application/json", 2, &r);
-	expect(&r, 500, "{\"detail\": \"A server error occurred.\"}");
+	expect(&r, 503, "{\"detail\": \"Service temporarily unavailable, try again later.\"}");
+	assert_true(r.retry_after_s > 0);
 	http_response_free(&r);
 }
 
