@@ -2,10 +2,13 @@
  * MariaDB Connector/C behind the small API of db.h.
  *
  * Statements are server-side prepared once per connection and cached by
- * their SQL text (a small LRU), so the set-based multi-row statements of a
- * chunk cost one prepare the first time and none afterwards.  Results are
- * bound as strings; a value longer than the column buffer is fetched again
- * with a larger one (mysql_stmt_fetch_column).
+ * their SQL text (an LRU of 128, looked up by a hash of the text), so the
+ * set-based multi-row statements of a chunk cost one prepare the first time
+ * and none afterwards; IN-lists are padded to bucketed lengths so chunks of
+ * different sizes share their SELECTs.  Parameter and result bindings live
+ * in the handle and are reused.  Results are bound as strings; a value
+ * longer than the column buffer is fetched again with a larger one
+ * (mysql_stmt_fetch_column).
  *
  * Reconnection: a lost connection (2006/2013/2002/2003) is closed and marked;
  * the next statement outside a transaction reconnects.  Inside a

@@ -3,6 +3,9 @@
  * API of parameterised statements (server-side prepared, cached per SQL
  * text) and get rows as strings.  A multi-row statement is built by the
  * caller from placeholders only; no byte of input is ever pasted into SQL.
+ * An "IN (?, ?, ...)" list (a space before IN, ", " between placeholders)
+ * may be padded to a power of two by repeating its last parameter, which
+ * never changes the answer; callers need not care.
  *
  * One struct db per request thread; a handle is not thread-safe, distinct
  * handles may be used by distinct threads at once (db_library_init() first,
