@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "db.h"
 #include "enroll.h"
+#include "err.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -46,6 +47,7 @@ app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
 {
 	struct jwt_settings js;
 	struct db_settings ds;
+	struct err detail;
 
 	memset(app, 0, sizeof(*app));
 	app->conf = conf;
@@ -59,10 +61,14 @@ app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
 	js.issuers_file = conf->jwt_issuers_file;
 	js.jwks_file = conf->jwt_jwks_file;
 	js.leeway = conf->jwt_leeway;
-	if (jwt_keyring_load(&app->keys, &js, err, errlen) != 0)
+	if (jwt_keyring_load(&app->keys, &js, &detail) != 0) {
+		snprintf(err, errlen, "%s", err_msg(&detail));
 		goto fail;
-	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, err, errlen) != 0)
+	}
+	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, &detail) != 0) {
+		snprintf(err, errlen, "%s", err_msg(&detail));
 		goto fail_keys;
+	}
 
 	app_db_settings(conf, &ds);
 	if ((app->db = db_new(&ds)) == NULL) {
@@ -442,6 +448,7 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 		return;
 	}
 	opts.reqid = req->request_id;
+	opts.caller = claims.username;
 	opts.retry_budget_ms = (unsigned)app->conf->db_retry_budget_ms;
 	opts.stats = &waits;
 	if ((e = enroll_run(app->db, arena, &ent, &er, &opts, &outcome, &err)) != ENROLL_OK) {

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "err.h"
 
 #define MAX_ROLES       64
 #define MAX_ROLE_NAME   64
@@ -105,19 +106,34 @@ auth_roles_free(struct auth_roles *r)
 	free(r);
 }
 
-int
-auth_roles_parse(struct auth_roles **out, const char *list, char *err, size_t errlen)
+const char *
+auth_roles_strerror(enum auth_roles_err e)
+{
+	switch (e) {
+	case AUTH_ROLES_OK:
+		return "ok";
+	case AUTH_ROLES_ERR_INVALID:
+		return "role list refused";
+	case AUTH_ROLES_ERR_NOMEM:
+		return "out of memory";
+	}
+	return "unknown error";
+}
+
+enum auth_roles_err
+auth_roles_parse(struct auth_roles **out, const char *list, struct err *e)
 {
 	struct auth_roles *r;
 	const char *p, *w;
 	size_t n, i;
+	enum auth_roles_err rc = AUTH_ROLES_ERR_INVALID;
 
 	*out = NULL;
 	if (list == NULL)
 		list = AUTH_DEFAULT_ADMIN_ROLES;
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		snprintf(err, errlen, "jwt.admin_roles: out of memory");
-		return -1;
+		err_set(e, "jwt.admin_roles: out of memory");
+		return AUTH_ROLES_ERR_NOMEM;
 	}
 	for (p = list; *p != '\0';) {
 		if (*p == ',' || is_space(*p)) {
@@ -129,41 +145,42 @@ auth_roles_parse(struct auth_roles **out, const char *list, char *err, size_t er
 		p = w + n;
 		for (i = 0; i < n; i++) {
 			if (!role_char(w[i])) {
-				snprintf(err, errlen, "jwt.admin_roles: role %zu has a character "
+				err_set(e, "jwt.admin_roles: role %zu has a character "
 				    "outside [A-Za-z0-9_.-]", r->n + 1);
 				goto free_roles;
 			}
 		}
 		if (n > MAX_ROLE_NAME) {
-			snprintf(err, errlen, "jwt.admin_roles: role %zu is longer than %d",
+			err_set(e, "jwt.admin_roles: role %zu is longer than %d",
 			    r->n + 1, MAX_ROLE_NAME);
 			goto free_roles;
 		}
 		if (n == strlen("enterprise_learner") &&
 		    memcmp(w, "enterprise_learner", n) == 0) {
-			snprintf(err, errlen, "jwt.admin_roles: enterprise_learner can "
+			err_set(e, "jwt.admin_roles: enterprise_learner can "
 			    "never grant enrollment");
 			goto free_roles;
 		}
 		if (r->n == MAX_ROLES) {
-			snprintf(err, errlen, "jwt.admin_roles: more than %d roles", MAX_ROLES);
+			err_set(e, "jwt.admin_roles: more than %d roles", MAX_ROLES);
 			goto free_roles;
 		}
 		if ((r->names[r->n] = strndup(w, n)) == NULL) {
-			snprintf(err, errlen, "jwt.admin_roles: out of memory");
+			err_set(e, "jwt.admin_roles: out of memory");
+			rc = AUTH_ROLES_ERR_NOMEM;
 			goto free_roles;
 		}
 		r->n++;
 	}
 	if (r->n == 0) {
-		snprintf(err, errlen, "jwt.admin_roles: no role given");
+		err_set(e, "jwt.admin_roles: no role given");
 		goto free_roles;
 	}
 	*out = r;
-	return 0;
+	return AUTH_ROLES_OK;
 free_roles:
 	auth_roles_free(r);
-	return -1;
+	return rc;
 }
 
 static bool

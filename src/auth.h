@@ -25,6 +25,7 @@
 #include "jwt.h"
 
 struct arena;
+struct err;
 
 enum auth_result {
 	AUTH_OK,
@@ -48,6 +49,15 @@ enum auth_result auth_authenticate(const struct jwt_keyring *k, struct arena *a,
 /* Roles that map to enrollment_api_admin. */
 struct auth_roles;
 
+enum auth_roles_err {
+	AUTH_ROLES_OK = 0,
+	AUTH_ROLES_ERR_INVALID,   /* the list is refused (the reason in e) */
+	AUTH_ROLES_ERR_NOMEM
+};
+
+/* A static name for e. */
+const char *auth_roles_strerror(enum auth_roles_err e);
+
 /* The mapping used when jwt.admin_roles is not configured. */
 #define AUTH_DEFAULT_ADMIN_ROLES "enterprise_admin,enterprise_openedx_operator"
 
@@ -55,11 +65,12 @@ struct auth_roles;
  * Parses a comma and/or space separated list of role names (NULL: the
  * default above).  Names are [A-Za-z0-9_.-], 1..64 bytes, at most 64 of
  * them; an empty list and "enterprise_learner" (which never grants) are
- * refused.  Returns 0 and *out (free with auth_roles_free), or -1 with a
- * one-line reason in err.
+ * refused.  Returns AUTH_ROLES_OK and *out (the caller owns it:
+ * auth_roles_free), or an error with *out NULL and a one-line reason in
+ * e (NULL: not wanted).
  */
-int auth_roles_parse(struct auth_roles **out, const char *list, char *err,
-                     size_t errlen) __attribute__((warn_unused_result));
+enum auth_roles_err auth_roles_parse(struct auth_roles **out, const char *list,
+    struct err *e) __attribute__((warn_unused_result));
 
 /* Releases a role list; NULL is accepted. */
 void auth_roles_free(struct auth_roles *r);

@@ -40,7 +40,21 @@ b64url_encoded_len(size_t n)
 	return n / 3 * 4 + (n % 3 == 2 ? 3 : n % 3 == 1 ? 2 : 0);
 }
 
-int
+const char *
+b64url_strerror(enum b64url_err e)
+{
+	switch (e) {
+	case B64URL_OK:
+		return "ok";
+	case B64URL_ERR_INVALID:
+		return "not canonical base64url";
+	case B64URL_ERR_NOSPACE:
+		return "decoded data does not fit";
+	}
+	return "unknown error";
+}
+
+enum b64url_err
 b64url_decode(const char *in, size_t n, unsigned char *out, size_t outcap,
               size_t *outlen)
 {
@@ -49,13 +63,15 @@ b64url_decode(const char *in, size_t n, unsigned char *out, size_t outcap,
 	int bits = 0;
 
 	/* A single leftover character cannot carry a whole byte. */
-	if (n % 4 == 1 || b64url_decoded_len(n) > outcap)
-		return -1;
+	if (n % 4 == 1)
+		return B64URL_ERR_INVALID;
+	if (b64url_decoded_len(n) > outcap)
+		return B64URL_ERR_NOSPACE;
 	for (i = 0; i < n; i++) {
 		int v = sextet((unsigned char)in[i]);
 
 		if (v < 0)
-			return -1;
+			return B64URL_ERR_INVALID;
 		acc = (acc << 6) | (uint32_t)v;
 		bits += 6;
 		if (bits >= 8) {
@@ -66,9 +82,9 @@ b64url_decode(const char *in, size_t n, unsigned char *out, size_t outcap,
 	}
 	/* Leftover bits (2 or 4) must be zero, or the encoding is not canonical. */
 	if (acc != 0)
-		return -1;
+		return B64URL_ERR_INVALID;
 	*outlen = o;
-	return 0;
+	return B64URL_OK;
 }
 
 size_t

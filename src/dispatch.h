@@ -19,25 +19,42 @@
 #include <stddef.h>
 
 #include "buf.h"
-
-struct app;
-
-/*
- * Runs until SIGTERM/SIGINT (finishing the batch in hand).  Returns the
- * process exit status: 0 after a clean stop, 1 when it could not start.
- */
-int dispatch_run(struct app *app);
+#include "err.h"
+#include "outbox_payload.h"
 
 struct conf;
+struct db;
+
+enum dispatch_err {
+	DISPATCH_OK,
+	DISPATCH_ERR_FULL,      /* a link or Message-ID that does not fit */
+	DISPATCH_ERR_CONFIG,    /* delivery settings that cannot work */
+	DISPATCH_ERR_SYSTEM     /* a system call failed (errno says which way) */
+};
+
+/* A static name for e. */
+const char *dispatch_strerror(enum dispatch_err e);
+
+/*
+ * The dispatcher process's main loop: claim -> deliver -> settle over
+ * outbox.h, orders then e-mails, then the retention, every
+ * outbox.poll_ms (at once again after a full batch; backing off to 10 s
+ * while the database fails).  conf and db (not yet connected is fine) are
+ * borrowed and must outlive the call; the order client, templates and SMTP
+ * password are its own.  Runs until SIGTERM/SIGINT (finishing the batch in
+ * hand).  Returns the process exit status: 0 after a clean stop, 1 when it
+ * could not start.
+ */
+int dispatch_run(const struct conf *conf, struct db *db);
 
 /*
  * Checks the delivery settings the dispatcher would use, for
  * --check-config and SIGHUP: the order client (order.url and its token or
  * OAuth2 secret files) when order.url is set, mail.url with mail.from, the
- * SMTP password file, and the templates of mail.templates_dir.  Returns 0,
- * or -1 with the reason in err.
+ * SMTP password file, and the templates of mail.templates_dir.  Returns
+ * DISPATCH_OK, or DISPATCH_ERR_CONFIG with the reason in e.
  */
-int dispatch_check_config(const struct conf *c, char *err, size_t errlen)
+enum dispatch_err dispatch_check_config(const struct conf *c, struct err *e)
     __attribute__((warn_unused_result));
 
 /*
@@ -51,37 +68,12 @@ long long dispatch_lease_ms(const struct conf *c, bool orders, size_t n);
 
 /*
  * The delay before attempt `attempts + 1` after a failure: retry_base_ms *
- * 2^(attempts - 1), capped at one hour, with up to 25% random jitter added.
- * Exposed for tests.
+ * 2^(attempts - 1), capped at one hour, with up to 25% random jitter added
+ * (jitter01 in [0, 1], clamped).  Milliseconds.  Exposed for tests.
  */
 long dispatch_backoff_ms(long retry_base_ms, unsigned attempts, double jitter01);
 
 /* ---- the pieces of an e-mail delivery, exposed for tests ---- */
-
-/* An e-mail row's payload (src/outbox.c), strings malloc'd. */
-struct dispatch_email {
-	char *learner_name;          /* NULL for pending learners (JSON null) */
-	char *email;
-	char *course_run_key;
-	char *course_name;
-	char *enterprise_name;
-	char *enterprise_slug;
-	char *idempotency_key;
-	bool pending;
-};
-
-/*
- * Parses an e-mail payload: one JSON object whose members email,
- * course_run_key and idempotency_key are non-empty strings; learner_name,
- * course_name, enterprise_customer_name and enterprise_customer_slug are
- * strings (learner_name may be null); pending is a boolean; other members
- * are ignored.  Returns 0, or -1 with the reason in why (and nothing to
- * free).  dispatch_email_clear() releases a parsed one.
- */
-int dispatch_email_parse(const char *payload, size_t len, struct dispatch_email *m, char *why,
-    size_t whylen) __attribute__((warn_unused_result));
-
-void dispatch_email_clear(struct dispatch_email *m);
 
 /*
  * The link to start learning, appended to out: a pending learner gets
@@ -89,20 +81,21 @@ void dispatch_email_clear(struct dispatch_email *m);
  * {lms_root_url}/courses/{course_run_key}/course/.  When the base a learner
  * needs is unset (NULL or ""), the other one's form is used; with neither
  * set nothing is appended.  Trailing slashes of a base are dropped.
- * Returns 0 or -1 (buffer maximum).
+ * Returns DISPATCH_OK, or DISPATCH_ERR_FULL (out's maximum).
  */
-int dispatch_email_link(const char *lms_root_url, const char *learner_portal_url,
-    const struct dispatch_email *m, struct buf *out) __attribute__((warn_unused_result));
+enum dispatch_err dispatch_email_link(const char *lms_root_url, const char *learner_portal_url,
+    const struct outbox_email_payload *m, struct buf *out) __attribute__((warn_unused_result));
 
 /*
  * The Message-ID (without the angle brackets) for an idempotency key:
  * the key with ':' turned into '.' and any other character outside RFC
  * 5322 atext into '-', then "@" DISPATCH_MESSAGE_ID_DOMAIN.  The same key
  * always gives the same id, so a re-delivered message can be recognised.
- * Returns 0, or -1 when it does not fit in outsz.
+ * Returns DISPATCH_OK, or DISPATCH_ERR_FULL for an empty key or one that
+ * does not fit in outsz.
  */
 #define DISPATCH_MESSAGE_ID_DOMAIN "bulk-enroll.invalid"
-int dispatch_message_id(const char *key, char *out, size_t outsz)
+enum dispatch_err dispatch_message_id(const char *key, char *out, size_t outsz)
     __attribute__((warn_unused_result));
 
 #endif

@@ -19,7 +19,7 @@ static void
 put(struct jsonw *w, const char *s, size_t n)
 {
 	if (!w->failed && buf_append(w->out, s, n) != 0)
-		w->failed = 1;
+		w->failed = JSONW_ERR_FULL;
 }
 
 /* Writes the separator a new value needs at the current level. */
@@ -40,7 +40,7 @@ open_container(struct jsonw *w, char c)
 {
 	before_value(w);
 	if (w->depth + 1 >= JSONW_MAX_DEPTH) {
-		w->failed = 1;
+		w->failed = w->failed ? w->failed : JSONW_ERR_NESTING;
 		return;
 	}
 	put(w, &c, 1);
@@ -52,7 +52,7 @@ static void
 close_container(struct jsonw *w, char c)
 {
 	if (w->depth == 0 || w->after_key) {
-		w->failed = 1;
+		w->failed = w->failed ? w->failed : JSONW_ERR_NESTING;
 		return;
 	}
 	w->depth--;
@@ -64,7 +64,7 @@ void jsonw_object_close(struct jsonw *w) { close_container(w, '}'); }
 void jsonw_array_open(struct jsonw *w) { open_container(w, '['); }
 void jsonw_array_close(struct jsonw *w) { close_container(w, ']'); }
 
-int
+enum jsonw_err
 json_quote(struct buf *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -72,7 +72,7 @@ json_quote(struct buf *out, const char *s, size_t n)
 	size_t i = 0, run;
 
 	if (buf_append(out, "\"", 1) != 0)
-		return -1;
+		return JSONW_ERR_FULL;
 	while (i < n) {
 		unsigned char c = p[i];
 		char esc[7];
@@ -84,7 +84,7 @@ json_quote(struct buf *out, const char *s, size_t n)
 			;
 		if (run > i) {
 			if (buf_append(out, s + i, run - i) != 0)
-				return -1;
+				return JSONW_ERR_FULL;
 			i = run;
 			continue;
 		}
@@ -94,11 +94,11 @@ json_quote(struct buf *out, const char *s, size_t n)
 			k = utf8_decode(p + i, n - i, &cp);
 			if (k == 0) {
 				if (buf_append(out, "\xef\xbf\xbd", 3) != 0)
-					return -1;
+					return JSONW_ERR_FULL;
 				i++;
 			} else {
 				if (buf_append(out, s + i, k) != 0)
-					return -1;
+					return JSONW_ERR_FULL;
 				i += k;
 			}
 			continue;
@@ -119,10 +119,10 @@ json_quote(struct buf *out, const char *s, size_t n)
 			break;
 		}
 		if (buf_append(out, esc, k) != 0)
-			return -1;
+			return JSONW_ERR_FULL;
 		i++;
 	}
-	return buf_append(out, "\"", 1);
+	return buf_append(out, "\"", 1) != 0 ? JSONW_ERR_FULL : JSONW_OK;
 }
 
 void
@@ -130,7 +130,7 @@ jsonw_key(struct jsonw *w, const char *key)
 {
 	before_value(w);
 	if (!w->failed && json_quote(w->out, key, strlen(key)) != 0)
-		w->failed = 1;
+		w->failed = JSONW_ERR_FULL;
 	put(w, ": ", 2);
 	w->after_key = true;
 }
@@ -140,7 +140,7 @@ jsonw_stringn(struct jsonw *w, const char *s, size_t n)
 {
 	before_value(w);
 	if (!w->failed && json_quote(w->out, s, n) != 0)
-		w->failed = 1;
+		w->failed = JSONW_ERR_FULL;
 }
 
 void
@@ -158,7 +158,7 @@ jsonw_int(struct jsonw *w, int64_t v)
 	before_value(w);
 	n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		w->failed = 1;
+		w->failed = JSONW_ERR_FULL;
 		return;
 	}
 	put(w, tmp, (size_t)n);
@@ -188,8 +188,24 @@ jsonw_raw(struct jsonw *w, const char *json, size_t n)
 	put(w, json, n);
 }
 
-int
+const char *
+jsonw_strerror(enum jsonw_err e)
+{
+	switch (e) {
+	case JSONW_OK:
+		return "ok";
+	case JSONW_ERR_FULL:
+		return "JSON output too large or out of memory";
+	case JSONW_ERR_NESTING:
+		return "JSON containers nested too deep or unbalanced";
+	}
+	return "unknown error";
+}
+
+enum jsonw_err
 jsonw_finish(struct jsonw *w)
 {
-	return (w->failed || w->depth != 0 || w->after_key) ? -1 : 0;
+	if (w->failed)
+		return w->failed;
+	return (w->depth != 0 || w->after_key) ? JSONW_ERR_NESTING : JSONW_OK;
 }

@@ -10,7 +10,7 @@
  * output is always valid JSON.
  *
  * Errors are sticky: after a failed append every call is a no-op and
- * jsonw_finish() returns -1.  So a caller may write a whole document and
+ * jsonw_finish() returns the first error.  So a caller may write a whole document and
  * check once.
  */
 #ifndef BULK_JSONW_H
@@ -24,9 +24,15 @@
 
 #define JSONW_MAX_DEPTH 32
 
+enum jsonw_err {
+	JSONW_OK = 0,
+	JSONW_ERR_FULL,       /* the buffer's maximum (or malloc) refused */
+	JSONW_ERR_NESTING     /* deeper than JSONW_MAX_DEPTH, or unbalanced */
+};
+
 struct jsonw {
 	struct buf *out;
-	int failed;
+	enum jsonw_err failed;       /* the first error, sticky */
 	unsigned depth;
 	bool first[JSONW_MAX_DEPTH];   /* no member written yet at this level */
 	bool after_key;
@@ -48,10 +54,17 @@ void jsonw_null(struct jsonw *w);
 /* Writes pre-rendered JSON text as one value (caller guarantees validity). */
 void jsonw_raw(struct jsonw *w, const char *json, size_t n);
 
-/* Returns 0 when every call succeeded and all containers are closed. */
-int jsonw_finish(struct jsonw *w) __attribute__((warn_unused_result));
 
-/* Appends s as a quoted, escaped JSON string to out: 0 or -1. */
-int json_quote(struct buf *out, const char *s, size_t n) __attribute__((warn_unused_result));
+/* A static name for e. */
+const char *jsonw_strerror(enum jsonw_err e);
+
+/* Returns JSONW_OK when every call succeeded and all containers are
+ * closed, else the first error; what was written stays in the buffer. */
+enum jsonw_err jsonw_finish(struct jsonw *w) __attribute__((warn_unused_result));
+
+/* Appends s[0..n) as a quoted, escaped JSON string to out.  Returns
+ * JSONW_OK or JSONW_ERR_FULL (out then holds a partial string). */
+enum jsonw_err json_quote(struct buf *out, const char *s, size_t n)
+    __attribute__((warn_unused_result));
 
 #endif

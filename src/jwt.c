@@ -12,806 +12,25 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/param_build.h>
-
-#include <yajl/yajl_parse.h>
 
 #include "arena.h"
 #include "b64url.h"
 #include "jwt.h"
-#include "utf8.h"
+#include "jwt_json.h"
+#include "jwt_keyring.h"
 
-#define MAX_LEEWAY      86400
 #define MAX_CLAIM_STR   255     /* username, each role */
 #define MAX_EMAIL       254
-#define MIN_RSA_BITS    2048
-#define MAX_RSA_BITS    16384
-#define FILE_ARENA      (16 * 1024 * 1024)
-
-/* ------------------------------------------------------------------ */
-/* A bounded JSON tree built from yajl's streaming callbacks.          */
-
-enum jv_type { JV_NULL, JV_BOOL, JV_INT, JV_DOUBLE, JV_STRING, JV_ARRAY, JV_OBJECT };
-
-struct jv {
-	enum jv_type type;
-	bool b;
-	long long i;
-	const char *s;          /* JV_STRING: NUL-terminated arena copy */
-	size_t len;             /* JV_STRING: length without the NUL */
-	struct jv **items;      /* JV_ARRAY, JV_OBJECT */
-	const char **keys;      /* JV_OBJECT: member names ... */
-	size_t *keylens;        /* ... and their lengths */
-	size_t n, cap;
-};
-
-enum jp_err { JP_OK, JP_NOMEM, JP_DEPTH, JP_DUPLICATE, JP_UTF8 };
-
-struct jparse {
-	struct arena *a;
-	struct jv *root;
-	struct jv *stack[JWT_MAX_DEPTH];
-	size_t depth;
-	const char *key;        /* pending member name inside an object */
-	size_t keylen;
-	enum jp_err err;
-};
-
-static int
-jp_add(struct jparse *p, struct jv *v)
-{
-	struct jv *top;
-	size_t i;
-
-	if (p->depth == 0) {
-		p->root = v;
-		return 1;
-	}
-	top = p->stack[p->depth - 1];
-	if (top->type == JV_OBJECT) {
-		/* Quadratic, but bounded by the input size caps. */
-		for (i = 0; i < top->n; i++) {
-			if (top->keylens[i] == p->keylen &&
-			    memcmp(top->keys[i], p->key, p->keylen) == 0) {
-				p->err = JP_DUPLICATE;
-				return 0;
-			}
-		}
-	}
-	if (top->n == top->cap) {
-		size_t ncap = top->cap ? top->cap * 2 : 4;
-		void *items, *keys = NULL, *lens = NULL;
-
-		items = arena_realloc(p->a, top->items, top->cap * sizeof(*top->items),
-		    ncap * sizeof(*top->items));
-		if (items == NULL)
-			goto nomem;
-		top->items = items;
-		if (top->type == JV_OBJECT) {
-			keys = arena_realloc(p->a, top->keys, top->cap * sizeof(*top->keys),
-			    ncap * sizeof(*top->keys));
-			if (keys == NULL)
-				goto nomem;
-			top->keys = keys;
-			lens = arena_realloc(p->a, top->keylens,
-			    top->cap * sizeof(*top->keylens), ncap * sizeof(*top->keylens));
-			if (lens == NULL)
-				goto nomem;
-			top->keylens = lens;
-		}
-		top->cap = ncap;
-	}
-	top->items[top->n] = v;
-	if (top->type == JV_OBJECT) {
-		top->keys[top->n] = p->key;
-		top->keylens[top->n] = p->keylen;
-	}
-	top->n++;
-	return 1;
-nomem:
-	p->err = JP_NOMEM;
-	return 0;
-}
-
-static struct jv *
-jp_new(struct jparse *p, enum jv_type t)
-{
-	struct jv *v = arena_calloc(p->a, 1, sizeof(*v));
-
-	if (v == NULL) {
-		p->err = JP_NOMEM;
-		return NULL;
-	}
-	v->type = t;
-	return v;
-}
-
-static int
-jp_null(void *ctx)
-{
-	struct jparse *p = ctx;
-	struct jv *v = jp_new(p, JV_NULL);
-
-	return v != NULL && jp_add(p, v);
-}
-
-static int
-jp_bool(void *ctx, int b)
-{
-	struct jparse *p = ctx;
-	struct jv *v = jp_new(p, JV_BOOL);
-
-	if (v == NULL)
-		return 0;
-	v->b = b != 0;
-	return jp_add(p, v);
-}
-
-static int
-jp_int(void *ctx, long long i)
-{
-	struct jparse *p = ctx;
-	struct jv *v = jp_new(p, JV_INT);
-
-	if (v == NULL)
-		return 0;
-	v->i = i;
-	return jp_add(p, v);
-}
-
-static int
-jp_double(void *ctx, double d)
-{
-	struct jparse *p = ctx;
-	struct jv *v = jp_new(p, JV_DOUBLE);
-
-	(void)d;        /* no claim we use may be fractional */
-	return v != NULL && jp_add(p, v);
-}
-
-static int
-jp_string(void *ctx, const unsigned char *s, size_t len)
-{
-	struct jparse *p = ctx;
-	struct jv *v = jp_new(p, JV_STRING);
-
-	if (v == NULL)
-		return 0;
-	/* yajl checks only the shape of UTF-8: overlong forms, surrogates and
-	 * escapes it mangled would otherwise reach logs and SQL. */
-	if (!utf8_valid((const char *)s, len)) {
-		p->err = JP_UTF8;
-		return 0;
-	}
-	if ((v->s = arena_strndup(p->a, (const char *)s, len)) == NULL) {
-		p->err = JP_NOMEM;
-		return 0;
-	}
-	v->len = len;
-	return jp_add(p, v);
-}
-
-static int
-jp_key(void *ctx, const unsigned char *s, size_t len)
-{
-	struct jparse *p = ctx;
-
-	if (!utf8_valid((const char *)s, len)) {
-		p->err = JP_UTF8;
-		return 0;
-	}
-	if ((p->key = arena_strndup(p->a, (const char *)s, len)) == NULL) {
-		p->err = JP_NOMEM;
-		return 0;
-	}
-	p->keylen = len;
-	return 1;
-}
-
-static int
-jp_open(struct jparse *p, enum jv_type t)
-{
-	struct jv *v;
-
-	if (p->depth == JWT_MAX_DEPTH) {
-		p->err = JP_DEPTH;
-		return 0;
-	}
-	if ((v = jp_new(p, t)) == NULL || !jp_add(p, v))
-		return 0;
-	p->stack[p->depth++] = v;
-	return 1;
-}
-
-static int
-jp_start_map(void *ctx)
-{
-	return jp_open(ctx, JV_OBJECT);
-}
-
-static int
-jp_start_array(void *ctx)
-{
-	return jp_open(ctx, JV_ARRAY);
-}
-
-static int
-jp_close(void *ctx)
-{
-	struct jparse *p = ctx;
-
-	p->depth--;
-	return 1;
-}
-
-static const yajl_callbacks jp_callbacks = {
-	jp_null, jp_bool, jp_int, jp_double, NULL, jp_string,
-	jp_start_map, jp_key, jp_close, jp_start_array, jp_close
-};
-
-/*
- * Parses exactly one JSON value from text[0..len) into *root (arena a).
- * Returns JWT_OK, JWT_ERR_JSON, JWT_ERR_DEPTH, JWT_ERR_DUPLICATE or
- * JWT_ERR_NOMEM.  With why non-NULL, a yajl message is copied there on
- * JWT_ERR_JSON (for key files; never for tokens).
- */
-static enum jwt_err
-json_parse(struct arena *a, const unsigned char *text, size_t len,
-           struct jv **root, char *why, size_t whylen)
-{
-	struct jparse p;
-	yajl_handle h;
-	yajl_status st;
-	enum jwt_err rc = JWT_OK;
-
-	memset(&p, 0, sizeof(p));
-	p.a = a;
-	if ((h = yajl_alloc(&jp_callbacks, NULL, &p)) == NULL)
-		return JWT_ERR_NOMEM;
-	/* Explicit, even where these are yajl's defaults. */
-	if (!yajl_config(h, yajl_allow_comments, 0) ||
-	    !yajl_config(h, yajl_dont_validate_strings, 0) ||
-	    !yajl_config(h, yajl_allow_trailing_garbage, 0) ||
-	    !yajl_config(h, yajl_allow_multiple_values, 0) ||
-	    !yajl_config(h, yajl_allow_partial_values, 0)) {
-		rc = JWT_ERR_NOMEM;
-		goto free_handle;
-	}
-	st = yajl_parse(h, text, len);
-	if (st == yajl_status_ok)
-		st = yajl_complete_parse(h);
-	if (st == yajl_status_client_canceled) {
-		rc = p.err == JP_DEPTH ? JWT_ERR_DEPTH :
-		    p.err == JP_DUPLICATE ? JWT_ERR_DUPLICATE :
-		    p.err == JP_UTF8 ? JWT_ERR_JSON : JWT_ERR_NOMEM;
-	} else if (st != yajl_status_ok || p.root == NULL) {
-		rc = JWT_ERR_JSON;
-		if (why != NULL && whylen > 0) {
-			unsigned char *msg = yajl_get_error(h, 0, text, len);
-
-			snprintf(why, whylen, "%s", msg ? (const char *)msg : "invalid JSON");
-			if (msg != NULL)
-				yajl_free_error(h, msg);
-		}
-	}
-	if (rc == JWT_OK)
-		*root = p.root;
-free_handle:
-	yajl_free(h);
-	return rc;
-}
-
-/* Member name of an object, or NULL. */
-static const struct jv *
-jv_get(const struct jv *o, const char *name)
-{
-	size_t i, n = strlen(name);
-
-	if (o == NULL || o->type != JV_OBJECT)
-		return NULL;
-	for (i = 0; i < o->n; i++)
-		if (o->keylens[i] == n && memcmp(o->keys[i], name, n) == 0)
-			return o->items[i];
-	return NULL;
-}
-
-/* A string without embedded NUL of 1..max bytes. */
-static bool
-jv_is_cstr(const struct jv *v, size_t max)
-{
-	return v != NULL && v->type == JV_STRING && v->len > 0 && v->len <= max &&
-	    memchr(v->s, '\0', v->len) == NULL;
-}
-
-static bool
-jv_str_eq(const struct jv *v, const char *s)
-{
-	size_t n = strlen(s);
-
-	return v != NULL && v->type == JV_STRING && v->len == n && memcmp(v->s, s, n) == 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* The keyring.                                                        */
-
-enum rsa_alg { ALG_ANY = 0, ALG_RS256, ALG_RS512 };
-
-struct issuer {
-	char *iss;
-	char *aud;
-	unsigned char *secret;   /* NULL: this issuer signs with RSA only */
-	size_t secretlen;
-};
-
-struct rsakey {
-	char *kid;               /* may be NULL */
-	enum rsa_alg alg;        /* the JWK's "alg" pin, if any */
-	EVP_PKEY *pkey;
-};
-
-struct jwt_keyring {
-	struct issuer *issuers;
-	size_t nissuers;
-	struct rsakey *keys;
-	size_t nkeys;
-	long leeway;
-};
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-void
-jwt_keyring_free(struct jwt_keyring *k)
-{
-	size_t i;
-
-	if (k == NULL)
-		return;
-	for (i = 0; i < k->nissuers; i++) {
-		free(k->issuers[i].iss);
-		free(k->issuers[i].aud);
-		if (k->issuers[i].secret != NULL) {
-			OPENSSL_cleanse(k->issuers[i].secret, k->issuers[i].secretlen);
-			free(k->issuers[i].secret);
-		}
-	}
-	free(k->issuers);
-	for (i = 0; i < k->nkeys; i++) {
-		free(k->keys[i].kid);
-		EVP_PKEY_free(k->keys[i].pkey);
-	}
-	free(k->keys);
-	free(k);
-}
-
-size_t
-jwt_keyring_issuers(const struct jwt_keyring *k)
-{
-	return k->nissuers;
-}
-
-size_t
-jwt_keyring_rsa_keys(const struct jwt_keyring *k)
-{
-	return k->nkeys;
-}
-
-/* Appends an issuer (copies).  Returns 0 or -1 on OOM. */
-static int
-add_issuer(struct jwt_keyring *k, const char *iss, const char *aud,
-           const char *secret, size_t secretlen)
-{
-	struct issuer *n, *is;
-
-	if ((n = realloc(k->issuers, (k->nissuers + 1) * sizeof(*n))) == NULL)
-		return -1;
-	k->issuers = n;
-	is = &k->issuers[k->nissuers];
-	memset(is, 0, sizeof(*is));
-	if ((is->iss = strdup(iss)) == NULL || (is->aud = strdup(aud)) == NULL)
-		goto free_strings;
-	if (secret != NULL) {
-		if ((is->secret = malloc(secretlen)) == NULL)
-			goto free_strings;
-		memcpy(is->secret, secret, secretlen);
-		is->secretlen = secretlen;
-	}
-	k->nissuers++;
-	return 0;
-free_strings:
-	free(is->iss);
-	free(is->aud);
-	return -1;
-}
-
-/* Issuers file: [{"ISSUER": .., "AUDIENCE": .., "SECRET_KEY": ..}, ...]. */
-static int
-load_issuers(struct jwt_keyring *k, const char *label, const char *text, size_t len,
-             char *err, size_t errlen)
-{
-	struct arena *a;
-	struct jv *root = NULL;
-	char why[160] = "";
-	enum jwt_err je;
-	size_t i, j;
-	int rc = -1;
-
-	if ((a = arena_new(FILE_ARENA)) == NULL) {
-		errf(err, errlen, "jwt.issuers_file %s: out of memory", label);
-		return -1;
-	}
-	je = json_parse(a, (const unsigned char *)text, len, &root, why, sizeof(why));
-	if (je != JWT_OK) {
-		errf(err, errlen, "jwt.issuers_file %s: %s%s%s", label, jwt_strerror(je),
-		    why[0] ? ": " : "", why);
-		goto free_arena;
-	}
-	if (root->type != JV_ARRAY) {
-		errf(err, errlen, "jwt.issuers_file %s: not a JSON list of "
-		    "{\"ISSUER\", \"AUDIENCE\", \"SECRET_KEY\"}", label);
-		goto free_arena;
-	}
-	for (i = 0; i < root->n; i++) {
-		const struct jv *e = root->items[i], *iss, *aud, *sec;
-
-		if (e->type != JV_OBJECT) {
-			errf(err, errlen, "jwt.issuers_file %s: entry %zu: not an object",
-			    label, i + 1);
-			goto free_arena;
-		}
-		for (j = 0; j < e->n; j++) {
-			if (strcmp(e->keys[j], "ISSUER") != 0 &&
-			    strcmp(e->keys[j], "AUDIENCE") != 0 &&
-			    strcmp(e->keys[j], "SECRET_KEY") != 0) {
-				errf(err, errlen, "jwt.issuers_file %s: entry %zu: unknown "
-				    "member (expected ISSUER, AUDIENCE, SECRET_KEY)", label, i + 1);
-				goto free_arena;
-			}
-		}
-		iss = jv_get(e, "ISSUER");
-		aud = jv_get(e, "AUDIENCE");
-		sec = jv_get(e, "SECRET_KEY");
-		if (!jv_is_cstr(iss, 1024) || !jv_is_cstr(aud, 1024) ||
-		    !jv_is_cstr(sec, 4096)) {
-			errf(err, errlen, "jwt.issuers_file %s: entry %zu: \"%s\" missing, "
-			    "empty or not a string", label, i + 1,
-			    !jv_is_cstr(iss, 1024) ? "ISSUER" :
-			    !jv_is_cstr(aud, 1024) ? "AUDIENCE" : "SECRET_KEY");
-			goto free_arena;
-		}
-		if (add_issuer(k, iss->s, aud->s, sec->s, sec->len) != 0) {
-			errf(err, errlen, "jwt.issuers_file %s: out of memory", label);
-			goto free_arena;
-		}
-	}
-	rc = 0;
-free_arena:
-	arena_free(a);
-	return rc;
-}
-
-/* Decodes a base64url JWK member into a new BIGNUM; NULL if invalid. */
-static BIGNUM *
-jwk_bignum(struct arena *a, const struct jv *v, size_t maxbytes)
-{
-	unsigned char *bytes;
-	size_t n;
-
-	if (v == NULL || v->type != JV_STRING || v->len == 0 ||
-	    b64url_decoded_len(v->len) > maxbytes)
-		return NULL;
-	if ((bytes = arena_alloc(a, b64url_decoded_len(v->len))) == NULL)
-		return NULL;
-	if (b64url_decode(v->s, v->len, bytes, b64url_decoded_len(v->len), &n) != 0 ||
-	    n == 0)
-		return NULL;
-	return BN_bin2bn(bytes, (int)n, NULL);
-}
-
-/* Builds an RSA public key from its modulus and exponent (OpenSSL 3). */
-static EVP_PKEY *
-rsa_from_ne(const BIGNUM *n, const BIGNUM *e)
-{
-	OSSL_PARAM_BLD *bld;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pkey = NULL;
-
-	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
-		return NULL;
-	if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
-		goto free_bld;
-	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL)
-		goto free_params;
-	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pkey = NULL;
-	EVP_PKEY_CTX_free(ctx);
-free_params:
-	OSSL_PARAM_free(params);
-free_bld:
-	OSSL_PARAM_BLD_free(bld);
-	return pkey;
-}
-
-/* Adds key number idx (1-based) of a JWK set; 0 or -1 with err. */
-static int
-load_jwk(struct jwt_keyring *k, struct arena *a, const char *label, size_t idx,
-         const struct jv *o, char *err, size_t errlen)
-{
-	const struct jv *kty, *kid, *alg, *use;
-	BIGNUM *n = NULL, *e = NULL;
-	struct rsakey key, *nk;
-	size_t i;
-	int rc = -1;
-
-	memset(&key, 0, sizeof(key));
-	if (o->type != JV_OBJECT) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: not an object", label, idx);
-		return -1;
-	}
-	kty = jv_get(o, "kty");
-	if (!jv_str_eq(kty, "RSA")) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: \"kty\" is not \"RSA\" "
-		    "(only RSA keys are supported)", label, idx);
-		return -1;
-	}
-	if ((use = jv_get(o, "use")) != NULL && !jv_str_eq(use, "sig")) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: \"use\" is not \"sig\"",
-		    label, idx);
-		return -1;
-	}
-	if ((alg = jv_get(o, "alg")) != NULL) {
-		if (jv_str_eq(alg, "RS256"))
-			key.alg = ALG_RS256;
-		else if (jv_str_eq(alg, "RS512"))
-			key.alg = ALG_RS512;
-		else {
-			errf(err, errlen, "jwt.jwks_file %s: key %zu: \"alg\" must be "
-			    "RS256 or RS512", label, idx);
-			return -1;
-		}
-	}
-	if ((kid = jv_get(o, "kid")) != NULL) {
-		if (!jv_is_cstr(kid, 256)) {
-			errf(err, errlen, "jwt.jwks_file %s: key %zu: \"kid\" is not a "
-			    "non-empty string", label, idx);
-			return -1;
-		}
-		for (i = 0; i < k->nkeys; i++) {
-			if (k->keys[i].kid != NULL && strcmp(k->keys[i].kid, kid->s) == 0) {
-				errf(err, errlen, "jwt.jwks_file %s: key %zu: duplicate "
-				    "\"kid\"", label, idx);
-				return -1;
-			}
-		}
-	}
-	if ((n = jwk_bignum(a, jv_get(o, "n"), MAX_RSA_BITS / 8 + 1)) == NULL) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: \"n\" is not base64url",
-		    label, idx);
-		goto free_bn;
-	}
-	if ((e = jwk_bignum(a, jv_get(o, "e"), 8)) == NULL) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: \"e\" is not base64url "
-		    "(of at most 8 bytes)", label, idx);
-		goto free_bn;
-	}
-	if (BN_num_bits(n) < MIN_RSA_BITS || BN_num_bits(n) > MAX_RSA_BITS) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: modulus of %d bits "
-		    "(need %d..%d)", label, idx, BN_num_bits(n), MIN_RSA_BITS, MAX_RSA_BITS);
-		goto free_bn;
-	}
-	if (!BN_is_odd(e) || BN_is_one(e)) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: bad exponent", label, idx);
-		goto free_bn;
-	}
-	if ((key.pkey = rsa_from_ne(n, e)) == NULL) {
-		errf(err, errlen, "jwt.jwks_file %s: key %zu: OpenSSL refused the key",
-		    label, idx);
-		goto free_bn;
-	}
-	if (kid != NULL && (key.kid = strdup(kid->s)) == NULL)
-		goto oom;
-	if ((nk = realloc(k->keys, (k->nkeys + 1) * sizeof(*nk))) == NULL)
-		goto oom;
-	k->keys = nk;
-	k->keys[k->nkeys++] = key;
-	rc = 0;
-	goto free_bn;
-oom:
-	errf(err, errlen, "jwt.jwks_file %s: out of memory", label);
-	free(key.kid);
-	EVP_PKEY_free(key.pkey);
-free_bn:
-	BN_free(n);
-	BN_free(e);
-	ERR_clear_error();
-	return rc;
-}
-
-/* JWK set: {"keys": [ ... ]}; other top-level members are ignored. */
-static int
-load_jwks(struct jwt_keyring *k, const char *label, const char *text, size_t len,
-          char *err, size_t errlen)
-{
-	struct arena *a;
-	struct jv *root = NULL;
-	const struct jv *keys;
-	char why[160] = "";
-	enum jwt_err je;
-	size_t i;
-	int rc = -1;
-
-	if ((a = arena_new(FILE_ARENA)) == NULL) {
-		errf(err, errlen, "jwt.jwks_file %s: out of memory", label);
-		return -1;
-	}
-	je = json_parse(a, (const unsigned char *)text, len, &root, why, sizeof(why));
-	if (je != JWT_OK) {
-		errf(err, errlen, "jwt.jwks_file %s: %s%s%s", label, jwt_strerror(je),
-		    why[0] ? ": " : "", why);
-		goto free_arena;
-	}
-	if ((keys = jv_get(root, "keys")) == NULL || keys->type != JV_ARRAY) {
-		errf(err, errlen, "jwt.jwks_file %s: not a JWK set (no \"keys\" list)",
-		    label);
-		goto free_arena;
-	}
-	for (i = 0; i < keys->n; i++)
-		if (load_jwk(k, a, label, i + 1, keys->items[i], err, errlen) != 0)
-			goto free_arena;
-	rc = 0;
-free_arena:
-	arena_free(a);
-	return rc;
-}
-
-/* Reads a whole file of at most JWT_MAX_FILE bytes; caller frees *out. */
-static int
-read_file(const char *key, const char *path, char **out, size_t *outlen,
-          char *err, size_t errlen)
-{
-	FILE *f;
-	char *data;
-	size_t n;
-	int rc = -1;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		errf(err, errlen, "%s %s: %s", key, path, strerror(errno));
-		return -1;
-	}
-	if ((data = malloc(JWT_MAX_FILE + 1)) == NULL) {
-		errf(err, errlen, "%s %s: out of memory", key, path);
-		goto close_file;
-	}
-	n = fread(data, 1, JWT_MAX_FILE + 1, f);
-	if (ferror(f)) {
-		errf(err, errlen, "%s %s: read error", key, path);
-		goto free_data;
-	}
-	if (n > JWT_MAX_FILE) {
-		errf(err, errlen, "%s %s: larger than %d bytes", key, path, JWT_MAX_FILE);
-		goto free_data;
-	}
-	*out = data;
-	*outlen = n;
-	data = NULL;
-	rc = 0;
-free_data:
-	free(data);
-close_file:
-	fclose(f);
-	return rc;
-}
-
-int
-jwt_keyring_load_mem(struct jwt_keyring **out, const struct jwt_settings *s,
-                     const char *issuers_json, size_t issuers_len,
-                     const char *jwks_json, size_t jwks_len, char *err, size_t errlen)
-{
-	struct jwt_keyring *k;
-
-	*out = NULL;
-	if (s->leeway < 0 || s->leeway > MAX_LEEWAY) {
-		errf(err, errlen, "jwt.leeway %ld: must be 0..%d seconds", s->leeway,
-		    MAX_LEEWAY);
-		return -1;
-	}
-	if (s->issuer == NULL && (s->audience != NULL || s->secret != NULL)) {
-		errf(err, errlen, "jwt.audience/jwt.secret set without jwt.issuer");
-		return -1;
-	}
-	if (s->issuer != NULL && (s->issuer[0] == '\0' || s->audience == NULL ||
-	    s->audience[0] == '\0')) {
-		errf(err, errlen, "jwt.issuer needs a non-empty jwt.issuer and jwt.audience");
-		return -1;
-	}
-	if (s->secret != NULL && s->secret[0] == '\0') {
-		errf(err, errlen, "jwt.secret is empty");
-		return -1;
-	}
-	if ((k = calloc(1, sizeof(*k))) == NULL) {
-		errf(err, errlen, "jwt: out of memory");
-		return -1;
-	}
-	k->leeway = s->leeway;
-	if (s->issuer != NULL && add_issuer(k, s->issuer, s->audience, s->secret,
-	    s->secret ? strlen(s->secret) : 0) != 0) {
-		errf(err, errlen, "jwt: out of memory");
-		goto free_keyring;
-	}
-	if (issuers_json != NULL && load_issuers(k, s->issuers_file ? s->issuers_file :
-	    "(memory)", issuers_json, issuers_len, err, errlen) != 0)
-		goto free_keyring;
-	if (jwks_json != NULL && load_jwks(k, s->jwks_file ? s->jwks_file : "(memory)",
-	    jwks_json, jwks_len, err, errlen) != 0)
-		goto free_keyring;
-	if (k->nissuers == 0) {
-		errf(err, errlen, "jwt: no issuer configured (set jwt.issuer and "
-		    "jwt.audience, or jwt.issuers_file)");
-		goto free_keyring;
-	}
-	*out = k;
-	return 0;
-free_keyring:
-	jwt_keyring_free(k);
-	return -1;
-}
-
-int
-jwt_keyring_load(struct jwt_keyring **out, const struct jwt_settings *s,
-                 char *err, size_t errlen)
-{
-	char *issuers = NULL, *jwks = NULL;
-	size_t issuers_len = 0, jwks_len = 0;
-	int rc = -1;
-
-	*out = NULL;
-	if (s->issuers_file != NULL && read_file("jwt.issuers_file", s->issuers_file,
-	    &issuers, &issuers_len, err, errlen) != 0)
-		return -1;
-	if (s->jwks_file != NULL && read_file("jwt.jwks_file", s->jwks_file,
-	    &jwks, &jwks_len, err, errlen) != 0)
-		goto free_issuers;
-	rc = jwt_keyring_load_mem(out, s, issuers, issuers_len, jwks, jwks_len,
-	    err, errlen);
-	free(jwks);
-free_issuers:
-	if (issuers != NULL) {
-		/* The issuers file holds secrets. */
-		OPENSSL_cleanse(issuers, issuers_len);
-		free(issuers);
-	}
-	return rc;
-}
 
 /* ------------------------------------------------------------------ */
 /* Errors.                                                             */
@@ -886,8 +105,8 @@ decode_part(struct arena *a, const char *s, size_t n, unsigned char **out, size_
 	return JWT_OK;
 }
 
-/* 1 verified, 0 not, -1 OpenSSL failure. */
-static int
+/* JWT_OK verified, JWT_ERR_SIGNATURE not, JWT_ERR_CRYPTO OpenSSL failed. */
+static enum jwt_err
 hs256_verify(const struct issuer *is, const char *msg, size_t n,
              const unsigned char *sig, size_t siglen)
 {
@@ -897,32 +116,33 @@ hs256_verify(const struct issuer *is, const char *msg, size_t n,
 	if (HMAC(EVP_sha256(), is->secret, (int)is->secretlen,
 	    (const unsigned char *)msg, n, mac, &maclen) == NULL) {
 		ERR_clear_error();
-		return -1;
+		return JWT_ERR_CRYPTO;
 	}
 	/* The length is public (32); only the bytes need constant time. */
 	if (siglen != maclen)
-		return 0;
-	return CRYPTO_memcmp(mac, sig, maclen) == 0;
+		return JWT_ERR_SIGNATURE;
+	return CRYPTO_memcmp(mac, sig, maclen) == 0 ? JWT_OK : JWT_ERR_SIGNATURE;
 }
 
-/* 1 verified, 0 not, -1 OpenSSL failure. */
-static int
+/* JWT_OK verified, JWT_ERR_SIGNATURE not, JWT_ERR_CRYPTO OpenSSL failed. */
+static enum jwt_err
 rsa_verify(EVP_PKEY *pkey, enum token_alg alg, const char *msg, size_t n,
            const unsigned char *sig, size_t siglen)
 {
 	EVP_MD_CTX *m;
-	int rc;
+	enum jwt_err rc;
 
 	if (siglen != (size_t)EVP_PKEY_get_size(pkey))
-		return 0;
+		return JWT_ERR_SIGNATURE;
 	if ((m = EVP_MD_CTX_new()) == NULL)
-		return -1;
+		return JWT_ERR_CRYPTO;
 	/* RSA keys default to PKCS#1 v1.5 padding, which RS256/RS512 are. */
 	if (EVP_DigestVerifyInit(m, NULL, alg == TOK_RS512 ? EVP_sha512() : EVP_sha256(),
 	    NULL, pkey) != 1)
-		rc = -1;
+		rc = JWT_ERR_CRYPTO;
 	else
-		rc = EVP_DigestVerify(m, sig, siglen, (const unsigned char *)msg, n) == 1;
+		rc = EVP_DigestVerify(m, sig, siglen, (const unsigned char *)msg, n) == 1 ?
+		    JWT_OK : JWT_ERR_SIGNATURE;
 	EVP_MD_CTX_free(m);
 	ERR_clear_error();
 	return rc;
@@ -946,7 +166,7 @@ check_signature(const struct jwt_keyring *k, enum token_alg alg, const struct jv
 {
 	bool any = false, tried = false;
 	size_t i;
-	int v;
+	enum jwt_err v;
 
 	if (alg == TOK_HS256) {
 		/* A kid on an HS token is ignored: it could only name an RSA key. */
@@ -954,10 +174,10 @@ check_signature(const struct jwt_keyring *k, enum token_alg alg, const struct jv
 			if (k->issuers[i].secret == NULL)
 				continue;
 			tried = true;
-			if ((v = hs256_verify(&k->issuers[i], msg, n, sig, siglen)) < 0)
-				return JWT_ERR_CRYPTO;
-			eligible[i] = v == 1;
-			any = any || v == 1;
+			if ((v = hs256_verify(&k->issuers[i], msg, n, sig, siglen)) == JWT_ERR_CRYPTO)
+				return v;
+			eligible[i] = v == JWT_OK;
+			any = any || v == JWT_OK;
 		}
 		return !tried ? JWT_ERR_NO_KEY : any ? JWT_OK : JWT_ERR_SIGNATURE;
 	}
@@ -975,9 +195,9 @@ check_signature(const struct jwt_keyring *k, enum token_alg alg, const struct jv
 			continue;
 		}
 		tried = true;
-		if ((v = rsa_verify(key->pkey, alg, msg, n, sig, siglen)) < 0)
-			return JWT_ERR_CRYPTO;
-		any = v == 1;
+		if ((v = rsa_verify(key->pkey, alg, msg, n, sig, siglen)) == JWT_ERR_CRYPTO)
+			return v;
+		any = v == JWT_OK;
 	}
 	if (!tried)
 		return kid != NULL ? JWT_ERR_UNKNOWN_KID : JWT_ERR_NO_KEY;
@@ -1175,7 +395,7 @@ verify(const struct jwt_keyring *k, struct arena *a, const char *token, size_t l
 	    (e = decode_part(a, dot2 + 1, len - (size_t)(dot2 + 1 - token), &sig, &siglen)) != JWT_OK)
 		return e;
 
-	if ((e = json_parse(a, hbytes, hlen, &header, NULL, 0)) != JWT_OK)
+	if ((e = jwt_json_parse(a, hbytes, hlen, &header, NULL)) != JWT_OK)
 		return e;
 	if (header->type != JV_OBJECT)
 		return JWT_ERR_HEADER_NOT_OBJECT;
@@ -1197,7 +417,7 @@ verify(const struct jwt_keyring *k, struct arena *a, const char *token, size_t l
 	if ((kid = jv_get(header, "kid")) != NULL && !jv_is_cstr(kid, 256))
 		return JWT_ERR_BAD_HEADER;
 
-	if ((e = json_parse(a, pbytes, plen, &payload, NULL, 0)) != JWT_OK)
+	if ((e = jwt_json_parse(a, pbytes, plen, &payload, NULL)) != JWT_OK)
 		return e;
 	if (payload->type != JV_OBJECT)
 		return JWT_ERR_PAYLOAD_NOT_OBJECT;
@@ -1231,3 +451,4 @@ jwt_verify(const struct jwt_keyring *k, struct arena *a, const char *token, size
 		memset(out, 0, sizeof(*out));
 	return e;
 }
+

@@ -16,6 +16,7 @@
 #include <time.h>
 
 struct arena;
+struct err;
 
 /* Longest token jwt_verify() will look at; longer ones fail at once. */
 #define JWT_MAX_TOKEN   8192
@@ -40,24 +41,36 @@ struct jwt_settings {
 
 struct jwt_keyring;
 
+/* Why a keyring could not be built (0 is success, as everywhere). */
+enum jwt_keyring_err {
+	JWT_KEYRING_OK = 0,
+	JWT_KEYRING_ERR_CONFIG,  /* a setting or a key file's content refused */
+	JWT_KEYRING_ERR_IO,      /* a key file could not be opened or read */
+	JWT_KEYRING_ERR_NOMEM
+};
+
+/* A static name for e. */
+const char *jwt_keyring_strerror(enum jwt_keyring_err e);
+
 /*
- * Builds a keyring from s.  Returns 0 and *out (free with
- * jwt_keyring_free), or -1 with a one-line reason in err, e.g.
+ * Builds a keyring from s.  Returns JWT_KEYRING_OK and *out (the caller
+ * owns it: jwt_keyring_free), or an error with *out NULL and a one-line
+ * reason in e (NULL: not wanted), e.g.
  * `jwt.jwks_file /x: key 2: "n" is not base64url`.  At least one issuer must
- * be configured.  Secrets are never copied into err.
+ * be configured.  Secrets are never copied into e.
  */
-int jwt_keyring_load(struct jwt_keyring **out, const struct jwt_settings *s,
-                     char *err, size_t errlen) __attribute__((warn_unused_result));
+enum jwt_keyring_err jwt_keyring_load(struct jwt_keyring **out,
+    const struct jwt_settings *s, struct err *e) __attribute__((warn_unused_result));
 
 /*
  * As jwt_keyring_load, with the two files' contents given in memory
- * (NULL/0 for absent); the paths in s are then used only in messages.
- * For tests and the fuzzer.
+ * (NULL/0 for absent; borrowed, not kept); the paths in s are then used
+ * only in messages.  For tests and the fuzzer.
  */
-int jwt_keyring_load_mem(struct jwt_keyring **out, const struct jwt_settings *s,
-                         const char *issuers_json, size_t issuers_len,
-                         const char *jwks_json, size_t jwks_len,
-                         char *err, size_t errlen) __attribute__((warn_unused_result));
+enum jwt_keyring_err jwt_keyring_load_mem(struct jwt_keyring **out,
+    const struct jwt_settings *s, const char *issuers_json, size_t issuers_len,
+    const char *jwks_json, size_t jwks_len, struct err *e)
+    __attribute__((warn_unused_result));
 
 /* Releases a keyring; NULL is accepted. */
 void jwt_keyring_free(struct jwt_keyring *k);

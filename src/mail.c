@@ -22,12 +22,10 @@
 
 #include "hash.h"
 #include "mail.h"
+#include "mime.h"
 #include "utf8.h"
 
 #define HEADER_VALUE_MAX 900     /* keeps every header line under 998 */
-#define SUBJECT_FOLD_AT  78      /* RFC 5322 §2.1.1 "SHOULD" line length */
-#define EWORD_BYTES      39      /* UTF-8 bytes per encoded-word: 52 base64 chars */
-#define B64_LINE_BYTES   57      /* 76 base64 characters per line */
 
 static const char builtin_subject[] =
 	"You have been enrolled in {{course_name}}\n";
@@ -104,6 +102,19 @@ var_value(const struct mail_vars *v, unsigned var)
 	case 5: s = v->link; break;
 	}
 	return s != NULL ? s : "";
+}
+
+const char *
+mail_strerror(enum mail_err e)
+{
+	switch (e) {
+	case MAIL_OK: return "ok";
+	case MAIL_ERR_NOMEM: return "out of memory, or the message over its maximum";
+	case MAIL_ERR_IO: return "cannot read a template";
+	case MAIL_ERR_TEMPLATE: return "template error";
+	case MAIL_ERR_HEADER: return "a value unfit for a header";
+	}
+	return "unknown mail error";
 }
 
 /* Releases t's memory and leaves it empty (safe on a zeroed template). */
@@ -188,34 +199,50 @@ find_pair(const char *s, size_t from, size_t n, char c)
  * Parses s[0..n) into t.  name is the file name for messages.  Returns 0,
  * or -1 with err ("NAME: offset N: what"); t is then freed.
  */
-static int
-template_parse(struct template *t, const char *name, const char *s, size_t n, char *err,
-    size_t errlen)
+/*
+ * A template file's bytes before its tags are read: at most
+ * MAIL_TEMPLATE_MAX (sizes then fit the uint32_t fields of struct op),
+ * UTF-8 without NUL.  Returns MAIL_OK or MAIL_ERR_TEMPLATE with e.
+ */
+static enum mail_err
+template_check(const char *name, const char *s, size_t n, struct err *e)
 {
-	size_t i, lit, pos, textlen = 0, open_at = 0, len;
+	size_t i, len;
+	uint32_t cp;
+
+	if (n > MAIL_TEMPLATE_MAX) {
+		err_set(e, "%s: larger than %d bytes", name, MAIL_TEMPLATE_MAX);
+		return MAIL_ERR_TEMPLATE;
+	}
+	for (i = 0; i < n; i += len) {
+		if (s[i] == '\0') {
+			err_set(e, "%s: offset %zu: NUL byte", name, i);
+			return MAIL_ERR_TEMPLATE;
+		}
+		if ((len = utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0) {
+			err_set(e, "%s: offset %zu: invalid UTF-8", name, i);
+			return MAIL_ERR_TEMPLATE;
+		}
+	}
+	return MAIL_OK;
+}
+
+/* Parses one template (name is for errors).  MAIL_OK, or _TEMPLATE / _NOMEM with e. */
+static enum mail_err
+template_parse(struct template *t, const char *name, const char *s, size_t n, struct err *e)
+{
+	size_t lit, pos, textlen = 0, open_at = 0, len;
 	const char *open, *close;
 	long open_idx = -1, idx;
 	char shown[48];
-	uint32_t cp;
+	enum mail_err rc;
 	int var;
 
 	memset(t, 0, sizeof(*t));
-	/* Sizes below fit the uint32_t fields of struct op. */
-	if (n > MAIL_TEMPLATE_MAX) {
-		snprintf(err, errlen, "%s: larger than %d bytes", name, MAIL_TEMPLATE_MAX);
-		return -1;
-	}
 	/* Validate the whole file first: the tag parser then sees only UTF-8. */
-	for (i = 0; i < n; i += len) {
-		if (s[i] == '\0') {
-			snprintf(err, errlen, "%s: offset %zu: NUL byte", name, i);
-			return -1;
-		}
-		if ((len = utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0) {
-			snprintf(err, errlen, "%s: offset %zu: invalid UTF-8", name, i);
-			return -1;
-		}
-	}
+	if ((rc = template_check(name, s, n, e)) != MAIL_OK)
+		return rc;
+	rc = MAIL_ERR_TEMPLATE;
 	/* The literal runs together are never longer than the file. */
 	if ((t->text = malloc(n + 1)) == NULL)
 		goto oom;
@@ -233,7 +260,7 @@ template_parse(struct template *t, const char *name, const char *s, size_t n, ch
 		if (open == NULL)
 			break;
 		if ((close = find_pair(s, pos + 2, n, '}')) == NULL) {
-			snprintf(err, errlen, "%s: offset %zu: unterminated {{", name, pos);
+			err_set(e, "%s: offset %zu: unterminated {{", name, pos);
 			goto fail;
 		}
 		/* open[2..2+len) is the tag's content: name, or #name ^name /name */
@@ -244,14 +271,14 @@ template_parse(struct template *t, const char *name, const char *s, size_t n, ch
 		else
 			var = lookup_var(open + 2, len);
 		if (var < 0) {
-			snprintf(err, errlen, "%s: offset %zu: unknown placeholder {{%s}}", name, pos,
+			err_set(e, "%s: offset %zu: unknown placeholder {{%s}}", name, pos,
 			    shown);
 			goto fail;
 		}
 		if (open[2] == '#' || open[2] == '^') {
 			/* No nesting: one open section keeps the syntax (and render) flat. */
 			if (open_idx >= 0) {
-				snprintf(err, errlen, "%s: offset %zu: {{%s}} inside another section",
+				err_set(e, "%s: offset %zu: {{%s}} inside another section",
 				    name, pos, shown);
 				goto fail;
 			}
@@ -261,7 +288,7 @@ template_parse(struct template *t, const char *name, const char *s, size_t n, ch
 			open_at = pos;
 		} else if (open[2] == '/') {
 			if (open_idx < 0 || t->ops[open_idx].var != var) {
-				snprintf(err, errlen, "%s: offset %zu: {{%s}} closes no open section",
+				err_set(e, "%s: offset %zu: {{%s}} closes no open section",
 				    name, pos, shown);
 				goto fail;
 			}
@@ -274,23 +301,24 @@ template_parse(struct template *t, const char *name, const char *s, size_t n, ch
 		pos += len + 4;
 	}
 	if (open_idx >= 0) {
-		snprintf(err, errlen, "%s: offset %zu: section {{%c%s}} is never closed", name,
+		err_set(e, "%s: offset %zu: section {{%c%s}} is never closed", name,
 		    open_at, t->ops[open_idx].kind == OP_IF ? '#' : '^',
 		    var_names[t->ops[open_idx].var]);
 		goto fail;
 	}
-	return 0;
+	return MAIL_OK;
 oom:
-	snprintf(err, errlen, "%s: out of memory", name);
+	err_set(e, "%s: out of memory", name);
+	rc = MAIL_ERR_NOMEM;
 fail:
 	template_free(t);
-	return -1;
+	return rc;
 }
 
 /* Parses the three templates (NULL: built-in); names[] name them in errors. */
-static int
+static enum mail_err
 templates_parse_named(struct mail_templates **out, const char *const src[3],
-    const size_t len[3], const char *const names[3], char *err, size_t errlen)
+    const size_t len[3], const char *const names[3], struct err *e)
 {
 	static const char *const builtins[3] = { builtin_subject, builtin_text, builtin_html };
 	static const size_t builtin_len[3] = {
@@ -298,51 +326,53 @@ templates_parse_named(struct mail_templates **out, const char *const src[3],
 	};
 	struct mail_templates *t;
 	struct template *parts[3];
+	enum mail_err rc;
 	int i;
 
 	*out = NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		err_set(e, "out of memory");
+		return MAIL_ERR_NOMEM;
 	}
 	parts[0] = &t->subject;
 	parts[1] = &t->text;
 	parts[2] = &t->html;
 	for (i = 0; i < 3; i++) {
-		if (template_parse(parts[i], names[i], src[i] != NULL ? src[i] : builtins[i],
-		    src[i] != NULL ? len[i] : builtin_len[i], err, errlen) != 0) {
+		if ((rc = template_parse(parts[i], names[i], src[i] != NULL ? src[i] : builtins[i],
+		    src[i] != NULL ? len[i] : builtin_len[i], e)) != MAIL_OK) {
 			mail_templates_free(t);
-			return -1;
+			return rc;
 		}
 	}
 	*out = t;
-	return 0;
+	return MAIL_OK;
 }
 
 static const char *const file_names[3] = { "subject.txt", "body.txt", "body.html" };
 
-int
+enum mail_err
 mail_templates_parse(struct mail_templates **out, const char *subject, size_t subject_len,
-    const char *text, size_t text_len, const char *html, size_t html_len, char *err,
-    size_t errlen)
+    const char *text, size_t text_len, const char *html, size_t html_len, struct err *e)
 {
 	const char *const src[3] = { subject, text, html };
 	const size_t len[3] = { subject_len, text_len, html_len };
 
-	return templates_parse_named(out, src, len, file_names, err, errlen);
+	return templates_parse_named(out, src, len, file_names, e);
 }
 
 /*
  * Reads dir/name (dfd open on dir) into *data (malloc'd) and *len; a missing
- * file leaves *data NULL.  Returns 0, or -1 with err naming path.
+ * file leaves *data NULL.  Returns MAIL_OK, or MAIL_ERR_IO / _TEMPLATE (too
+ * large) / _NOMEM with e naming path.
  */
-static int
+static enum mail_err
 read_template(int dfd, const char *name, const char *path, char **data, size_t *len,
-    char *err, size_t errlen)
+    struct err *e)
 {
 	struct stat st;
 	char *p = NULL;
 	size_t got = 0;
+	enum mail_err rc = MAIL_ERR_IO;
 	ssize_t r;
 	int fd;
 
@@ -350,21 +380,22 @@ read_template(int dfd, const char *name, const char *path, char **data, size_t *
 	*len = 0;
 	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
 		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+			return MAIL_OK;
+		err_set(e, "%s: %s", path, strerror(errno));
+		return MAIL_ERR_IO;
 	}
 	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		err_set(e, "%s: %s", path, strerror(errno));
 		goto fail_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
+		err_set(e, "%s: not a regular file", path);
 		goto fail_close;
 	}
 	/* One byte more than allowed, so that a file grown since fstat is caught. */
 	if ((p = malloc(MAIL_TEMPLATE_MAX + 2)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		err_set(e, "%s: out of memory", path);
+		rc = MAIL_ERR_NOMEM;
 		goto fail_close;
 	}
 	while (got <= MAIL_TEMPLATE_MAX) {
@@ -372,7 +403,7 @@ read_template(int dfd, const char *name, const char *path, char **data, size_t *
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			err_set(e, "%s: %s", path, strerror(errno));
 			goto fail_free;
 		}
 		if (r == 0)
@@ -380,22 +411,23 @@ read_template(int dfd, const char *name, const char *path, char **data, size_t *
 		got += (size_t)r;
 	}
 	if (got > MAIL_TEMPLATE_MAX) {
-		snprintf(err, errlen, "%s: larger than %d bytes", path, MAIL_TEMPLATE_MAX);
+		err_set(e, "%s: larger than %d bytes", path, MAIL_TEMPLATE_MAX);
+		rc = MAIL_ERR_TEMPLATE;
 		goto fail_free;
 	}
 	(void)close(fd);
 	*data = p;
 	*len = got;
-	return 0;
+	return MAIL_OK;
 fail_free:
 	free(p);
 fail_close:
 	(void)close(fd);
-	return -1;
+	return rc;
 }
 
-int
-mail_templates_load(struct mail_templates **out, const char *dir, char *err, size_t errlen)
+enum mail_err
+mail_templates_load(struct mail_templates **out, const char *dir, struct err *e)
 {
 	char *data[3] = { NULL, NULL, NULL };
 	const char *src[3];
@@ -403,33 +435,35 @@ mail_templates_load(struct mail_templates **out, const char *dir, char *err, siz
 	char *paths[3] = { NULL, NULL, NULL };
 	const char *names[3];
 	struct buf path;
-	int dfd, i, rc = -1;
+	enum mail_err rc = MAIL_ERR_NOMEM;
+	int dfd, i;
 
 	*out = NULL;
 	if (dir == NULL)
-		return mail_templates_parse(out, NULL, 0, NULL, 0, NULL, 0, err, errlen);
+		return mail_templates_parse(out, NULL, 0, NULL, 0, NULL, 0, e);
 	/*
 	 * Open the directory itself first: a mistyped or unreadable
 	 * mail.templates_dir must be an error, not three silent fall-backs.
 	 */
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		return -1;
+		err_set(e, "%s: %s", dir, strerror(errno));
+		return MAIL_ERR_IO;
 	}
 	for (i = 0; i < 3; i++) {
 		buf_init(&path, 8192);
 		if (buf_printf(&path, "%s/%s", dir, file_names[i]) != 0) {
 			buf_free(&path);
-			snprintf(err, errlen, "%s: path too long or out of memory", dir);
+			err_set(e, "%s: path too long or out of memory", dir);
 			goto cleanup;
 		}
 		paths[i] = path.data;
-		if (read_template(dfd, file_names[i], paths[i], &data[i], &len[i], err, errlen) != 0)
+		if ((rc = read_template(dfd, file_names[i], paths[i], &data[i], &len[i],
+		    e)) != MAIL_OK)
 			goto cleanup;
 		src[i] = data[i];
 		names[i] = paths[i];
 	}
-	rc = templates_parse_named(out, src, len, names, err, errlen);
+	rc = templates_parse_named(out, src, len, names, e);
 cleanup:
 	for (i = 0; i < 3; i++) {
 		free(data[i]);
@@ -457,7 +491,7 @@ mail_header_value_ok(const char *s)
  * hold any, but a broken byte must not leak into a charset=utf-8 part), and
  * in HTML the five special characters become references.
  */
-static int
+static enum mail_err
 put_value(struct buf *out, const char *s, bool html)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -485,19 +519,19 @@ put_value(struct buf *out, const char *s, bool html)
 			continue;
 		}
 		if (buf_append(out, s + i, run) != 0 || buf_puts(out, ref) != 0)
-			return -1;
+			return MAIL_ERR_NOMEM;
 		i += run + len;
 		run = 0;
 	}
-	return buf_append(out, s + i, run);
+	return buf_append(out, s + i, run) == 0 ? MAIL_OK : MAIL_ERR_NOMEM;
 }
 
 /*
  * Appends t rendered with v (values HTML-escaped when html).  A section
- * whose condition fails jumps to its OP_END.  Returns 0, or -1 at out's
- * maximum or out of memory.
+ * whose condition fails jumps to its OP_END.  Returns MAIL_OK, or
+ * MAIL_ERR_NOMEM at out's maximum or out of memory.
  */
-static int
+static enum mail_err
 render(const struct template *t, const struct mail_vars *v, bool html, struct buf *out)
 {
 	const struct op *op;
@@ -508,11 +542,11 @@ render(const struct template *t, const struct mail_vars *v, bool html, struct bu
 		switch (op->kind) {
 		case OP_TEXT:
 			if (buf_append(out, t->text + op->a, op->len) != 0)
-				return -1;
+				return MAIL_ERR_NOMEM;
 			break;
 		case OP_VAR:
-			if (put_value(out, var_value(v, op->var), html) != 0)
-				return -1;
+			if (put_value(out, var_value(v, op->var), html) != MAIL_OK)
+				return MAIL_ERR_NOMEM;
 			break;
 		case OP_IF:
 			if (var_value(v, op->var)[0] == '\0')
@@ -526,222 +560,39 @@ render(const struct template *t, const struct mail_vars *v, bool html, struct bu
 			break;
 		}
 	}
-	return 0;
-}
-
-/* Copies in[0..n) to out with every CR, LF and CRLF turned into CRLF. */
-static int
-put_crlf(struct buf *out, const char *in, size_t n)
-{
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		if (in[i] != '\r' && in[i] != '\n')
-			continue;
-		if (buf_append(out, in + start, i - start) != 0 || buf_append(out, "\r\n", 2) != 0)
-			return -1;
-		if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
-			i++;
-		start = i + 1;
-	}
-	return buf_append(out, in + start, n - start);
-}
-
-/* Standard padded base64 (RFC 4648 §4) of in[0..n) into out; returns its length. */
-static size_t
-b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, k = 0;
-	uint32_t w;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[k++] = alphabet[w >> 18];
-		out[k++] = alphabet[(w >> 12) & 63];
-		out[k++] = alphabet[(w >> 6) & 63];
-		out[k++] = alphabet[w & 63];
-	}
-	if (i < n) {
-		w = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		out[k++] = alphabet[w >> 18];
-		out[k++] = alphabet[(w >> 12) & 63];
-		out[k++] = i + 1 < n ? alphabet[(w >> 6) & 63] : '=';
-		out[k++] = '=';
-	}
-	return k;
-}
-
-/* Base64 body: lines of 76 characters, each ending in CRLF. */
-static int
-put_base64_lines(struct buf *out, const char *in, size_t n)
-{
-	char line[80];
-	size_t i, chunk, k;
-
-	for (i = 0; i < n; i += chunk) {
-		chunk = n - i < B64_LINE_BYTES ? n - i : B64_LINE_BYTES;
-		k = b64_encode((const unsigned char *)in + i, chunk, line);
-		line[k++] = '\r';
-		line[k++] = '\n';
-		if (buf_append(out, line, k) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * Flattens a rendered subject in place: control characters become spaces,
- * runs of spaces one space, and leading and trailing spaces go.
- */
-static void
-flatten_subject(struct buf *b)
-{
-	size_t i, k = 0;
-	unsigned char c;
-
-	for (i = 0; i < b->len; i++) {
-		c = (unsigned char)b->data[i];
-		if (c < 0x20 || c == 0x7f)
-			c = ' ';
-		if (c == ' ' && (k == 0 || b->data[k - 1] == ' '))
-			continue;
-		b->data[k++] = (char)c;
-	}
-	if (k > 0 && b->data[k - 1] == ' ')
-		k--;
-	b->len = k;
-	if (b->data != NULL)
-		b->data[k] = '\0';
-}
-
-/*
- * Whether the subject can go out as folded plain text: ASCII only, no
- * "=?" that a reader would take for an encoded-word, and no word too long
- * to fold.
- */
-static bool
-subject_is_plain(const char *s, size_t n)
-{
-	size_t i, word = 0;
-
-	for (i = 0; i < n; i++) {
-		if ((unsigned char)s[i] >= 0x80 || (s[i] == '=' && i + 1 < n && s[i + 1] == '?'))
-			return false;
-		word = s[i] == ' ' ? 0 : word + 1;
-		if (word > SUBJECT_FOLD_AT - 10)
-			return false;
-	}
-	return true;
-}
-
-/* "Subject: " and the value, folded before spaces to keep lines short. */
-static int
-put_subject_plain(struct buf *out, const char *s, size_t n)
-{
-	size_t col = 8, i = 0, end;
-
-	if (buf_puts(out, "Subject:") != 0)
-		return -1;
-	while (i < n) {
-		/* s[i] starts a word (flatten_subject left single spaces) */
-		for (end = i; end < n && s[end] != ' '; end++)
-			;
-		if (i > 0 && col + 1 + (end - i) > SUBJECT_FOLD_AT) {
-			if (buf_puts(out, "\r\n") != 0)
-				return -1;
-			col = 0;
-		}
-		if (buf_puts(out, " ") != 0 || buf_append(out, s + i, end - i) != 0)
-			return -1;
-		col += 1 + end - i;
-		i = end + 1;
-	}
-	return buf_puts(out, "\r\n");
-}
-
-/*
- * RFC 2047 B encoding: encoded-words of at most EWORD_BYTES bytes of whole
- * UTF-8 characters (§5 forbids splitting one), one per line.
- */
-static int
-put_subject_encoded(struct buf *out, const char *s, size_t n)
-{
-	char word[80];
-	size_t i = 0, end, len;
-	uint32_t cp;
-
-	if (buf_puts(out, "Subject:") != 0)
-		return -1;
-	while (i < n) {
-		end = i;
-		while (end < n) {
-			len = utf8_decode((const unsigned char *)s + end, n - end, &cp);
-			if (len == 0)
-				len = 1;        /* cannot happen: values are made valid */
-			if (end + len - i > EWORD_BYTES)
-				break;
-			end += len;
-		}
-		len = b64_encode((const unsigned char *)s + i, end - i, word);
-		if (buf_puts(out, i == 0 ? " =?UTF-8?B?" : "\r\n =?UTF-8?B?") != 0 ||
-		    buf_append(out, word, len) != 0 || buf_puts(out, "?=") != 0)
-			return -1;
-		i = end;
-	}
-	return buf_puts(out, "\r\n");
-}
-
-/* The Date header in RFC 5322 form, in UTC; names spelt out, not locale's. */
-static int
-put_date(struct buf *out, time_t now)
-{
-	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char months[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-	};
-	struct tm tm;
-
-	if (gmtime_r(&now, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11)
-		return -1;
-	return buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return MAIL_OK;
 }
 
 /* A part: its headers, then the body rendered, CRLF-normalised and base64. */
-static int
+static enum mail_err
 put_part(struct buf *out, const char *boundary, const char *type,
     const struct template *t, const struct mail_vars *v, bool html,
     struct buf *raw, struct buf *norm)
 {
 	buf_reset(raw);
 	buf_reset(norm);
-	if (render(t, v, html, raw) != 0 ||
-	    put_crlf(norm, raw->len > 0 ? raw->data : "", raw->len) != 0)
-		return -1;
-	if (buf_printf(out, "--%s\r\nContent-Type: %s; charset=utf-8\r\n"
-	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type) != 0)
-		return -1;
-	return put_base64_lines(out, norm->data, norm->len);
+	if (render(t, v, html, raw) != MAIL_OK ||
+	    mime_put_crlf(norm, raw->len > 0 ? raw->data : "", raw->len) != MIME_OK ||
+	    buf_printf(out, "--%s\r\nContent-Type: %s; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", boundary, type) != 0 ||
+	    mime_put_base64_lines(out, norm->data, norm->len) != MIME_OK)
+		return MAIL_ERR_NOMEM;
+	return MAIL_OK;
 }
 
-int
+enum mail_err
 mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const char *from,
     const char *message_id, time_t now, struct buf *out)
 {
 	size_t saved = out->len;
 	struct buf raw, norm;
 	char boundary[32];
-	int rc = -1;
+	enum mail_err rc = MAIL_ERR_NOMEM;
 
 	/* Refuse rather than repair: a rewritten address would mail someone else. */
 	if (!mail_header_value_ok(from) || !mail_header_value_ok(v->email) ||
 	    !mail_header_value_ok(message_id) || strpbrk(message_id, "<> ") != NULL)
-		return -1;
+		return MAIL_ERR_HEADER;
 	/* "=_" cannot occur in base64, so the boundary cannot occur in a part;
 	 * the hash makes it differ between messages (stable within a process). */
 	snprintf(boundary, sizeof(boundary), "=_bulk_%016llx",
@@ -750,32 +601,27 @@ mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const 
 	buf_init(&raw, out->max);
 	buf_init(&norm, out->max);
 
-	if (render(&t->subject, v, false, &raw) != 0)
+	if (render(&t->subject, v, false, &raw) != MAIL_OK)
 		goto cleanup;
-	flatten_subject(&raw);
-	if (buf_printf(out, "From: %s\r\nTo: %s\r\n", from, v->email) != 0)
-		goto cleanup;
-	if (subject_is_plain(raw.data != NULL ? raw.data : "", raw.len)) {
-		if (put_subject_plain(out, raw.data, raw.len) != 0)
-			goto cleanup;
-	} else if (put_subject_encoded(out, raw.data, raw.len) != 0)
-		goto cleanup;
-	if (put_date(out, now) != 0)
+	mime_flatten_subject(&raw);
+	if (buf_printf(out, "From: %s\r\nTo: %s\r\n", from, v->email) != 0 ||
+	    mime_put_subject(out, raw.data != NULL ? raw.data : "", raw.len) != MIME_OK ||
+	    mime_put_date(out, now) != MIME_OK)
 		goto cleanup;
 	if (buf_printf(out, "Message-ID: <%s>\r\nMIME-Version: 1.0\r\n"
 	    "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",
 	    message_id, boundary) != 0)
 		goto cleanup;
-	if (put_part(out, boundary, "text/plain", &t->text, v, false, &raw, &norm) != 0 ||
-	    put_part(out, boundary, "text/html", &t->html, v, true, &raw, &norm) != 0)
+	if (put_part(out, boundary, "text/plain", &t->text, v, false, &raw, &norm) != MAIL_OK ||
+	    put_part(out, boundary, "text/html", &t->html, v, true, &raw, &norm) != MAIL_OK)
 		goto cleanup;
 	if (buf_printf(out, "--%s--\r\n", boundary) != 0)
 		goto cleanup;
-	rc = 0;
+	rc = MAIL_OK;
 cleanup:
 	buf_free(&norm);
 	buf_free(&raw);
-	if (rc != 0) {
+	if (rc != MAIL_OK) {
 		out->len = saved;
 		if (out->data != NULL)
 			out->data[saved] = '\0';
@@ -783,7 +629,7 @@ cleanup:
 	return rc;
 }
 
-int
+enum mail_err
 mail_render(const struct mail_templates *t, const struct mail_vars *v, const char *from,
     const char *message_id, struct buf *out)
 {

@@ -28,8 +28,20 @@
 #include <time.h>
 
 #include "buf.h"
+#include "err.h"
 
 struct mail_templates;
+
+enum mail_err {
+	MAIL_OK,
+	MAIL_ERR_NOMEM,      /* out of memory, or the message over out's maximum */
+	MAIL_ERR_IO,         /* a templates directory or file that cannot be read */
+	MAIL_ERR_TEMPLATE,   /* a template that is too large or not valid */
+	MAIL_ERR_HEADER      /* From, To or Message-ID unfit for a header */
+};
+
+/* A static name for e. */
+const char *mail_strerror(enum mail_err e);
 
 /* Largest template file accepted, in bytes. */
 #define MAIL_TEMPLATE_MAX (64 * 1024)
@@ -37,11 +49,13 @@ struct mail_templates;
 /*
  * Loads templates: from dir (files subject.txt, body.txt, body.html; a
  * missing file falls back to the built-in one) or the built-ins when dir is
- * NULL.  Returns 0, or -1 with err naming the file and, for a template
- * error, the byte offset (unreadable dir or file, too large, invalid UTF-8
- * or NUL, unknown placeholder, unterminated {{ or section).
+ * NULL.  Returns MAIL_OK and *out (free with mail_templates_free), or
+ * with e naming the file and, for a template error, the byte offset:
+ * MAIL_ERR_IO (unreadable dir or file), MAIL_ERR_TEMPLATE (too large,
+ * invalid UTF-8 or NUL, unknown placeholder, unterminated {{ or section),
+ * MAIL_ERR_NOMEM.
  */
-int mail_templates_load(struct mail_templates **out, const char *dir, char *err, size_t errlen)
+enum mail_err mail_templates_load(struct mail_templates **out, const char *dir, struct err *e)
     __attribute__((warn_unused_result));
 
 /*
@@ -49,11 +63,12 @@ int mail_templates_load(struct mail_templates **out, const char *dir, char *err,
  * and html is a template of the given length, or NULL for the built-in one.
  * Errors name the file as "subject.txt", "body.txt" or "body.html" and give
  * the byte offset, e.g. "body.txt: offset 12: unknown placeholder {{nmae}}".
- * Returns 0 and *out (free with mail_templates_free), or -1 with err.
+ * Returns MAIL_OK and *out (free with mail_templates_free), or
+ * MAIL_ERR_TEMPLATE / MAIL_ERR_NOMEM with e.
  */
-int mail_templates_parse(struct mail_templates **out, const char *subject, size_t subject_len,
-    const char *text, size_t text_len, const char *html, size_t html_len, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
+enum mail_err mail_templates_parse(struct mail_templates **out, const char *subject,
+    size_t subject_len, const char *text, size_t text_len, const char *html, size_t html_len,
+    struct err *e) __attribute__((warn_unused_result));
 
 /* Frees what mail_templates_load or mail_templates_parse made; NULL is fine. */
 void mail_templates_free(struct mail_templates *t);
@@ -71,19 +86,20 @@ struct mail_vars {
  * Renders the whole message (headers From, To, Subject, Date, Message-ID,
  * MIME-Version, Content-Type multipart/alternative; both parts base64 or
  * quoted-printable) into out.  message_id is used as given inside <...>.
- * Returns 0, or -1 (buffer maximum or OOM, or a recipient address with
- * characters that cannot appear in a header).
+ * Returns MAIL_OK; MAIL_ERR_NOMEM (out's maximum or OOM); MAIL_ERR_HEADER
+ * (a From, To or Message-ID with characters that cannot appear in a
+ * header: mail_header_value_ok).
  */
-int mail_render(const struct mail_templates *t, const struct mail_vars *v, const char *from,
+enum mail_err mail_render(const struct mail_templates *t, const struct mail_vars *v, const char *from,
     const char *message_id, struct buf *out) __attribute__((warn_unused_result));
 
 /*
  * mail_render with the Date header taken from now (mail_render passes
- * time(NULL)).  The message is appended to out; on -1, out is left as it
- * was.  The MIME boundary is derived from message_id, so equal inputs give
- * byte-identical messages.
+ * time(NULL)).  The message is appended to out; on an error, out is left
+ * as it was.  The MIME boundary is derived from message_id, so equal inputs
+ * give byte-identical messages.
  */
-int mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const char *from,
+enum mail_err mail_render_at(const struct mail_templates *t, const struct mail_vars *v, const char *from,
     const char *message_id, time_t now, struct buf *out) __attribute__((warn_unused_result));
 
 /*

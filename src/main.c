@@ -100,7 +100,9 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 {
 	const struct cli *cli = ctx;
 	struct pool_config *pc;
+	struct err why;
 
+	err_clear(&why);
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -110,7 +112,8 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 		return -1;
 	}
 	/* A dispatcher would only log bad delivery settings: refuse them now. */
-	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, err, errlen) != 0) {
+	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, &why) != DISPATCH_OK) {
+		snprintf(err, errlen, "%s", err_msg(&why));
 		conf_free(&pc->conf);
 		free(pc);
 		return -1;

@@ -85,12 +85,25 @@ read_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Copies a curl error into err, preferring the detailed buffer. */
-static void
-set_error(char *err, size_t errlen, CURLcode cc, const char *detail)
+const char *
+outbound_strerror(enum outbound_err e)
 {
-	snprintf(err, errlen, "%s", detail != NULL && detail[0] != '\0' ? detail :
-	    curl_easy_strerror(cc));
+	switch (e) {
+	case OUTBOUND_OK: return "ok";
+	case OUTBOUND_ERR_NOMEM: return "out of memory";
+	case OUTBOUND_ERR_URL: return "URL refused";
+	case OUTBOUND_ERR_REQUEST: return "request cannot be built";
+	case OUTBOUND_ERR_TRANSPORT: return "transfer failed";
+	case OUTBOUND_ERR_REFUSED: return "refused by the server";
+	}
+	return "unknown outbound error";
+}
+
+/* Copies a curl error into e, preferring the detailed buffer. */
+static void
+set_error(struct err *e, CURLcode cc, const char *detail)
+{
+	err_set(e, "%s", detail != NULL && detail[0] != '\0' ? detail : curl_easy_strerror(cc));
 }
 
 /*
@@ -139,34 +152,34 @@ outbound_host_is_loopback(const char *host)
 	return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-int
-outbound_url_check(const char *url, char *why, size_t whylen)
+enum outbound_err
+outbound_url_check(const char *url, struct err *e)
 {
 	char *scheme = NULL, *host = NULL;
+	enum outbound_err rc = OUTBOUND_ERR_URL;
 	CURLU *u;
-	int rc = -1;
 
 	if ((u = curl_url()) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
+		err_set(e, "out of memory");
+		return OUTBOUND_ERR_NOMEM;
 	}
 	/* libcurl's own parser: the host checked is the host it would connect
 	 * to (userinfo, brackets and case handled as in the transfer). */
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		snprintf(why, whylen, "not a valid URL");
+		err_set(e, "not a valid URL");
 		goto out;
 	}
 	if (strcasecmp(scheme, "https") == 0)
-		rc = 0;
+		rc = OUTBOUND_OK;
 	else if (strcasecmp(scheme, "http") != 0)
-		snprintf(why, whylen, "must be an http:// or https:// URL");
+		err_set(e, "must be an http:// or https:// URL");
 	else if (!outbound_host_is_loopback(host))
-		snprintf(why, whylen, "plain http:// would send the credentials in clear; use "
+		err_set(e, "plain http:// would send the credentials in clear; use "
 		    "https:// (http:// is allowed only to 127.0.0.0/8, [::1] or localhost)");
 	else
-		rc = 0;
+		rc = OUTBOUND_OK;
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -174,26 +187,27 @@ out:
 	return rc;
 }
 
-int
+enum outbound_err
 outbound_post(struct outbound *ob, const char *url, const char *const *headers,
-    const char *content_type, const char *body, size_t len, struct outbound_response *res)
+    const char *content_type, const char *body, size_t len, struct outbound_response *res,
+    struct err *e)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hl = NULL, *tmp;
 	struct sink sink = { &res->body, 0 };
 	char ct[256];
 	CURLcode cc;
-	int rc = -1;
+	enum outbound_err rc = OUTBOUND_ERR_TRANSPORT;
 
 	res->status = 0;
-	res->error[0] = '\0';
 	buf_reset(&res->body);
 	/* The second guard (conf checks first): every POST carries a secret. */
-	if (outbound_url_check(url, res->error, sizeof(res->error)) != 0)
-		return -1;
+	if ((rc = outbound_url_check(url, e)) != OUTBOUND_OK)
+		return rc;
+	rc = OUTBOUND_ERR_TRANSPORT;
 	if ((size_t)snprintf(ct, sizeof(ct), "Content-Type: %s", content_type) >= sizeof(ct)) {
-		snprintf(res->error, sizeof(res->error), "content type too long");
-		return -1;
+		err_set(e, "content type too long");
+		return OUTBOUND_ERR_REQUEST;
 	}
 	/* "Expect:" stops libcurl from waiting for 100-continue on big bodies. */
 	if ((tmp = curl_slist_append(hl, ct)) == NULL)
@@ -215,27 +229,27 @@ outbound_post(struct outbound *ob, const char *url, const char *const *headers,
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_HTTPHEADER, hl)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_WRITEFUNCTION, write_cb)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_WRITEDATA, &sink)) != CURLE_OK) {
-		set_error(res->error, sizeof(res->error), cc, errbuf);
+		set_error(e, cc, errbuf);
 		goto out;
 	}
 	cc = curl_easy_perform(ob->curl);
 	if (cc != CURLE_OK) {
 		if (sink.over_cap)
-			snprintf(res->error, sizeof(res->error), "response body over %zu bytes",
-			    ob->lim.max_response);
+			err_set(e, "response body over %zu bytes", ob->lim.max_response);
 		else
-			set_error(res->error, sizeof(res->error), cc, errbuf);
+			set_error(e, cc, errbuf);
 		goto out;
 	}
 	if ((cc = curl_easy_getinfo(ob->curl, CURLINFO_RESPONSE_CODE, &res->status)) != CURLE_OK) {
 		res->status = 0;
-		set_error(res->error, sizeof(res->error), cc, errbuf);
+		set_error(e, cc, errbuf);
 		goto out;
 	}
-	rc = 0;
+	rc = OUTBOUND_OK;
 	goto out;
 nomem:
-	snprintf(res->error, sizeof(res->error), "out of memory");
+	err_set(e, "out of memory");
+	rc = OUTBOUND_ERR_NOMEM;
 out:
 	/* The handle keeps pointers to hl and errbuf until the next reset. */
 	(void)curl_easy_setopt(ob->curl, CURLOPT_HTTPHEADER, NULL);
@@ -253,10 +267,10 @@ outbound_smtp_tls(const char *username, const char *password)
 	return (long)CURLUSESSL_TRY;
 }
 
-int
+enum outbound_err
 outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
     const char *password, const char *from, const char *rcpt, const char *message,
-    size_t len, bool *permanent, char *err, size_t errlen)
+    size_t len, struct err *e)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *rl = NULL;
@@ -266,31 +280,28 @@ outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
 	char addr[512];
 	long code = 0;
 	CURLcode cc;
-	int rc = -1;
+	enum outbound_err rc = OUTBOUND_ERR_REFUSED;
 
-	*permanent = false;
-	err[0] = '\0';
 	buf_init(&discard, ob->lim.max_response);
 	/* The address goes into an SMTP command line: no CR, LF, or brackets. */
 	if (strpbrk(rcpt, "\r\n<>") != NULL || strpbrk(from, "\r\n<>") != NULL) {
-		snprintf(err, errlen, "address contains characters not allowed in SMTP");
-		*permanent = true;
+		err_set(e, "address contains characters not allowed in SMTP");
 		goto out;
 	}
 	if ((size_t)snprintf(addr, sizeof(addr), "<%s>", rcpt) >= sizeof(addr)) {
-		snprintf(err, errlen, "recipient address too long");
-		*permanent = true;
+		err_set(e, "recipient address too long");
 		goto out;
 	}
 	if ((rl = curl_slist_append(NULL, addr)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		err_set(e, "out of memory");
+		rc = OUTBOUND_ERR_NOMEM;
 		goto out;
 	}
 	if ((size_t)snprintf(addr, sizeof(addr), "<%s>", from) >= sizeof(addr)) {
-		snprintf(err, errlen, "sender address too long");
-		*permanent = true;
+		err_set(e, "sender address too long");
 		goto out;
 	}
+	rc = OUTBOUND_ERR_TRANSPORT;
 	if ((cc = common_options(ob, url, "smtp,smtps", errbuf)) != CURLE_OK ||
 	    (cc = curl_easy_setopt(ob->curl, CURLOPT_USE_SSL,
 	    outbound_smtp_tls(username, password))) != CURLE_OK ||
@@ -306,23 +317,23 @@ outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
 	    username)) != CURLE_OK) ||
 	    (password != NULL && (cc = curl_easy_setopt(ob->curl, CURLOPT_PASSWORD,
 	    password)) != CURLE_OK)) {
-		set_error(err, errlen, cc, errbuf);
+		set_error(e, cc, errbuf);
 		goto out;
 	}
 	cc = curl_easy_perform(ob->curl);
 	if (cc == CURLE_OK) {
-		rc = 0;
+		rc = OUTBOUND_OK;
 		goto out;
 	}
 	if (cc == CURLE_USE_SSL_FAILED)
-		snprintf(err, errlen, "the server offers no STARTTLS; credentials are never sent "
+		err_set(e, "the server offers no STARTTLS; credentials are never sent "
 		    "in clear (use smtps:// or a server with STARTTLS)");
 	else
-		set_error(err, errlen, cc, errbuf);
+		set_error(e, cc, errbuf);
 	/* The last reply code the server sent (0 when none): 5xx is a refusal. */
 	if (curl_easy_getinfo(ob->curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
 	    code >= 500 && code <= 599)
-		*permanent = true;
+		rc = OUTBOUND_ERR_REFUSED;
 out:
 	/* Forget pointers into this frame; the password is not kept either. */
 	(void)curl_easy_setopt(ob->curl, CURLOPT_MAIL_RCPT, NULL);

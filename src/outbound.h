@@ -16,8 +16,23 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "err.h"
 
 struct outbound;
+
+enum outbound_err {
+	OUTBOUND_OK,
+	OUTBOUND_ERR_NOMEM,
+	OUTBOUND_ERR_URL,         /* refused by outbound_url_check(), or not a URL */
+	OUTBOUND_ERR_REQUEST,     /* the request cannot be built (a header too long) */
+	OUTBOUND_ERR_TRANSPORT,   /* no usable answer: timeout, refused connection, TLS,
+	                           * response over the cap, a transient SMTP failure */
+	OUTBOUND_ERR_REFUSED      /* SMTP: refused for good (5xx, or an address that can
+	                           * never be sent to); do not retry */
+};
+
+/* A static name for e. */
+const char *outbound_strerror(enum outbound_err e);
 
 struct outbound_limits {
 	long connect_timeout_ms;     /* e.g. 5000 */
@@ -34,17 +49,17 @@ void outbound_free(struct outbound *ob);
 struct outbound_response {
 	long status;                 /* HTTP status; 0 when no response arrived */
 	struct buf body;             /* capped at max_response; caller frees (buf_free) */
-	char error[256];             /* transport error text when status == 0 */
 };
 
 /*
- * Whether a POST may go to url: 0 for https://, or for http:// to a
- * loopback host (the dev stack); -1 with the reason in why for plain
- * http:// to any other host (the order service's token and the OAuth2
- * client secret would travel in clear), another scheme, or an unparsable
- * URL.  The URL is parsed by libcurl, as the transfer would parse it.
+ * Whether a POST may go to url: OUTBOUND_OK for https://, or for http://
+ * to a loopback host (the dev stack); OUTBOUND_ERR_URL with the reason in
+ * e for plain http:// to any other host (the order service's token and the
+ * OAuth2 client secret would travel in clear), another scheme, or an
+ * unparsable URL; OUTBOUND_ERR_NOMEM.  The URL is parsed by libcurl, as
+ * the transfer would parse it.
  */
-int outbound_url_check(const char *url, char *why, size_t whylen)
+enum outbound_err outbound_url_check(const char *url, struct err *e)
     __attribute__((warn_unused_result));
 
 /*
@@ -58,15 +73,15 @@ bool outbound_host_is_loopback(const char *host);
 /*
  * POSTs body (len bytes, with the given Content-Type) to url, with extra
  * headers (NULL-terminated array of "Name: value", may be NULL).  url must
- * pass outbound_url_check.  Returns 0 when a response arrived (any status;
- * see res->status), or -1 for a transport error (timeout, refused, TLS,
- * URL refused by outbound_url_check, response over the cap) with
- * res->error set.
- * res->body must have been buf_init'ed by the caller.
+ * pass outbound_url_check.  Returns OUTBOUND_OK when a response arrived
+ * (any status; see res->status), else OUTBOUND_ERR_URL, _REQUEST, _NOMEM
+ * or _TRANSPORT (timeout, refused, TLS, response over the cap) with the
+ * reason in e.  res->body must have been buf_init'ed by the caller, who
+ * frees it.
  */
-int outbound_post(struct outbound *ob, const char *url, const char *const *headers,
-    const char *content_type, const char *body, size_t len, struct outbound_response *res)
-    __attribute__((warn_unused_result));
+enum outbound_err outbound_post(struct outbound *ob, const char *url, const char *const *headers,
+    const char *content_type, const char *body, size_t len, struct outbound_response *res,
+    struct err *e) __attribute__((warn_unused_result));
 
 /*
  * Sends one message over SMTP (smtp:// or smtps://).  username/password may
@@ -74,13 +89,15 @@ int outbound_post(struct outbound *ob, const char *url, const char *const *heade
  * smtp:// a server that does not offer STARTTLS (or an attacker who strips
  * it) gets no AUTH, and the send fails as transient.  Without credentials
  * STARTTLS is used when offered and plain SMTP otherwise (a local relay).
- * message is the complete RFC 5322 text with CRLF line ends.  Returns 0 on
- * acceptance; -1 otherwise with err set and *permanent true when the
- * server refused with a 5xx (do not retry), false for transient failures.
+ * message is the complete RFC 5322 text with CRLF line ends.  Returns
+ * OUTBOUND_OK on acceptance; otherwise, with the reason in e,
+ * OUTBOUND_ERR_REFUSED when the server refused with a 5xx or an address
+ * can never be sent to (do not retry), OUTBOUND_ERR_TRANSPORT or _NOMEM
+ * for transient failures.
  */
-int outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
+enum outbound_err outbound_smtp_send(struct outbound *ob, const char *url, const char *username,
     const char *password, const char *from, const char *rcpt, const char *message,
-    size_t len, bool *permanent, char *err, size_t errlen) __attribute__((warn_unused_result));
+    size_t len, struct err *e) __attribute__((warn_unused_result));
 
 /*
  * The CURLOPT_USE_SSL level outbound_smtp_send sets: CURLUSESSL_ALL when

@@ -1,7 +1,7 @@
 /*
- * Outbox payloads and their insertion; retention, depth and the operator's
- * statements (list, count, requeue, purge).  Payloads are JSON built with
- * jsonw (so every string is escaped); the dispatcher parses them back.
+ * Every statement on bulk_enroll_outbox (outbox.h): insertion, the
+ * dispatcher's claim and settle, retention, depth, and the operator's
+ * list, count, requeue and purge.
  *
  * Every statement here is in the SQL subset MariaDB 10.6+ and MySQL 8.0+
  * share (docs/operations.md, "SQL dialect"): single-table DELETE/UPDATE
@@ -14,139 +14,10 @@
 #include <string.h>
 
 #include "arena.h"
-#include "jsonw.h"
+#include "buf.h"
 #include "log.h"
 #include "outbox.h"
 #include "store.h"
-#include "uuid.h"
-
-#define PAYLOAD_MAX (64 * 1024)   /* one line: bounded input strings */
-#define KEY_MAX 191               /* the column's length */
-
-/* Copies the finished buffer into the arena as *dst; 0 or -1. */
-static int
-to_arena(struct arena *a, struct buf *b, const char **dst)
-{
-	char *p;
-
-	if (b->data == NULL || (p = arena_strndup(a, b->data, b->len)) == NULL)
-		return -1;
-	*dst = p;
-	return 0;
-}
-
-static void
-put_str_or_null(struct jsonw *w, const char *s)
-{
-	if (s == NULL)
-		jsonw_null(w);
-	else
-		jsonw_string(w, s);
-}
-
-int
-outbox_order_row(struct arena *a, const struct outbox_order *o, struct outbox_row *row)
-{
-	struct buf key, pay;
-	struct jsonw w;
-	char hyph[37];
-	int rc = -1;
-
-	buf_init(&key, KEY_MAX);
-	buf_init(&pay, PAYLOAD_MAX);
-	if (buf_printf(&key, "order:%s:%s", o->fulfillment_uuid, o->subsidy_uuid) != 0)
-		goto out;
-	uuid_hyphenate(o->enterprise_uuid, hyph);
-
-	/* SPEC §5 line fields, in the order the order service documents. */
-	jsonw_init(&w, &pay);
-	jsonw_object_open(&w);
-	jsonw_key(&w, "lms_user_id");
-	jsonw_int(&w, o->lms_user_id);
-	jsonw_key(&w, "username");
-	jsonw_string(&w, o->username);
-	jsonw_key(&w, "email");
-	jsonw_string(&w, o->email);
-	jsonw_key(&w, "course_run_key");
-	jsonw_string(&w, o->course_run_key);
-	jsonw_key(&w, "mode");
-	jsonw_string(&w, o->mode);
-	jsonw_key(&w, "discount_percentage");
-	/* Canonical decimal text from the validated request: a JSON number. */
-	jsonw_raw(&w, o->discount, strlen(o->discount));
-	jsonw_key(&w, "enterprise_customer_name");
-	jsonw_string(&w, o->enterprise_name);
-	jsonw_key(&w, "enterprise_customer_uuid");
-	jsonw_string(&w, hyph);
-	jsonw_key(&w, "sales_force_id");
-	put_str_or_null(&w, o->sales_force_id);
-	jsonw_key(&w, "idempotency_key");
-	jsonw_stringn(&w, key.data, key.len);
-	jsonw_object_close(&w);
-	if (jsonw_finish(&w) != 0)
-		goto out;
-
-	row->kind = OUTBOX_ORDER;
-	if (to_arena(a, &key, &row->key) != 0 || to_arena(a, &pay, &row->payload) != 0)
-		goto out;
-	rc = 0;
-out:
-	buf_free(&pay);
-	buf_free(&key);
-	return rc;
-}
-
-int
-outbox_email_row(struct arena *a, const struct outbox_email *m, struct outbox_row *row)
-{
-	struct buf key, pay;
-	struct jsonw w;
-	char hyph[37];
-	int rc = -1;
-
-	buf_init(&key, KEY_MAX);
-	buf_init(&pay, PAYLOAD_MAX);
-	if (m->pending) {
-		if (buf_printf(&key, "email-pending:%s:%lld", m->enterprise_uuid,
-		    (long long)m->pending_enrollment_id) != 0)
-			goto out;
-	} else if (buf_printf(&key, "email:%s:%s", m->fulfillment_uuid, m->subsidy_uuid) != 0)
-		goto out;
-	uuid_hyphenate(m->enterprise_uuid, hyph);
-
-	jsonw_init(&w, &pay);
-	jsonw_object_open(&w);
-	jsonw_key(&w, "learner_name");
-	put_str_or_null(&w, m->learner_name);
-	jsonw_key(&w, "email");
-	jsonw_string(&w, m->email);
-	jsonw_key(&w, "course_run_key");
-	jsonw_string(&w, m->course_run_key);
-	jsonw_key(&w, "course_name");
-	jsonw_string(&w, m->course_name != NULL ? m->course_name : m->course_run_key);
-	jsonw_key(&w, "enterprise_customer_name");
-	jsonw_string(&w, m->enterprise_name);
-	jsonw_key(&w, "enterprise_customer_uuid");
-	jsonw_string(&w, hyph);
-	jsonw_key(&w, "enterprise_customer_slug");
-	jsonw_string(&w, m->enterprise_slug);
-	jsonw_key(&w, "pending");
-	jsonw_bool(&w, m->pending);
-	jsonw_key(&w, "idempotency_key");
-	jsonw_stringn(&w, key.data, key.len);
-	jsonw_object_close(&w);
-	if (jsonw_finish(&w) != 0)
-		goto out;
-
-	row->kind = OUTBOX_EMAIL;
-	if (to_arena(a, &key, &row->key) != 0 || to_arena(a, &pay, &row->payload) != 0)
-		goto out;
-	rc = 0;
-out:
-	buf_free(&pay);
-	buf_free(&key);
-	return rc;
-}
 
 enum db_err
 outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows, size_t n)
@@ -172,13 +43,176 @@ outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows, siz
 	    buf_puts(&sql, " ON DUPLICATE KEY UPDATE id = id") != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		p[3 * i] = DB_STRP(rows[i].kind == OUTBOX_ORDER ? "order" : "email");
+		p[3 * i] = DB_STRP(outbox_kind_name(rows[i].kind));
 		p[3 * i + 1] = DB_STRP(rows[i].key);
 		p[3 * i + 2] = DB_STRP(rows[i].payload);
 	}
 	e = db_exec(db, sql.data, p, n * 3, NULL, NULL);
 out:
 	buf_free(&sql);
+	return e;
+}
+
+
+/* ---- claim and settle ------------------------------------------------- */
+
+struct claim_ctx {
+	struct arena *a;
+	struct outbox_claimed *rows;
+	size_t n, max;
+	bool bad;
+};
+
+static int
+claim_row(void *ctx, const struct db_row *row)
+{
+	struct claim_ctx *c = ctx;
+	struct outbox_claimed *r;
+	long long id, attempts;
+
+	if (c->n == c->max || row->ncols != 4 ||
+	    store_parse_i64(row->vals[0], &id) != 0 ||
+	    store_parse_i64(row->vals[3], &attempts) != 0 || attempts < 0 || attempts >= UINT32_MAX ||
+	    row->vals[1] == NULL || row->vals[2] == NULL) {
+		c->bad = true;
+		return 1;
+	}
+	r = &c->rows[c->n];
+	r->id = id;
+	r->attempts = (unsigned)attempts + 1;
+	r->paylen = row->lens[2];
+	if ((r->key = arena_strndup(c->a, row->vals[1], row->lens[1])) == NULL ||
+	    (r->payload = arena_strndup(c->a, row->vals[2], row->lens[2])) == NULL) {
+		c->bad = true;
+		return 1;
+	}
+	c->n++;
+	return 0;
+}
+
+/* The claim's UPDATE: 'sending', attempts + 1, the lease, for c's rows. */
+static enum db_err
+claim_mark(struct db *db, struct db_param *p, const struct claim_ctx *c, long long lease_ms)
+{
+	struct buf sql;
+	enum db_err e = DB_ERR_NOMEM;
+	size_t i;
+
+	buf_init(&sql, 1024 + c->n * 3);
+	p[0] = DB_INTP((int64_t)lease_ms * 1000);
+	if (buf_puts(&sql, "UPDATE bulk_enroll_outbox SET state = 'sending', "
+	    "attempts = attempts + 1, next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, "
+	    "modified = UTC_TIMESTAMP(6) WHERE id IN (") == 0 &&
+	    store_sql_rows(&sql, c->n, "?") == 0 && buf_puts(&sql, ")") == 0) {
+		for (i = 0; i < c->n; i++)
+			p[i + 1] = DB_INTP(c->rows[i].id);
+		e = db_exec(db, sql.data, p, c->n + 1, NULL, NULL);
+	}
+	buf_free(&sql);
+	return e;
+}
+
+enum db_err
+outbox_claim(struct db *db, struct arena *a, enum outbox_kind kind, size_t max,
+    outbox_lease_fn lease, void *ctx, struct outbox_claimed **rows, size_t *n)
+{
+	struct claim_ctx c = { a, NULL, 0, max, false };
+	struct db_param *p;
+	enum db_err e;
+
+	*rows = NULL;
+	*n = 0;
+	if (max == 0)
+		return DB_OK;
+	if ((c.rows = arena_calloc(a, max, sizeof(*c.rows))) == NULL ||
+	    (p = arena_calloc(a, max + 1, sizeof(*p))) == NULL)
+		return DB_ERR_NOMEM;
+	e = db_begin(db);
+	if (e == DB_ERR_CONNECT)          /* the server went away since: once more */
+		e = db_begin(db);
+	if (e != DB_OK) {
+		db_rollback(db);
+		return e;
+	}
+	p[0] = DB_STRP(outbox_kind_name(kind));
+	p[1] = DB_INTP((int64_t)max);
+	e = db_query(db, "SELECT id, idempotency_key, payload, attempts "
+	    "FROM bulk_enroll_outbox WHERE kind = ? AND state IN ('pending', 'sending') "
+	    "AND next_attempt_at <= UTC_TIMESTAMP(6) ORDER BY next_attempt_at, id LIMIT ? "
+	    "FOR UPDATE SKIP LOCKED", p, 2, claim_row, &c);
+	if (e == DB_OK && c.bad)
+		e = DB_ERR_ABORTED;
+	if (e == DB_OK && c.n > 0 && (e = claim_mark(db, p, &c, lease(ctx, c.n))) == DB_OK)
+		e = db_commit(db);
+	if (e != DB_OK || c.n == 0) {
+		db_rollback(db);
+		return e;
+	}
+	*rows = c.rows;
+	*n = c.n;
+	return DB_OK;
+}
+
+enum db_err
+outbox_settle_done(struct db *db, struct arena *a, const struct outbox_claimed *const *rows,
+    size_t n, uint64_t *settled)
+{
+	struct db_param *p;
+	struct buf sql;
+	enum db_err e = DB_ERR_NOMEM;
+	size_t i;
+
+	*settled = 0;
+	if (n == 0)
+		return DB_OK;
+	buf_init(&sql, 256 + n * 12);
+	/* id IN (...) finds the rows by the primary key; the pairs keep each to
+	 * the attempt we claimed. */
+	if ((p = arena_calloc(a, 3 * n, sizeof(*p))) == NULL ||
+	    buf_puts(&sql, "UPDATE bulk_enroll_outbox SET state = 'done', "
+	    "modified = UTC_TIMESTAMP(6) WHERE state = 'sending' AND id IN (") != 0 ||
+	    store_sql_placeholders(&sql, n) != 0 ||
+	    buf_puts(&sql, ") AND (id, attempts) IN (") != 0 ||
+	    store_sql_rows(&sql, n, "(?, ?)") != 0 || buf_puts(&sql, ")") != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		p[i] = DB_INTP(rows[i]->id);
+		p[n + 2 * i] = DB_INTP(rows[i]->id);
+		p[n + 2 * i + 1] = DB_INTP(rows[i]->attempts);
+	}
+	e = db_exec(db, sql.data, p, 3 * n, settled, NULL);
+out:
+	buf_free(&sql);
+	return e;
+}
+
+enum db_err
+outbox_settle_undelivered(struct db *db, const struct outbox_claimed *r, bool final,
+    long delay_ms, const char *reason, bool *settled)
+{
+	struct db_param p[4];
+	uint64_t changed = 0;
+	enum db_err e;
+
+	*settled = false;
+	if (final) {
+		p[0] = DB_STRP(reason);
+		p[1] = DB_INTP(r->id);
+		p[2] = DB_INTP(r->attempts);
+		e = db_exec(db, "UPDATE bulk_enroll_outbox SET state = 'failed', last_error = ?, "
+		    "modified = UTC_TIMESTAMP(6) WHERE id = ? AND state = 'sending' AND attempts = ?",
+		    p, 3, &changed, NULL);
+	} else {
+		p[0] = DB_INTP((int64_t)delay_ms * 1000);
+		p[1] = DB_STRP(reason);
+		p[2] = DB_INTP(r->id);
+		p[3] = DB_INTP(r->attempts);
+		e = db_exec(db, "UPDATE bulk_enroll_outbox SET state = 'pending', "
+		    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, last_error = ?, "
+		    "modified = UTC_TIMESTAMP(6) WHERE id = ? AND state = 'sending' AND attempts = ?",
+		    p, 4, &changed, NULL);
+	}
+	*settled = e == DB_OK && changed > 0;
 	return e;
 }
 
@@ -297,10 +331,10 @@ outbox_read_depth(struct db *db, struct outbox_depth out[OUTBOX_DEPTH_CELLS])
 
 /*
  * Appends " WHERE ..." for f to sql (state forced to `state` when not
- * NULL) and its parameters to p, setting *np.  Returns 0, or -1 for a
- * filter that is not valid or a full buffer.
+ * NULL) and its parameters to p, setting *np.  Returns DB_OK, DB_ERR_QUERY
+ * for a filter that is not valid, or DB_ERR_NOMEM (sql's maximum).
  */
-static int
+static enum db_err
 filter_sql(struct buf *sql, struct db_param *p, size_t *np, const struct outbox_filter *f,
     const char *state)
 {
@@ -311,7 +345,7 @@ filter_sql(struct buf *sql, struct db_param *p, size_t *np, const struct outbox_
 	if ((f->kind != NULL && known(f->kind, kinds, 2) == NULL) ||
 	    (f->state != NULL && known(f->state, states, 4) == NULL) ||
 	    f->nids > OUTBOX_IDS_MAX || (f->nids > 0 && f->ids == NULL))
-		return -1;
+		return DB_ERR_QUERY;
 	if (state == NULL)
 		state = f->state;
 	rc |= buf_puts(sql, " WHERE 1 = 1");
@@ -335,7 +369,7 @@ filter_sql(struct buf *sql, struct db_param *p, size_t *np, const struct outbox_
 			p[n++] = DB_INTP(f->ids[i]);
 	}
 	*np = n;
-	return rc == 0 ? 0 : -1;
+	return rc == 0 ? DB_OK : DB_ERR_NOMEM;
 }
 
 /*
@@ -356,7 +390,7 @@ filtered(struct db *db, const char *head, const struct outbox_filter *f, const c
 	if (npost > 2)
 		return DB_ERR_QUERY;
 	buf_init(&sql, 1024 + OUTBOX_IDS_MAX * 3);
-	if (buf_puts(&sql, head) != 0 || filter_sql(&sql, p, &n, f, state) != 0 ||
+	if (buf_puts(&sql, head) != 0 || filter_sql(&sql, p, &n, f, state) != DB_OK ||
 	    buf_puts(&sql, tail) != 0)
 		goto out;
 	for (i = 0; i < npost; i++)

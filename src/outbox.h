@@ -14,6 +14,29 @@
  * enrollment reactivated under a new transaction is a new sale and gets a
  * new key.
  */
+/*
+ * The outbox table, bulk_enroll_outbox (SPEC §2.4 step 9, §5): the one
+ * owner of every statement on it.  Orders and notification e-mails are
+ * inserted in the same transaction as the enrollment rows they describe
+ * (outbox_insert); the dispatcher claims due rows under a lease
+ * (outbox_claim), delivers them and settles each (outbox_settle_*); the
+ * dispatcher's retention, the metrics' depth gauge and the operator's
+ * list/requeue/purge read and change it here too.  The payloads' encoder
+ * and decoder are outbox_payload.h's.
+ *
+ * Row states: 'pending' (due at next_attempt_at) -> 'sending' (claimed;
+ * next_attempt_at is the lease's end) -> 'done' | 'pending' again (retry,
+ * with a back-off) | 'failed' (final).  A settle changes a row only while
+ * it is still the claim's (state 'sending' and the attempts the claim
+ * set), so a dispatcher that overran its lease cannot undo another's work.
+ *
+ * Errors: every function here is one or a few statements, and fails only
+ * as the database does, so each returns db.h's enum db_err (DB_OK is 0)
+ * with the server's message in db_error(db).
+ *
+ * Every statement is in the SQL subset MariaDB 10.6+ and MySQL 8.0+ share
+ * (docs/operations.md, "SQL dialect").
+ */
 #ifndef BULK_OUTBOX_H
 #define BULK_OUTBOX_H
 
@@ -21,61 +44,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
 #include "db.h"
+#include "outbox_payload.h"
 
 struct arena;
-
-enum outbox_kind { OUTBOX_ORDER, OUTBOX_EMAIL };
-
-/* One row to insert; key and payload are NUL-terminated (arena memory). */
-struct outbox_row {
-	enum outbox_kind kind;
-	const char *key;
-	const char *payload;
-};
-
-/* An order line: SPEC §5 fields. */
-struct outbox_order {
-	int64_t lms_user_id;
-	const char *username;
-	const char *email;
-	const char *course_run_key;
-	const char *mode;
-	const char *discount;            /* canonical decimal text, written as a JSON number */
-	const char *enterprise_name;
-	const char *enterprise_uuid;     /* 32 hex */
-	const char *sales_force_id;      /* NULL -> null */
-	const char *fulfillment_uuid;    /* 32 hex */
-	const char *subsidy_uuid;        /* license uuid or transaction id, 32 hex */
-};
-
-/* What the mail template needs. */
-struct outbox_email {
-	const char *learner_name;        /* NULL for pending learners */
-	const char *email;
-	const char *course_run_key;
-	const char *course_name;         /* display_name; NULL -> the course key */
-	const char *enterprise_name;
-	const char *enterprise_uuid;     /* 32 hex */
-	const char *enterprise_slug;
-	bool pending;
-	/* key parts: fulfillment_uuid + subsidy_uuid, or pending_enrollment_id */
-	const char *fulfillment_uuid;
-	const char *subsidy_uuid;
-	int64_t pending_enrollment_id;
-};
-
-/*
- * Fills *row with the order line payload (JSON object, the key included as
- * "idempotency_key") and its key, in arena a.  Returns 0 or -1 (OOM).
- */
-int outbox_order_row(struct arena *a, const struct outbox_order *o, struct outbox_row *row)
-    __attribute__((warn_unused_result));
-
-/* Fills *row with an e-mail payload and key.  Returns 0 or -1 (OOM). */
-int outbox_email_row(struct arena *a, const struct outbox_email *m, struct outbox_row *row)
-    __attribute__((warn_unused_result));
 
 /*
  * Inserts rows[0..n) as state 'pending', due now, with one multi-row
@@ -84,6 +56,59 @@ int outbox_email_row(struct arena *a, const struct outbox_email *m, struct outbo
  */
 enum db_err outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows,
     size_t n) __attribute__((warn_unused_result));
+
+
+/* ---- the dispatcher's claim and settle --------------------------------- */
+
+/* A claimed row (memory of the claim's arena). */
+struct outbox_claimed {
+	int64_t id;
+	const char *key;            /* idempotency_key, NUL-terminated */
+	const char *payload;        /* NUL-terminated; paylen bytes */
+	size_t paylen;
+	unsigned attempts;          /* including the delivery in hand */
+};
+
+/*
+ * The lease of a claim of n rows, milliseconds: how long the claimant may
+ * take before another dispatcher may claim them again.
+ */
+typedef long long (*outbox_lease_fn)(void *ctx, size_t n);
+
+/*
+ * Claims up to max due rows of kind (pending, or sending with the lease run
+ * out; oldest due first) in one short transaction: SELECT ... FOR UPDATE
+ * SKIP LOCKED, then state 'sending', attempts + 1 and next_attempt_at =
+ * now + lease(ctx, n).  Several dispatchers may claim at once; none gets a
+ * row another holds.  On DB_OK *rows (arena a) holds *n rows (0: none
+ * due).  On an error nothing is claimed (rolled back): DB_ERR_NOMEM (arena
+ * or buffer), DB_ERR_ABORTED (a row of an unexpected shape), or a db.h
+ * error from the server (a connection lost before the transaction began
+ * is retried once).
+ */
+enum db_err outbox_claim(struct db *db, struct arena *a, enum outbox_kind kind, size_t max,
+    outbox_lease_fn lease, void *ctx, struct outbox_claimed **rows, size_t *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * Marks rows[0..n) 'done' in one statement, each only while still this
+ * claim's.  *settled gets how many were (fewer than n: the rest were
+ * claimed again by another dispatcher after the lease ran out).  Memory
+ * for the statement comes from arena a.  last_error is kept: it records
+ * why earlier attempts failed.
+ */
+enum db_err outbox_settle_done(struct db *db, struct arena *a,
+    const struct outbox_claimed *const *rows, size_t n, uint64_t *settled)
+    __attribute__((warn_unused_result));
+
+/*
+ * Puts r back to 'pending', due in delay_ms, with last_error = reason (at
+ * most 2048 bytes of UTF-8, the column's length); or, with final, marks
+ * it 'failed' with that last_error.  Only while r is still this claim's:
+ * *settled is true when it was.
+ */
+enum db_err outbox_settle_undelivered(struct db *db, const struct outbox_claimed *r, bool final,
+    long delay_ms, const char *reason, bool *settled) __attribute__((warn_unused_result));
 
 /* ---- retention, depth, and the operator's commands -------------------- */
 

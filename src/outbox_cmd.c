@@ -41,8 +41,11 @@ usage(FILE *out)
 	    "[--kind K] [--older-than DAYS] [--all | ID ...]\n");
 }
 
-/* Parses a decimal in [min, max]; 0 or -1. */
-static int
+/* Every check of the command line either passes or has printed why not. */
+enum usage { USAGE_OK, USAGE_BAD };
+
+/* Parses a decimal in [min, max]. */
+static enum usage
 parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
@@ -51,14 +54,35 @@ parse_long(const char *s, long min, long max, long *out)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return -1;
+		return USAGE_BAD;
 	*out = v;
-	return 0;
+	return USAGE_OK;
 }
 
-/* Fills a from argv; prints the problem and returns -1 on bad usage. */
-static int
-parse_args(int argc, char **argv, struct args *a)
+/* argv[1], the command. */
+static enum usage
+parse_verb(int argc, char **argv, struct args *a)
+{
+	if (argc < 2) {
+		fprintf(stderr, "bulk-enrolld outbox: which command: list, requeue or purge?\n");
+		return USAGE_BAD;
+	}
+	if (strcmp(argv[1], "list") == 0)
+		a->verb = VERB_LIST;
+	else if (strcmp(argv[1], "requeue") == 0)
+		a->verb = VERB_REQUEUE;
+	else if (strcmp(argv[1], "purge") == 0)
+		a->verb = VERB_PURGE;
+	else {
+		fprintf(stderr, "bulk-enrolld outbox: unknown command \"%.32s\"\n", argv[1]);
+		return USAGE_BAD;
+	}
+	return USAGE_OK;
+}
+
+/* The options after the command, then the row ids. */
+static enum usage
+parse_options(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },
@@ -69,28 +93,9 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "all", no_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *verb;
 	long v;
 	int ch;
 
-	memset(a, 0, sizeof(*a));
-	a->f.older_than_days = -1;
-	a->limit = LIST_DEFAULT_LIMIT;
-	if (argc < 2) {
-		fprintf(stderr, "bulk-enrolld outbox: which command: list, requeue or purge?\n");
-		return -1;
-	}
-	verb = argv[1];
-	if (strcmp(verb, "list") == 0)
-		a->verb = VERB_LIST;
-	else if (strcmp(verb, "requeue") == 0)
-		a->verb = VERB_REQUEUE;
-	else if (strcmp(verb, "purge") == 0)
-		a->verb = VERB_PURGE;
-	else {
-		fprintf(stderr, "bulk-enrolld outbox: unknown command \"%.32s\"\n", verb);
-		return -1;
-	}
 	optind = 0;     /* glibc: start afresh, after argv[0] (the verb) */
 	while ((ch = getopt_long(argc - 1, argv + 1, "+", opts, NULL)) != -1) {
 		switch (ch) {
@@ -99,52 +104,47 @@ parse_args(int argc, char **argv, struct args *a)
 		case 'd': a->dry_run = true; break;
 		case 'a': a->all = true; break;
 		case 'o':
-			if (parse_long(optarg, 0, 36500, &a->f.older_than_days) != 0) {
+			if (parse_long(optarg, 0, 36500, &a->f.older_than_days) != USAGE_OK) {
 				fprintf(stderr, "bulk-enrolld outbox: --older-than: days from 0 to 36500\n");
-				return -1;
+				return USAGE_BAD;
 			}
 			break;
 		case 'n':
-			if (parse_long(optarg, 1, LIST_MAX_LIMIT, &a->limit) != 0) {
+			if (parse_long(optarg, 1, LIST_MAX_LIMIT, &a->limit) != USAGE_OK) {
 				fprintf(stderr, "bulk-enrolld outbox: --limit: 1 to %d\n", LIST_MAX_LIMIT);
-				return -1;
+				return USAGE_BAD;
 			}
 			break;
 		default:
-			return -1;
+			return USAGE_BAD;
 		}
 	}
 	for (optind++; optind < argc; optind++) {
 		if (a->f.nids == OUTBOX_IDS_MAX) {
 			fprintf(stderr, "bulk-enrolld outbox: at most %d ids\n", OUTBOX_IDS_MAX);
-			return -1;
+			return USAGE_BAD;
 		}
-		if (parse_long(argv[optind], 1, LONG_MAX, &v) != 0) {
+		if (parse_long(argv[optind], 1, LONG_MAX, &v) != USAGE_OK) {
 			fprintf(stderr, "bulk-enrolld outbox: \"%.32s\" is not a row id\n", argv[optind]);
-			return -1;
+			return USAGE_BAD;
 		}
 		a->ids[a->f.nids++] = v;
 	}
 	a->f.ids = a->ids;
-	if (a->f.kind != NULL && strcmp(a->f.kind, "order") != 0 && strcmp(a->f.kind, "email") != 0) {
-		fprintf(stderr, "bulk-enrolld outbox: --kind is order or email\n");
-		return -1;
-	}
-	if (a->f.state != NULL && strcmp(a->f.state, "pending") != 0 &&
-	    strcmp(a->f.state, "sending") != 0 && strcmp(a->f.state, "done") != 0 &&
-	    strcmp(a->f.state, "failed") != 0) {
-		fprintf(stderr, "bulk-enrolld outbox: --state is pending, sending, done or failed\n");
-		return -1;
-	}
-	if (a->all && a->f.nids > 0) {
-		fprintf(stderr, "bulk-enrolld outbox: --all or ids, not both\n");
-		return -1;
-	}
+	return USAGE_OK;
+}
+
+/* What each command accepts, and its default state. */
+static enum usage
+check_verb(struct args *a)
+{
+	bool named = a->all || a->f.nids > 0 || a->f.older_than_days >= 0;
+
 	switch (a->verb) {
 	case VERB_LIST:
 		if (a->dry_run || a->all) {
 			fprintf(stderr, "bulk-enrolld outbox list: no --dry-run or --all\n");
-			return -1;
+			return USAGE_BAD;
 		}
 		if (a->f.state == NULL && a->f.nids == 0)
 			a->f.state = "failed";
@@ -152,13 +152,13 @@ parse_args(int argc, char **argv, struct args *a)
 	case VERB_REQUEUE:
 		if (a->f.state != NULL && strcmp(a->f.state, "failed") != 0) {
 			fprintf(stderr, "bulk-enrolld outbox requeue: only failed rows are requeued\n");
-			return -1;
+			return USAGE_BAD;
 		}
 		/* A slip of the keyboard must not requeue thousands of rows. */
-		if (!a->all && a->f.nids == 0 && a->f.older_than_days < 0) {
+		if (!named) {
 			fprintf(stderr, "bulk-enrolld outbox requeue: name the rows (ids, "
 			    "--older-than) or say --all\n");
-			return -1;
+			return USAGE_BAD;
 		}
 		break;
 	case VERB_PURGE:
@@ -167,17 +167,42 @@ parse_args(int argc, char **argv, struct args *a)
 		if (strcmp(a->f.state, "done") != 0 && strcmp(a->f.state, "failed") != 0) {
 			fprintf(stderr, "bulk-enrolld outbox purge: only done or failed rows are "
 			    "deleted; undelivered rows never are\n");
-			return -1;
+			return USAGE_BAD;
 		}
-		if (strcmp(a->f.state, "failed") == 0 && !a->all && a->f.nids == 0 &&
-		    a->f.older_than_days < 0) {
+		if (strcmp(a->f.state, "failed") == 0 && !named) {
 			fprintf(stderr, "bulk-enrolld outbox purge --state failed: name the rows "
 			    "(ids, --older-than) or say --all\n");
-			return -1;
+			return USAGE_BAD;
 		}
 		break;
 	}
-	return 0;
+	return USAGE_OK;
+}
+
+/* Fills a from argv; prints the problem on bad usage. */
+static enum usage
+parse_args(int argc, char **argv, struct args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->f.older_than_days = -1;
+	a->limit = LIST_DEFAULT_LIMIT;
+	if (parse_verb(argc, argv, a) != USAGE_OK || parse_options(argc, argv, a) != USAGE_OK)
+		return USAGE_BAD;
+	if (a->f.kind != NULL && strcmp(a->f.kind, "order") != 0 && strcmp(a->f.kind, "email") != 0) {
+		fprintf(stderr, "bulk-enrolld outbox: --kind is order or email\n");
+		return USAGE_BAD;
+	}
+	if (a->f.state != NULL && strcmp(a->f.state, "pending") != 0 &&
+	    strcmp(a->f.state, "sending") != 0 && strcmp(a->f.state, "done") != 0 &&
+	    strcmp(a->f.state, "failed") != 0) {
+		fprintf(stderr, "bulk-enrolld outbox: --state is pending, sending, done or failed\n");
+		return USAGE_BAD;
+	}
+	if (a->all && a->f.nids > 0) {
+		fprintf(stderr, "bulk-enrolld outbox: --all or ids, not both\n");
+		return USAGE_BAD;
+	}
+	return check_verb(a);
 }
 
 /* Prints one row as a JSON object on its own line. */
@@ -260,7 +285,7 @@ outbox_cmd_main(const struct conf *c, int argc, char **argv)
 		fprintf(stderr, "bulk-enrolld outbox: out of memory\n");
 		return 1;
 	}
-	if (parse_args(argc, argv, a) != 0) {
+	if (parse_args(argc, argv, a) != USAGE_OK) {
 		usage(stderr);
 		goto out;
 	}

@@ -181,7 +181,7 @@ worker_main(struct pool *p, bool dispatcher)
 
 	if (dispatcher) {
 		close(p->listen_fd);
-		rc = dispatch_run(&p->pc->app);
+		rc = dispatch_run(p->pc->app.conf, p->pc->app.db);
 	} else {
 		rc = responder_run(p->listen_fd, &p->pc->app);
 	}

@@ -819,6 +819,14 @@ cmd_test() {
 
 	integration_pass "$dir" "$up" "integration"
 
+	# Every link in the Markdown resolves inside the repository.
+	if "$PYTHON" "$SRC_DIR/tests/check-links.py" >"$dir/links.out" 2>&1; then
+		record "docs links" 1 0
+	else
+		sed 's/^/  docs links: /' "$dir/links.out" >&2
+		record "docs links" 0 1
+	fi
+
 	# The README's `run` and `stop`, from a copy of this checkout that only
 	# root can enter, in a clean environment (none of this stack's BULK_*).
 	say "readme commands: run, demo POST, stop, from a directory only root can enter"

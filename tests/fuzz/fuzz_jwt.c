@@ -18,6 +18,7 @@
 
 #include "arena.h"
 #include "b64url.h"
+#include "err.h"
 #include "jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,10 +42,10 @@ setup(void)
 {
 	struct jwt_settings s = { .issuer = "iss", .audience = "aud", .secret = SECRET,
 	    .leeway = 1 };
-	char err[256];
+	struct err err = { "" };
 
-	if (jwt_keyring_load_mem(&ring, &s, NULL, 0, jwks, sizeof(jwks) - 1, err,
-	    sizeof(err)) != 0 || (arena = arena_new(1024 * 1024)) == NULL)
+	if (jwt_keyring_load_mem(&ring, &s, NULL, 0, jwks, sizeof(jwks) - 1, &err) != 0 ||
+	    (arena = arena_new(1024 * 1024)) == NULL)
 		abort();
 }
 
@@ -79,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct jwt_settings s = { .issuer = "i", .audience = "a", .leeway = 1 };
 	struct jwt_keyring *k;
 	struct jwt_claims c;
-	char err[256];
+	struct err err = { "" };
 
 	if (ring == NULL)
 		setup();
@@ -97,12 +98,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		if (jwt_keyring_load_mem(&k, &s, NULL, 0, (const char *)data + 1, size - 1,
-		    err, sizeof(err)) == 0)
+		    &err) == 0)
 			jwt_keyring_free(k);
 		break;
 	default:
 		if (jwt_keyring_load_mem(&k, &s, (const char *)data + 1, size - 1, NULL, 0,
-		    err, sizeof(err)) == 0)
+		    &err) == 0)
 			jwt_keyring_free(k);
 		break;
 	}

@@ -45,7 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		"Zo\xc3\xab <O'Brien>", "ada@example.com", "", "course-v1:A+B+C", "Acme & Co",
 		"https://learn.example.com/?a=1&b=\"2\"",
 	};
-	char err[512], *course;
+	struct err e;
+	char *err = e.msg, *course;
 	struct buf out;
 	unsigned flags;
 
@@ -59,11 +60,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			start = i + 1;
 		}
 	}
-	err[0] = '\0';
+	err_clear(&e);
 	if (mail_templates_parse(&t, (flags & 1) ? seg[0] : NULL, len[0],
 	    (flags & 2) ? seg[1] : NULL, len[1], (flags & 4) ? seg[2] : NULL, len[2],
-	    err, sizeof(err)) != 0) {
-		if (t != NULL || memchr(err, '\0', sizeof(err)) == NULL ||
+	    &e) != MAIL_OK) {
+		if (t != NULL || memchr(err, '\0', sizeof(e.msg)) == NULL ||
 		    (strncmp(err, "subject.txt: ", 13) != 0 && strncmp(err, "body.txt: ", 10) != 0 &&
 		    strncmp(err, "body.html: ", 11) != 0))
 			abort();

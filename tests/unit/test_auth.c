@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "arena.h"
+#include "err.h"
 #include "auth.h"
 
 #define NOW     ((time_t)1700000000)
@@ -52,10 +53,10 @@ group_setup(void **state)
 		.issuer = "http://127.0.0.1:8000/oauth2", .audience = "lms-key",
 		.secret = "lms-secret-key-for-tests", .leeway = 1,
 	};
-	char err[256];
+	struct err err;
 
 	(void)state;
-	if (jwt_keyring_load(&ring, &s, err, sizeof(err)) != 0)
+	if (jwt_keyring_load(&ring, &s, &err) != 0)
 		return -1;
 	good_token = slurp("tokens/hs256_valid.jwt");
 	restricted_token = slurp("tokens/restricted.jwt");
@@ -184,10 +185,10 @@ static void
 test_default_roles(void **state)
 {
 	struct auth_roles *r;
-	char err[128];
+	struct err err = { "" };
 
 	(void)state;
-	assert_int_equal(auth_roles_parse(&r, NULL, err, sizeof(err)), 0);
+	assert_int_equal(auth_roles_parse(&r, NULL, &err), 0);
 	assert_false(can(r, "enterprise_learner:" ENT));
 	assert_false(can(r, "enterprise_learner:*"));
 	assert_false(can(r, "enterprise_admin:00000000000000000000000000000000"));
@@ -226,11 +227,10 @@ static void
 test_custom_roles(void **state)
 {
 	struct auth_roles *r;
-	char err[128];
+	struct err err = { "" };
 
 	(void)state;
-	assert_int_equal(auth_roles_parse(&r, " bulk_enroller, ops.admin  other-role,", err,
-	    sizeof(err)), 0);
+	assert_int_equal(auth_roles_parse(&r, " bulk_enroller, ops.admin  other-role,", &err), 0);
 	assert_true(can(r, "bulk_enroller:" ENT));
 	assert_true(can(r, "ops.admin:*"));
 	assert_true(can(r, "other-role:*"));
@@ -243,20 +243,19 @@ static void
 test_roles_parse_errors(void **state)
 {
 	struct auth_roles *r = (struct auth_roles *)1;
-	char err[128];
+	struct err err = { "" };
 
 	(void)state;
-	assert_int_equal(auth_roles_parse(&r, "", err, sizeof(err)), -1);
+	assert_int_equal(auth_roles_parse(&r, "", &err), AUTH_ROLES_ERR_INVALID);
 	assert_null(r);
-	assert_string_equal(err, "jwt.admin_roles: no role given");
-	assert_int_equal(auth_roles_parse(&r, " , ,", err, sizeof(err)), -1);
-	assert_int_equal(auth_roles_parse(&r, "enterprise_admin,enterprise_learner", err,
-	    sizeof(err)), -1);
-	assert_string_equal(err, "jwt.admin_roles: enterprise_learner can never grant enrollment");
-	assert_int_equal(auth_roles_parse(&r, "admin:ctx", err, sizeof(err)), -1);
-	assert_string_equal(err, "jwt.admin_roles: role 1 has a character outside [A-Za-z0-9_.-]");
-	assert_int_equal(auth_roles_parse(&r, "a,b,c,\xc3\xa9", err, sizeof(err)), -1);
-	assert_string_equal(err, "jwt.admin_roles: role 4 has a character outside [A-Za-z0-9_.-]");
+	assert_string_equal(err_msg(&err), "jwt.admin_roles: no role given");
+	assert_int_equal(auth_roles_parse(&r, " , ,", &err), AUTH_ROLES_ERR_INVALID);
+	assert_int_equal(auth_roles_parse(&r, "enterprise_admin,enterprise_learner", &err), AUTH_ROLES_ERR_INVALID);
+	assert_string_equal(err_msg(&err), "jwt.admin_roles: enterprise_learner can never grant enrollment");
+	assert_int_equal(auth_roles_parse(&r, "admin:ctx", &err), AUTH_ROLES_ERR_INVALID);
+	assert_string_equal(err_msg(&err), "jwt.admin_roles: role 1 has a character outside [A-Za-z0-9_.-]");
+	assert_int_equal(auth_roles_parse(&r, "a,b,c,\xc3\xa9", &err), AUTH_ROLES_ERR_INVALID);
+	assert_string_equal(err_msg(&err), "jwt.admin_roles: role 4 has a character outside [A-Za-z0-9_.-]");
 }
 
 int

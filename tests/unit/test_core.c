@@ -98,7 +98,7 @@ test_jsonw_layout(void **state)
 	buf_reset(&b);
 	jsonw_init(&w, &b);
 	jsonw_object_open(&w);
-	assert_int_equal(jsonw_finish(&w), -1);
+	assert_int_equal(jsonw_finish(&w), JSONW_ERR_NESTING);
 	buf_free(&b);
 }
 
@@ -111,9 +111,9 @@ test_uuid_forms(void **state)
 	assert_int_equal(uuid_normalize("E1A2B3C4-D5E6-478F-9A0B-1C2D3E4F5A6B", 36, out), 0);
 	assert_string_equal(out, "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b");
 	assert_int_equal(uuid_normalize("e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b", 32, out), 0);
-	assert_int_equal(uuid_normalize("e1a2b3c4d5e6478f9a0b1c2d3e4f5a6", 31, out), -1);
-	assert_int_equal(uuid_normalize("e1a2b3c4-d5e6-478f-9a0b_1c2d3e4f5a6b", 36, out), -1);
-	assert_int_equal(uuid_normalize("z1a2b3c4d5e6478f9a0b1c2d3e4f5a6b", 32, out), -1);
+	assert_int_equal(uuid_normalize("e1a2b3c4d5e6478f9a0b1c2d3e4f5a6", 31, out), UUID_ERR_INVALID);
+	assert_int_equal(uuid_normalize("e1a2b3c4-d5e6-478f-9a0b_1c2d3e4f5a6b", 36, out), UUID_ERR_INVALID);
+	assert_int_equal(uuid_normalize("z1a2b3c4d5e6478f9a0b1c2d3e4f5a6b", 32, out), UUID_ERR_INVALID);
 	uuid_hyphenate("e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b", hy);
 	assert_string_equal(hy, "e1a2b3c4-d5e6-478f-9a0b-1c2d3e4f5a6b");
 	assert_int_equal(uuid_generate(out), 0);

@@ -1,7 +1,7 @@
 /*
  * The dispatcher's pure pieces (src/dispatch.h): the retry back-off, the
- * e-mail payload parser, the link to start learning and the Message-ID.
- * The loop itself (claim, deliver, settle) is covered through the real
+ * link to start learning and the Message-ID (the e-mail payload's parser
+ * is outbox_payload.c's: test_outbox.c).  The loop itself (claim, deliver, settle) is covered through the real
  * stack by tests/integration/test_outbox.py.
  */
 #include "config.h"
@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "dispatch.h"
+#include "err.h"
 
 static void
 test_backoff_doubles_from_the_base(void **state)
@@ -52,79 +53,10 @@ test_backoff_jitter_adds_up_to_a_quarter(void **state)
 	assert_int_equal(dispatch_backoff_ms(1000, 1, 7.0), 1250);
 }
 
-#define PENDING_PAYLOAD "{\"learner_name\": null, \"email\": \"new@example.com\", " \
-	"\"course_run_key\": \"course-v1:edX+DemoX+2026\", \"course_name\": \"Demonstration Course\", " \
-	"\"enterprise_customer_name\": \"Demo Corp\", " \
-	"\"enterprise_customer_uuid\": \"e1a2b3c4-d5e6-478f-9a0b-1c2d3e4f5a6b\", " \
-	"\"enterprise_customer_slug\": \"demo-corp\", \"pending\": true, " \
-	"\"idempotency_key\": \"email-pending:e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b:17\"}"
-
-static int
-parse(const char *payload, struct dispatch_email *m)
-{
-	char why[128];
-
-	return dispatch_email_parse(payload, strlen(payload), m, why, sizeof(why));
-}
-
-static void
-test_email_payload_parses(void **state)
-{
-	struct dispatch_email m;
-
-	(void)state;
-	assert_int_equal(parse(PENDING_PAYLOAD, &m), 0);
-	assert_null(m.learner_name);
-	assert_string_equal(m.email, "new@example.com");
-	assert_string_equal(m.course_run_key, "course-v1:edX+DemoX+2026");
-	assert_string_equal(m.course_name, "Demonstration Course");
-	assert_string_equal(m.enterprise_name, "Demo Corp");
-	assert_string_equal(m.enterprise_slug, "demo-corp");
-	assert_string_equal(m.idempotency_key,
-	    "email-pending:e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b:17");
-	assert_true(m.pending);
-	dispatch_email_clear(&m);
-
-	assert_int_equal(parse("{\"learner_name\": \"Alice \\u00e9\", \"email\": \"a@x.org\", "
-	    "\"course_run_key\": \"k\", \"pending\": false, \"idempotency_key\": \"email:a:b\", "
-	    "\"future\": {\"nested\": [1, 2]}}", &m), 0);
-	assert_string_equal(m.learner_name, "Alice \xc3\xa9");
-	assert_false(m.pending);
-	assert_null(m.course_name);
-	dispatch_email_clear(&m);
-}
-
-static void
-test_email_payload_refusals(void **state)
-{
-	static const char *bad[] = {
-		"", "null", "[]", "\"x\"", "{",
-		"{\"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",              /* no email */
-		"{\"email\": \"\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",
-		"{\"email\": \"a@x.org\", \"course_run_key\": \"k\"}",                  /* no key */
-		"{\"email\": 5, \"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",
-		"{\"email\": \"a@x.org\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\", "
-		    "\"pending\": \"yes\"}",
-		"{\"email\": \"a@x.org\", \"email\": \"b@x.org\", \"course_run_key\": \"k\", "
-		    "\"idempotency_key\": \"i\"}",
-		"{\"email\": \"a\\u0000b\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",
-		"{\"email\": \"a@x.org\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\"} []",
-		"{\"email\": \"a@x.org\", \"course_run_key\": null, \"idempotency_key\": \"i\"}",
-	};
-	struct dispatch_email m;
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(parse(bad[i], &m), -1);
-		assert_null(m.email);           /* nothing left to free */
-	}
-}
-
 static void
 test_link_for_pending_and_existing_learners(void **state)
 {
-	struct dispatch_email m = { .course_run_key = "course-v1:edX+DemoX+2026",
+	struct outbox_email_payload m = { .course_run_key = "course-v1:edX+DemoX+2026",
 	    .enterprise_slug = "demo-corp", .pending = true };
 	struct buf b;
 
@@ -142,7 +74,7 @@ test_link_for_pending_and_existing_learners(void **state)
 static void
 test_link_falls_back_to_the_base_that_is_set(void **state)
 {
-	struct dispatch_email m = { .course_run_key = "k", .enterprise_slug = "s",
+	struct outbox_email_payload m = { .course_run_key = "k", .enterprise_slug = "s",
 	    .pending = true };
 	struct buf b;
 
@@ -173,38 +105,40 @@ test_message_id_from_the_key(void **state)
 	/* characters that cannot appear in a msg-id are replaced */
 	assert_int_equal(dispatch_message_id("a b<c>\r\n@", id, sizeof(id)), 0);
 	assert_string_equal(id, "a-b-c----@" DISPATCH_MESSAGE_ID_DOMAIN);
-	assert_int_equal(dispatch_message_id("", id, sizeof(id)), -1);
-	assert_int_equal(dispatch_message_id("email:aa11:bb22", small, sizeof(small)), -1);
+	assert_int_equal(dispatch_message_id("", id, sizeof(id)), DISPATCH_ERR_FULL);
+	assert_int_equal(dispatch_message_id("email:aa11:bb22", small, sizeof(small)),
+	    DISPATCH_ERR_FULL);
 }
 
 static void
 test_check_config(void **state)
 {
 	struct conf c;
+	struct err e = { "" };
 	char err[512];
 
 	(void)state;
 	assert_int_equal(conf_init(&c), 0);
 	/* Nothing to deliver to: nothing to check. */
-	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, &e), DISPATCH_OK);
 
 	assert_int_equal(conf_set(&c, "mail.url", "smtp://127.0.0.1:25", err, sizeof(err)), 0);
-	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "mail.url and mail.from go together");
+	assert_int_equal(dispatch_check_config(&c, &e), DISPATCH_ERR_CONFIG);
+	assert_string_equal(e.msg, "mail.url and mail.from go together");
 	assert_int_equal(conf_set(&c, "mail.from", "a@example.com", err, sizeof(err)), 0);
-	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, &e), DISPATCH_OK);
 
 	assert_int_equal(conf_set(&c, "mail.templates_dir", "/nonexistent/templates", err, sizeof(err)), 0);
-	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "mail.templates_dir: /nonexistent/templates"));
+	assert_int_equal(dispatch_check_config(&c, &e), DISPATCH_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "mail.templates_dir: /nonexistent/templates"));
 	assert_int_equal(conf_set(&c, "mail.templates_dir", TEST_DATA_DIR "/../../packaging/templates",
 	    err, sizeof(err)), 0);
-	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), 0);
+	assert_int_equal(dispatch_check_config(&c, &e), DISPATCH_OK);
 
 	assert_int_equal(conf_set(&c, "order.url", "http://127.0.0.1:9", err, sizeof(err)), 0);
 	assert_int_equal(conf_set(&c, "order.token_file", "/nonexistent/token", err, sizeof(err)), 0);
-	assert_int_equal(dispatch_check_config(&c, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order service: "));
+	assert_int_equal(dispatch_check_config(&c, &e), DISPATCH_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order service: "));
 	conf_free(&c);
 }
 
@@ -245,8 +179,6 @@ main(void)
 		cmocka_unit_test(test_backoff_doubles_from_the_base),
 		cmocka_unit_test(test_backoff_is_capped_at_one_hour),
 		cmocka_unit_test(test_backoff_jitter_adds_up_to_a_quarter),
-		cmocka_unit_test(test_email_payload_parses),
-		cmocka_unit_test(test_email_payload_refusals),
 		cmocka_unit_test(test_link_for_pending_and_existing_learners),
 		cmocka_unit_test(test_link_falls_back_to_the_base_that_is_set),
 		cmocka_unit_test(test_message_id_from_the_key),

@@ -20,6 +20,7 @@
 
 #include "arena.h"
 #include "b64url.h"
+#include "err.h"
 #include "jwt.h"
 
 /* Must match make_vectors.py. */
@@ -70,15 +71,15 @@ static int
 group_setup(void **state)
 {
 	struct jwt_settings s = settings(1);
-	char err[256];
+	struct err err = { "" };
 
 	(void)state;
-	if (jwt_keyring_load(&ring, &s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "keyring: %s\n", err);
+	if (jwt_keyring_load(&ring, &s, &err) != 0) {
+		fprintf(stderr, "keyring: %s\n", err_msg(&err));
 		return -1;
 	}
 	s.leeway = 60;
-	if (jwt_keyring_load(&ring60, &s, err, sizeof(err)) != 0)
+	if (jwt_keyring_load(&ring60, &s, &err) != 0)
 		return -1;
 	arena = arena_new(4 * 1024 * 1024);
 	return arena == NULL ? -1 : 0;
@@ -442,17 +443,17 @@ test_no_key_for_alg(void **state)
 	struct jwt_settings s = { .issuer = ISS, .audience = AUD, .leeway = 1 };
 	struct jwt_keyring *k;
 	struct jwt_claims c;
-	char err[256];
+	struct err err = { "" };
 
 	(void)state;
 	/* An RSA-only issuer: HS256 tokens have no secret to be checked with. */
-	assert_int_equal(jwt_keyring_load(&k, &s, err, sizeof(err)), 0);
+	assert_int_equal(jwt_keyring_load(&k, &s, &err), 0);
 	assert_int_equal(verify_file(k, "hs256_valid", &c), JWT_ERR_NO_KEY);
 	assert_int_equal(verify_file(k, "rs256_valid", &c), JWT_ERR_NO_KEY);
 	jwt_keyring_free(k);
 	/* A secret-only keyring never tries the PEM as an HMAC key. */
 	s.secret = SECRET;
-	assert_int_equal(jwt_keyring_load(&k, &s, err, sizeof(err)), 0);
+	assert_int_equal(jwt_keyring_load(&k, &s, &err), 0);
 	assert_int_equal(verify_file(k, "alg_confusion", &c), JWT_ERR_SIGNATURE);
 	assert_int_equal(verify_file(k, "rs256_valid", &c), JWT_ERR_NO_KEY);
 	jwt_keyring_free(k);
@@ -463,15 +464,15 @@ static void
 expect_load_error(struct jwt_settings s, const char *want)
 {
 	struct jwt_keyring *k = (struct jwt_keyring *)1;
-	char err[256] = "";
+	struct err err = { "" };
 
-	assert_int_equal(jwt_keyring_load(&k, &s, err, sizeof(err)), -1);
+	assert_int_not_equal(jwt_keyring_load(&k, &s, &err), JWT_KEYRING_OK);
 	assert_null(k);
-	if (strstr(err, want) == NULL)
+	if (strstr(err_msg(&err), want) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, want);
 	/* Secret values never appear in messages. */
-	assert_null(strstr(err, SECRET));
-	assert_null(strstr(err, "license-manager-secret"));
+	assert_null(strstr(err_msg(&err), SECRET));
+	assert_null(strstr(err_msg(&err), "license-manager-secret"));
 }
 
 static void
@@ -516,7 +517,7 @@ test_keyring_mem_errors(void **state)
 	struct jwt_settings s = { .issuer = ISS, .audience = AUD, .secret = SECRET,
 	    .jwks_file = "mem.json", .leeway = 1 };
 	struct jwt_keyring *k;
-	char err[256];
+	struct err err = { "" };
 	/* A 512-bit modulus: refused as too weak. */
 	const char *weak = "{\"keys\":[{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":"
 	    "\"0Z6jXN6vGbwDMV8XgoVxhFHfwcDU3JbwZ-zM2lrvYtlg5cQ7B1oyeLq5Ii1mAvt8Ar4oB6VHnQb4nTz13kmyVw\"}]}";
@@ -524,13 +525,13 @@ test_keyring_mem_errors(void **state)
 	    "\"EXTRA\":1}]";
 
 	(void)state;
-	assert_int_equal(jwt_keyring_load_mem(&k, &s, NULL, 0, weak, strlen(weak), err,
-	    sizeof(err)), -1);
-	assert_non_null(strstr(err, "mem.json: key 1: modulus of 512 bits"));
-	assert_int_equal(jwt_keyring_load_mem(&k, &s, secret_leak, strlen(secret_leak),
-	    NULL, 0, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "entry 1: unknown member"));
-	assert_null(strstr(err, "hunter2"));
+	assert_int_not_equal(jwt_keyring_load_mem(&k, &s, NULL, 0, weak, strlen(weak), &err),
+	    JWT_KEYRING_OK);
+	assert_non_null(strstr(err_msg(&err), "mem.json: key 1: modulus of 512 bits"));
+	assert_int_not_equal(jwt_keyring_load_mem(&k, &s, secret_leak, strlen(secret_leak),
+	    NULL, 0, &err), JWT_KEYRING_OK);
+	assert_non_null(strstr(err_msg(&err), "entry 1: unknown member"));
+	assert_null(strstr(err_msg(&err), "hunter2"));
 }
 
 static void
@@ -555,19 +556,19 @@ test_b64url(void **state)
 	assert_int_equal(b64url_decode("QQ", 2, out, sizeof(out), &outlen), 0);
 	assert_int_equal(out[0], 'A');
 	/* Non-canonical trailing bits, padding, the other alphabet, stray bytes. */
-	assert_int_equal(b64url_decode("QR", 2, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("QUJ", 3, out, sizeof(out), &outlen), -1);
+	assert_int_equal(b64url_decode("QR", 2, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("QUJ", 3, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
 	assert_int_equal(b64url_decode("QUI", 3, out, sizeof(out), &outlen), 0);
-	assert_int_equal(b64url_decode("QQ==", 4, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("Q", 1, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("a+b/", 4, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("ab c", 4, out, sizeof(out), &outlen), -1);
-	assert_int_equal(b64url_decode("ab\0c", 4, out, sizeof(out), &outlen), -1);
+	assert_int_equal(b64url_decode("QQ==", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("Q", 1, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("a+b/", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("ab c", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
+	assert_int_equal(b64url_decode("ab\0c", 4, out, sizeof(out), &outlen), B64URL_ERR_INVALID);
 	assert_int_equal(b64url_decode("-_-_", 4, out, sizeof(out), &outlen), 0);
 	assert_int_equal(out[0], 0xfb);
 	assert_int_equal(out[2], 0xbf);
 	/* Output capacity is respected. */
-	assert_int_equal(b64url_decode("QUJD", 4, out, 2, &outlen), -1);
+	assert_int_equal(b64url_decode("QUJD", 4, out, 2, &outlen), B64URL_ERR_NOSPACE);
 	assert_int_equal(b64url_decode("", 0, out, 0, &outlen), 0);
 	assert_int_equal(outlen, 0);
 }

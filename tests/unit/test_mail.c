@@ -41,9 +41,9 @@ static struct mail_templates *
 builtins(void)
 {
 	struct mail_templates *t = NULL;
-	char err[256] = "";
+	struct err err = { "" };
 
-	assert_int_equal(mail_templates_load(&t, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mail_templates_load(&t, NULL, &err), 0);
 	assert_non_null(t);
 	return t;
 }
@@ -160,7 +160,7 @@ test_exact_message(void **state)
 	    "PHA+SW50cm88L3A+DQo=\r\n"
 	    "--=_bulk_2dac31c296291a88--\r\n";
 	struct mail_templates *t = NULL;
-	char err[256] = "";
+	struct err err = { "" };
 	struct buf out;
 
 	/* The boundary is SipHash-1-3 of the Message-ID under the process key. */
@@ -171,7 +171,7 @@ test_exact_message(void **state)
 	(void)state;
 	hash_seed_set(key);
 	assert_int_equal(mail_templates_parse(&t, subject, strlen(subject), text, strlen(text),
-	    html, strlen(html), err, sizeof(err)), 0);
+	    html, strlen(html), &err), 0);
 	buf_init(&out, 1 << 16);
 	assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), 0);
 	assert_string_equal(out.data, expected);
@@ -386,17 +386,17 @@ test_header_injection(void **state)
 	assert_int_equal(buf_puts(&out, "keep"), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v.email = bad[i];
-		assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), -1);
+		assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), MAIL_ERR_HEADER);
 		assert_false(mail_header_value_ok(bad[i]));
 		v.email = ada.email;
-		assert_int_equal(mail_render_at(t, &v, bad[i], MSGID, T0, &out), -1);
+		assert_int_equal(mail_render_at(t, &v, bad[i], MSGID, T0, &out), MAIL_ERR_HEADER);
 	}
 	v.email = NULL;
-	assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), -1);
+	assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), MAIL_ERR_HEADER);
 	v.email = ada.email;
-	assert_int_equal(mail_render_at(t, &v, FROM, "a>\r\nBcc: x@y.z", T0, &out), -1);
-	assert_int_equal(mail_render_at(t, &v, FROM, "a>b", T0, &out), -1);
-	assert_int_equal(mail_render_at(t, &v, FROM, "a b", T0, &out), -1);
+	assert_int_equal(mail_render_at(t, &v, FROM, "a>\r\nBcc: x@y.z", T0, &out), MAIL_ERR_HEADER);
+	assert_int_equal(mail_render_at(t, &v, FROM, "a>b", T0, &out), MAIL_ERR_HEADER);
+	assert_int_equal(mail_render_at(t, &v, FROM, "a b", T0, &out), MAIL_ERR_HEADER);
 	assert_string_equal(out.data, "keep");
 	assert_int_equal(out.len, 4);
 
@@ -442,11 +442,11 @@ static void
 expect_text_error(const char *text, size_t len, const char *want)
 {
 	struct mail_templates *t = (struct mail_templates *)&t;    /* must be reset */
-	char err[256] = "";
+	struct err err = { "" };
 
-	assert_int_equal(mail_templates_parse(&t, NULL, 0, text, len, NULL, 0, err, sizeof(err)), -1);
+	assert_int_equal(mail_templates_parse(&t, NULL, 0, text, len, NULL, 0, &err), MAIL_ERR_TEMPLATE);
 	assert_null(t);
-	assert_string_equal(err, want);
+	assert_string_equal(err.msg, want);
 }
 
 #define EXPECT_TEXT_ERROR(text, want) expect_text_error(text, sizeof(text) - 1, want)
@@ -455,7 +455,8 @@ static void
 test_template_errors(void **state)
 {
 	struct mail_templates *t = NULL;
-	char err[256] = "", *big;
+	struct err err = { "" };
+	char *big;
 
 	(void)state;
 	EXPECT_TEXT_ERROR("Hi {{nmae}},", "body.txt: offset 3: unknown placeholder {{nmae}}");
@@ -479,18 +480,17 @@ test_template_errors(void **state)
 
 	/* the other two files name themselves */
 	assert_int_equal(mail_templates_parse(&t, "Hello {{course_name}", 20, NULL, 0, NULL, 0,
-	    err, sizeof(err)), -1);
-	assert_string_equal(err, "subject.txt: offset 6: unterminated {{");
+	    &err), MAIL_ERR_TEMPLATE);
+	assert_string_equal(err.msg, "subject.txt: offset 6: unterminated {{");
 	assert_int_equal(mail_templates_parse(&t, NULL, 0, NULL, 0, "<p>{{#course}}x{{/course}}",
-	    26, err, sizeof(err)), -1);
-	assert_string_equal(err, "body.html: offset 3: unknown placeholder {{#course}}");
+	    26, &err), MAIL_ERR_TEMPLATE);
+	assert_string_equal(err.msg, "body.html: offset 3: unknown placeholder {{#course}}");
 
 	/* 64 KiB is fine, one byte more is not */
 	big = malloc(MAIL_TEMPLATE_MAX + 1);
 	assert_non_null(big);
 	memset(big, 'a', MAIL_TEMPLATE_MAX + 1);
-	assert_int_equal(mail_templates_parse(&t, NULL, 0, big, MAIL_TEMPLATE_MAX, NULL, 0, err,
-	    sizeof(err)), 0);
+	assert_int_equal(mail_templates_parse(&t, NULL, 0, big, MAIL_TEMPLATE_MAX, NULL, 0, &err), 0);
 	mail_templates_free(t);
 	expect_text_error(big, MAIL_TEMPLATE_MAX + 1, "body.txt: larger than 65536 bytes");
 	free(big);
@@ -508,12 +508,12 @@ test_template_syntax(void **state)
 	    "{{course_run_key}}|}} { {x}|{{#learner_name}}{{/learner_name}}";
 	struct mail_templates *t = NULL;
 	struct mail_vars v = ada;
-	char err[256] = "", *body;
+	struct err err = { "" };
+	char *body;
 	struct buf out;
 
 	(void)state;
-	assert_int_equal(mail_templates_parse(&t, "", 0, text, sizeof(text) - 1, "", 0, err,
-	    sizeof(err)), 0);
+	assert_int_equal(mail_templates_parse(&t, "", 0, text, sizeof(text) - 1, "", 0, &err), 0);
 	buf_init(&out, 1 << 16);
 	v.learner_name = "";
 	assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), 0);
@@ -541,7 +541,8 @@ write_file(const char *path, const char *data, size_t len)
 static void
 test_load_dir(void **state)
 {
-	char dir[] = "/tmp/test_mail.XXXXXX", path[256], err[512] = "", want[512], *big;
+	char dir[] = "/tmp/test_mail.XXXXXX", path[256], want[512], *big;
+	struct err err = { "" };
 	struct mail_templates *t = NULL;
 	struct buf out;
 
@@ -551,7 +552,7 @@ test_load_dir(void **state)
 	/* only subject.txt present: the bodies fall back to the built-ins */
 	snprintf(path, sizeof(path), "%s/subject.txt", dir);
 	write_file(path, "Welcome, {{learner_name}}!\n", strlen("Welcome, {{learner_name}}!\n"));
-	assert_int_equal(mail_templates_load(&t, dir, err, sizeof(err)), 0);
+	assert_int_equal(mail_templates_load(&t, dir, &err), 0);
 	buf_init(&out, 1 << 20);
 	assert_int_equal(mail_render_at(t, &ada, FROM, MSGID, T0, &out), 0);
 	assert_non_null(strstr(out.data, "\r\nSubject: Welcome, Ada Lovelace!\r\n"));
@@ -562,26 +563,26 @@ test_load_dir(void **state)
 	/* an error names the file by its path */
 	snprintf(path, sizeof(path), "%s/body.html", dir);
 	write_file(path, "<p>{{name}}</p>", 15);
-	assert_int_equal(mail_templates_load(&t, dir, err, sizeof(err)), -1);
+	assert_int_equal(mail_templates_load(&t, dir, &err), MAIL_ERR_TEMPLATE);
 	assert_null(t);
 	snprintf(want, sizeof(want), "%s/body.html: offset 3: unknown placeholder {{name}}", dir);
-	assert_string_equal(err, want);
+	assert_string_equal(err.msg, want);
 
 	big = malloc(MAIL_TEMPLATE_MAX + 1);
 	assert_non_null(big);
 	memset(big, 'a', MAIL_TEMPLATE_MAX + 1);
 	write_file(path, big, MAIL_TEMPLATE_MAX + 1);
 	free(big);
-	assert_int_equal(mail_templates_load(&t, dir, err, sizeof(err)), -1);
+	assert_int_equal(mail_templates_load(&t, dir, &err), MAIL_ERR_TEMPLATE);
 	snprintf(want, sizeof(want), "%s/body.html: larger than 65536 bytes", dir);
-	assert_string_equal(err, want);
+	assert_string_equal(err.msg, want);
 
 	/* a directory where a file should be */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(mkdir(path, 0700), 0);
-	assert_int_equal(mail_templates_load(&t, dir, err, sizeof(err)), -1);
+	assert_int_equal(mail_templates_load(&t, dir, &err), MAIL_ERR_IO);
 	snprintf(want, sizeof(want), "%s/body.html: not a regular file", dir);
-	assert_string_equal(err, want);
+	assert_string_equal(err.msg, want);
 	assert_int_equal(rmdir(path), 0);
 
 	snprintf(path, sizeof(path), "%s/subject.txt", dir);
@@ -589,9 +590,9 @@ test_load_dir(void **state)
 	assert_int_equal(rmdir(dir), 0);
 
 	/* a missing directory is an error, not a silent fall-back */
-	assert_int_equal(mail_templates_load(&t, dir, err, sizeof(err)), -1);
+	assert_int_equal(mail_templates_load(&t, dir, &err), MAIL_ERR_IO);
 	snprintf(want, sizeof(want), "%s: No such file or directory", dir);
-	assert_string_equal(err, want);
+	assert_string_equal(err.msg, want);
 }
 
 /* The shipped files must render exactly like the built-ins. */
@@ -601,13 +602,13 @@ test_packaging_templates_match_builtins(void **state)
 	struct mail_templates *files = NULL, *t = builtins();
 	struct mail_vars v = ada, pending = ada;
 	const struct mail_vars *cases[3];
-	char err[512] = "";
+	struct err err = { "" };
 	struct buf a, b;
 	size_t i;
 
 	(void)state;
 	assert_int_equal(mail_templates_load(&files, TEST_DATA_DIR "/../../packaging/templates",
-	    err, sizeof(err)), 0);
+	    &err), 0);
 	pending.learner_name = NULL;
 	v.course_name = "<\xc3\x89" "conomie & \"Co\">";
 	cases[0] = &ada;
@@ -648,7 +649,7 @@ test_buffer_max(void **state)
 	buf_free(&out);
 
 	buf_init(&out, need - 1);
-	assert_int_equal(mail_render_at(t, &ada, FROM, MSGID, T0, &out), -1);
+	assert_int_equal(mail_render_at(t, &ada, FROM, MSGID, T0, &out), MAIL_ERR_NOMEM);
 	assert_int_equal(out.len, 0);
 	buf_free(&out);
 
@@ -660,7 +661,7 @@ test_buffer_max(void **state)
 	v.course_name = huge;
 	buf_init(&out, 1 << 20);
 	assert_int_equal(buf_puts(&out, "prefix"), 0);
-	assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), -1);
+	assert_int_equal(mail_render_at(t, &v, FROM, MSGID, T0, &out), MAIL_ERR_NOMEM);
 	assert_string_equal(out.data, "prefix");
 	buf_free(&out);
 	free(huge);

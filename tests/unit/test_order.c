@@ -1,6 +1,6 @@
 /*
- * The order service client's pieces (src/order.h): reading a line's key,
- * the batch's Idempotency-Key, the request body, the response mapping and
+ * The order service client's pieces (src/order.h, src/order_json.h): the
+ * batch's Idempotency-Key, the request body, the response mapping and
  * the OAuth2 token response.  The HTTP exchange itself is covered by
  * tests/integration/test_outbox.py against a fake order service.
  */
@@ -17,76 +17,13 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "err.h"
 #include "order.h"
+#include "order_json.h"
 
 #define LINE_A "{\"lms_user_id\": 2, \"course_run_key\": \"course-v1:edX+DemoX+2026\", " \
 	"\"idempotency_key\": \"order:aa:bb\"}"
 #define LINE_B "{\"idempotency_key\": \"order:cc:dd\", \"nested\": {\"idempotency_key\": \"x\"}}"
-
-static int
-line_key(const char *line, char *key, size_t keylen)
-{
-	char why[128];
-
-	return order_line_key(line, strlen(line), key, keylen, why, sizeof(why));
-}
-
-static void
-test_line_key_reads_the_top_level_member(void **state)
-{
-	char key[192];
-
-	(void)state;
-	assert_int_equal(line_key(LINE_A, key, sizeof(key)), 0);
-	assert_string_equal(key, "order:aa:bb");
-	/* a nested member of the same name does not override the top one */
-	assert_int_equal(line_key(LINE_B, key, sizeof(key)), 0);
-	assert_string_equal(key, "order:cc:dd");
-	assert_int_equal(line_key("{\"x\": {\"idempotency_key\": \"n\"}, \"idempotency_key\": \"k\"}",
-	    key, sizeof(key)), 0);
-	assert_string_equal(key, "k");
-}
-
-static void
-test_line_key_refuses_unusable_lines(void **state)
-{
-	char key[16];
-
-	(void)state;
-	assert_int_equal(line_key("", key, sizeof(key)), -1);
-	assert_int_equal(line_key("not json", key, sizeof(key)), -1);
-	assert_int_equal(line_key("[\"idempotency_key\"]", key, sizeof(key)), -1);
-	assert_int_equal(line_key("\"idempotency_key\"", key, sizeof(key)), -1);
-	assert_int_equal(line_key("{\"idempotency_key\": 5}", key, sizeof(key)), -1);
-	assert_int_equal(line_key("{\"idempotency_key\": \"\"}", key, sizeof(key)), -1);
-	assert_int_equal(line_key("{\"other\": \"k\"}", key, sizeof(key)), -1);
-	/* longer than the caller's buffer */
-	assert_int_equal(line_key("{\"idempotency_key\": \"0123456789abcdef\"}", key,
-	    sizeof(key)), -1);
-	/* trailing garbage, comments, a truncated document */
-	assert_int_equal(line_key("{\"idempotency_key\": \"k\"} x", key, sizeof(key)), -1);
-	assert_int_equal(line_key("{/* c */\"idempotency_key\": \"k\"}", key, sizeof(key)), -1);
-	assert_int_equal(line_key("{\"idempotency_key\": \"k\"", key, sizeof(key)), -1);
-	/* invalid UTF-8 */
-	assert_int_equal(line_key("{\"idempotency_key\": \"\xff\"}", key, sizeof(key)), -1);
-}
-
-static void
-test_line_key_depth_is_bounded(void **state)
-{
-	char deep[200], key[16];
-	size_t i;
-
-	(void)state;
-	/* 17 levels of objects: over the limit of 16 */
-	for (i = 0; i < 17; i++)
-		memcpy(deep + i * 6, "{\"a\": ", 6);
-	memcpy(deep + 17 * 6, "1", 1);
-	for (i = 0; i < 17; i++)
-		deep[17 * 6 + 1 + i] = '}';
-	deep[17 * 6 + 1 + 17] = '\0';
-	assert_int_equal(line_key(deep, key, sizeof(key)), -1);
-}
 
 static void
 test_batch_key_is_sha256_of_the_keys_in_order(void **state)
@@ -119,7 +56,7 @@ test_batch_body_embeds_lines(void **state)
 	assert_string_equal(b.data, "{\"enrollments\": [" LINE_A ", " LINE_B "]}");
 	buf_free(&b);
 	buf_init(&b, 20);
-	assert_int_equal(order_batch_body(&b, lines, 2), -1);   /* over the buffer's maximum */
+	assert_int_equal(order_batch_body(&b, lines, 2), ORDER_ERR_NOMEM);   /* over the buffer's maximum */
 	buf_free(&b);
 }
 
@@ -204,21 +141,21 @@ test_response_wrong_shape_or_count_is_refused(void **state)
 	struct order_line_outcome out[2];
 
 	(void)state;
-	assert_int_equal(parse("{\"orders\": [{\"status\": \"success\"}]}", 2, out), -1);
+	assert_int_equal(parse("{\"orders\": [{\"status\": \"success\"}]}", 2, out), ORDER_ERR_RESPONSE);
 	assert_int_equal(parse("{\"orders\": [{\"status\": \"success\"}, {\"status\": \"success\"}, "
-	    "{\"status\": \"success\"}]}", 2, out), -1);
-	assert_int_equal(parse("{}", 2, out), -1);
-	assert_int_equal(parse("{\"orders\": {}}", 2, out), -1);
-	assert_int_equal(parse("{\"orders\": \"x\"}", 2, out), -1);
-	assert_int_equal(parse("{\"orders\": [1, 2]}", 2, out), -1);
-	assert_int_equal(parse("{\"orders\": [[], []]}", 2, out), -1);
-	assert_int_equal(parse("[{\"status\": \"success\"}, {\"status\": \"success\"}]", 2, out), -1);
-	assert_int_equal(parse("<html>502 Bad Gateway</html>", 2, out), -1);
+	    "{\"status\": \"success\"}]}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("{}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("{\"orders\": {}}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("{\"orders\": \"x\"}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("{\"orders\": [1, 2]}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("{\"orders\": [[], []]}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("[{\"status\": \"success\"}, {\"status\": \"success\"}]", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(parse("<html>502 Bad Gateway</html>", 2, out), ORDER_ERR_RESPONSE);
 	assert_int_equal(parse("{\"orders\": [{\"status\": \"success\"}, {\"status\": \"success\"}]",
-	    2, out), -1);
+	    2, out), ORDER_ERR_RESPONSE);
 	assert_int_equal(parse("{\"orders\": [{\"status\": \"success\"}], "
-	    "\"orders\": [{\"status\": \"success\"}]}", 2, out), -1);
-	assert_int_equal(order_parse_response(NULL, 0, 2, out), -1);
+	    "\"orders\": [{\"status\": \"success\"}]}", 2, out), ORDER_ERR_RESPONSE);
+	assert_int_equal(order_parse_response(NULL, 0, 2, out), ORDER_ERR_RESPONSE);
 	/* and the right shape still parses */
 	assert_int_equal(parse("{\"orders\": [{\"status\": \"success\"}, {\"status\": \"failure\"}]}",
 	    2, out), 0);
@@ -261,7 +198,8 @@ test_token_response_refusals(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(order_parse_token(bad[i], strlen(bad[i]), &tok, &exp), -1);
+		assert_int_equal(order_parse_token(bad[i], strlen(bad[i]), &tok, &exp),
+		    ORDER_ERR_RESPONSE);
 		assert_null(tok);
 	}
 }
@@ -271,26 +209,27 @@ test_client_needs_url_and_credentials(void **state)
 {
 	struct order_client *c = NULL;
 	struct conf conf;
+	struct err e = { "" };
 	char err[256];
 
 	(void)state;
 	assert_int_equal(conf_init(&conf), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.url"));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order.url"));
 	assert_int_equal(conf_set(&conf, "order.url", "ftp://orders.example", err, sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
 	assert_int_equal(conf_set(&conf, "order.url", "https://orders.example/", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.token_file"));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order.token_file"));
 	assert_int_equal(conf_set(&conf, "order.oauth_url", "https://lms.example", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.client_id"));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order.client_id"));
 	assert_int_equal(conf_set(&conf, "order.token_file", "/nonexistent/order-token", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.token_file"));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_SECRET);
+	assert_non_null(strstr(e.msg, "order.token_file"));
 	assert_null(c);
 	conf_free(&conf);
 }
@@ -302,6 +241,7 @@ test_client_refuses_plain_http_unless_loopback(void **state)
 {
 	struct order_client *c = NULL;
 	struct conf conf;
+	struct err e = { "" };
 	char err[256];
 
 	(void)state;
@@ -310,16 +250,16 @@ test_client_refuses_plain_http_unless_loopback(void **state)
 	    err, sizeof(err)), 0);
 	assert_int_equal(conf_set(&conf, "order.url", "http://orders.example.com", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.url: plain http://"));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order.url: plain http://"));
 	assert_int_equal(conf_set(&conf, "order.url", "http://127.0.0.1@orders.example.com", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.url: "));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order.url: "));
 	assert_null(c);
 
 	assert_int_equal(conf_set(&conf, "order.url", "HTTP://LOCALHOST:9", err, sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_OK);
 	order_client_free(c);
 	c = NULL;
 
@@ -327,11 +267,11 @@ test_client_refuses_plain_http_unless_loopback(void **state)
 	    sizeof(err)), 0);
 	assert_int_equal(conf_set(&conf, "order.oauth_url", "http://127.0.0.1.evil.com", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "order.oauth_url: plain http://"));
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "order.oauth_url: plain http://"));
 	assert_int_equal(conf_set(&conf, "order.oauth_url", "http://[::1]:8000", err,
 	    sizeof(err)), 0);
-	assert_int_equal(order_client_new(&c, &conf, err, sizeof(err)), 0);
+	assert_int_equal(order_client_new(&c, &conf, &e), ORDER_OK);
 	order_client_free(c);
 	conf_free(&conf);
 }
@@ -340,9 +280,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_line_key_reads_the_top_level_member),
-		cmocka_unit_test(test_line_key_refuses_unusable_lines),
-		cmocka_unit_test(test_line_key_depth_is_bounded),
 		cmocka_unit_test(test_batch_key_is_sha256_of_the_keys_in_order),
 		cmocka_unit_test(test_batch_body_embeds_lines),
 		cmocka_unit_test(test_response_maps_lines_in_order),

@@ -144,17 +144,16 @@ fake_stop(struct fake *f)
 	return all;
 }
 
-static int
-send_one(struct fake *f, const char *user, const char *pass, bool *permanent, char *err,
-    size_t errlen)
+static enum outbound_err
+send_one(struct fake *f, const char *user, const char *pass, struct err *e)
 {
 	struct outbound_limits lim = { 2000, 5000, 4096 };
 	struct outbound *ob = outbound_new(&lim);
-	int rc;
+	enum outbound_err rc;
 
 	assert_non_null(ob);
 	rc = outbound_smtp_send(ob, f->url, user, pass, "a@example.com", "b@example.com",
-	    MESSAGE, strlen(MESSAGE), permanent, err, errlen);
+	    MESSAGE, strlen(MESSAGE), e);
 	outbound_free(ob);          /* QUIT, and the connection closes */
 	return rc;
 }
@@ -173,16 +172,15 @@ static void
 test_credentials_are_never_sent_without_starttls(void **state)
 {
 	struct fake f;
-	char err[512] = "";
-	bool permanent = true;
+	struct err e = { "" };
 	char *seen;
 
 	(void)state;
 	fake_start(&f);
-	assert_int_equal(send_one(&f, "mailer", PASSWORD, &permanent, err, sizeof(err)), -1);
+	/* transient: retried, then parked */
+	assert_int_equal(send_one(&f, "mailer", PASSWORD, &e), OUTBOUND_ERR_TRANSPORT);
 	seen = fake_stop(&f);
-	assert_false(permanent);                       /* retried, then parked */
-	assert_non_null(strstr(err, "STARTTLS"));
+	assert_non_null(strstr(e.msg, "STARTTLS"));
 	assert_null(strstr(seen, "AUTH"));
 	assert_null(strstr(seen, "MAIL FROM"));
 	assert_null(strstr(seen, PASSWORD));
@@ -193,13 +191,12 @@ static void
 test_without_credentials_plain_smtp_still_works(void **state)
 {
 	struct fake f;
-	char err[512] = "";
-	bool permanent = true;
+	struct err e = { "" };
 	char *seen;
 
 	(void)state;
 	fake_start(&f);
-	assert_int_equal(send_one(&f, NULL, NULL, &permanent, err, sizeof(err)), 0);
+	assert_int_equal(send_one(&f, NULL, NULL, &e), OUTBOUND_OK);
 	seen = fake_stop(&f);
 	assert_non_null(strstr(seen, "MAIL FROM:<a@example.com>"));
 	assert_non_null(strstr(seen, "Subject: x\r\n"));
@@ -244,18 +241,18 @@ test_plain_http_only_to_loopback(void **state)
 		"http://[::2]/", "http://10.0.0.1", "ftp://127.0.0.1/", "smtp://127.0.0.1",
 		"127.0.0.1:9000", "not a url", "",
 	};
-	char why[256];
+	struct err why = { "" };
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (outbound_url_check(ok[i], why, sizeof(why)) != 0)
-			fail_msg("%s refused: %s", ok[i], why);
+		if (outbound_url_check(ok[i], &why) != OUTBOUND_OK)
+			fail_msg("%s refused: %s", ok[i], why.msg);
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (outbound_url_check(refused[i], why, sizeof(why)) != -1)
+		if (outbound_url_check(refused[i], &why) != OUTBOUND_ERR_URL)
 			fail_msg("%s accepted", refused[i]);
-	assert_int_equal(outbound_url_check("http://orders.example.com", why, sizeof(why)), -1);
-	assert_non_null(strstr(why, "https://"));
+	assert_int_equal(outbound_url_check("http://orders.example.com", &why), OUTBOUND_ERR_URL);
+	assert_non_null(strstr(why.msg, "https://"));
 }
 
 /* The transfer layer refuses too, before connecting anywhere. */
@@ -265,14 +262,15 @@ test_post_refuses_plain_http_to_another_host(void **state)
 	struct outbound_limits lim = { 2000, 2000, 4096 };
 	struct outbound_response res;
 	struct outbound *ob = outbound_new(&lim);
+	struct err e = { "" };
 
 	(void)state;
 	assert_non_null(ob);
 	buf_init(&res.body, 4096);
 	assert_int_equal(outbound_post(ob, "http://127.0.0.1@orders.invalid/api", NULL,
-	    "application/json", "{}", 2, &res), -1);
+	    "application/json", "{}", 2, &res, &e), OUTBOUND_ERR_URL);
 	assert_int_equal(res.status, 0);
-	assert_non_null(strstr(res.error, "in clear"));
+	assert_non_null(strstr(e.msg, "in clear"));
 	buf_free(&res.body);
 	outbound_free(ob);
 }

@@ -1,5 +1,6 @@
 /*
- * Outbox payloads and idempotency keys (src/outbox.h scheme); the operator
+ * Outbox payloads and idempotency keys (src/outbox_payload.h), written and
+ * read back; the operator
  * statements' filters refused before any round trip; the depth gauges.
  * (The statements themselves run against MariaDB in
  * tests/integration/test_outbox_admin.py.)
@@ -17,6 +18,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "db.h"
+#include "err.h"
 #include "metrics.h"
 #include "outbox.h"
 
@@ -87,6 +89,144 @@ test_email_rows(void **state)
 }
 
 /* A handle whose server does not exist: any round trip is DB_ERR_CONNECT. */
+#define LINE_A "{\"lms_user_id\": 2, \"course_run_key\": \"course-v1:edX+DemoX+2026\", " \
+	"\"idempotency_key\": \"order:aa:bb\"}"
+#define LINE_B "{\"idempotency_key\": \"order:cc:dd\", \"nested\": {\"idempotency_key\": \"x\"}}"
+
+static enum outbox_payload_err
+line_key(const char *line, char *key, size_t keylen)
+{
+	struct err why;
+
+	return outbox_order_key(line, strlen(line), key, keylen, &why);
+}
+
+static void
+test_line_key_reads_the_top_level_member(void **state)
+{
+	char key[192];
+
+	(void)state;
+	assert_int_equal(line_key(LINE_A, key, sizeof(key)), 0);
+	assert_string_equal(key, "order:aa:bb");
+	/* a nested member of the same name does not override the top one */
+	assert_int_equal(line_key(LINE_B, key, sizeof(key)), 0);
+	assert_string_equal(key, "order:cc:dd");
+	assert_int_equal(line_key("{\"x\": {\"idempotency_key\": \"n\"}, \"idempotency_key\": \"k\"}",
+	    key, sizeof(key)), 0);
+	assert_string_equal(key, "k");
+}
+
+static void
+test_line_key_refuses_unusable_lines(void **state)
+{
+	char key[16];
+
+	(void)state;
+	assert_int_equal(line_key("", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("not json", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("[\"idempotency_key\"]", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("\"idempotency_key\"", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("{\"idempotency_key\": 5}", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("{\"idempotency_key\": \"\"}", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("{\"other\": \"k\"}", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	/* longer than the caller's buffer */
+	assert_int_equal(line_key("{\"idempotency_key\": \"0123456789abcdef\"}", key,
+	    sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	/* trailing garbage, comments, a truncated document */
+	assert_int_equal(line_key("{\"idempotency_key\": \"k\"} x", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("{/* c */\"idempotency_key\": \"k\"}", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	assert_int_equal(line_key("{\"idempotency_key\": \"k\"", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+	/* invalid UTF-8 */
+	assert_int_equal(line_key("{\"idempotency_key\": \"\xff\"}", key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+}
+
+static void
+test_line_key_depth_is_bounded(void **state)
+{
+	char deep[200], key[16];
+	size_t i;
+
+	(void)state;
+	/* 17 levels of objects: over the limit of 16 */
+	for (i = 0; i < 17; i++)
+		memcpy(deep + i * 6, "{\"a\": ", 6);
+	memcpy(deep + 17 * 6, "1", 1);
+	for (i = 0; i < 17; i++)
+		deep[17 * 6 + 1 + i] = '}';
+	deep[17 * 6 + 1 + 17] = '\0';
+	assert_int_equal(line_key(deep, key, sizeof(key)), OUTBOX_PAYLOAD_ERR_INVALID);
+}
+
+#define PENDING_PAYLOAD "{\"learner_name\": null, \"email\": \"new@example.com\", " \
+	"\"course_run_key\": \"course-v1:edX+DemoX+2026\", \"course_name\": \"Demonstration Course\", " \
+	"\"enterprise_customer_name\": \"Demo Corp\", " \
+	"\"enterprise_customer_uuid\": \"e1a2b3c4-d5e6-478f-9a0b-1c2d3e4f5a6b\", " \
+	"\"enterprise_customer_slug\": \"demo-corp\", \"pending\": true, " \
+	"\"idempotency_key\": \"email-pending:e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b:17\"}"
+
+static enum outbox_payload_err
+parse(const char *payload, struct outbox_email_payload *m)
+{
+	struct err why;
+
+	return outbox_email_parse(payload, strlen(payload), m, &why);
+}
+
+static void
+test_email_payload_parses(void **state)
+{
+	struct outbox_email_payload m;
+
+	(void)state;
+	assert_int_equal(parse(PENDING_PAYLOAD, &m), 0);
+	assert_null(m.learner_name);
+	assert_string_equal(m.email, "new@example.com");
+	assert_string_equal(m.course_run_key, "course-v1:edX+DemoX+2026");
+	assert_string_equal(m.course_name, "Demonstration Course");
+	assert_string_equal(m.enterprise_name, "Demo Corp");
+	assert_string_equal(m.enterprise_slug, "demo-corp");
+	assert_string_equal(m.idempotency_key,
+	    "email-pending:e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b:17");
+	assert_true(m.pending);
+	outbox_email_payload_clear(&m);
+
+	assert_int_equal(parse("{\"learner_name\": \"Alice \\u00e9\", \"email\": \"a@x.org\", "
+	    "\"course_run_key\": \"k\", \"pending\": false, \"idempotency_key\": \"email:a:b\", "
+	    "\"future\": {\"nested\": [1, 2]}}", &m), 0);
+	assert_string_equal(m.learner_name, "Alice \xc3\xa9");
+	assert_false(m.pending);
+	assert_null(m.course_name);
+	outbox_email_payload_clear(&m);
+}
+
+static void
+test_email_payload_refusals(void **state)
+{
+	static const char *bad[] = {
+		"", "null", "[]", "\"x\"", "{",
+		"{\"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",              /* no email */
+		"{\"email\": \"\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",
+		"{\"email\": \"a@x.org\", \"course_run_key\": \"k\"}",                  /* no key */
+		"{\"email\": 5, \"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",
+		"{\"email\": \"a@x.org\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\", "
+		    "\"pending\": \"yes\"}",
+		"{\"email\": \"a@x.org\", \"email\": \"b@x.org\", \"course_run_key\": \"k\", "
+		    "\"idempotency_key\": \"i\"}",
+		"{\"email\": \"a\\u0000b\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\"}",
+		"{\"email\": \"a@x.org\", \"course_run_key\": \"k\", \"idempotency_key\": \"i\"} []",
+		"{\"email\": \"a@x.org\", \"course_run_key\": null, \"idempotency_key\": \"i\"}",
+	};
+	struct outbox_email_payload m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i], &m), OUTBOX_PAYLOAD_ERR_INVALID);
+		assert_null(m.email);           /* nothing left to free */
+	}
+}
+
 static struct db *
 unreachable_db(void)
 {
@@ -179,6 +319,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_row),
 		cmocka_unit_test(test_email_rows),
+		cmocka_unit_test(test_line_key_reads_the_top_level_member),
+		cmocka_unit_test(test_line_key_refuses_unusable_lines),
+		cmocka_unit_test(test_line_key_depth_is_bounded),
+		cmocka_unit_test(test_email_payload_parses),
+		cmocka_unit_test(test_email_payload_refusals),
 		cmocka_unit_test(test_filters_refused_before_the_database),
 		cmocka_unit_test(test_depth_gauges),
 	};
