@@ -40,7 +40,7 @@ flush(struct render *r, bool all)
 	    (!all && r->buf->len < FLUSH_AT))
 		return;
 	if (r->sink(r->sink_ctx, r->buf->data, r->buf->len) != 0)
-		r->w.failed = 1;
+		r->w.failed = JSONW_ERR_FULL;   /* the sink took no more */
 	buf_reset(r->buf);
 }
 
@@ -249,7 +249,7 @@ render(struct render *rd, const struct enroll_outcome *o)
 	}
 	jsonw_object_close(w);
 	flush(rd, true);
-	return jsonw_finish(w);
+	return jsonw_finish(w) == JSONW_OK ? 0 : -1;
 }
 
 int
