@@ -95,6 +95,24 @@ app_close(struct app *app)
 	memset(app, 0, sizeof(*app));
 }
 
+int
+app_thread_open(struct app *dst, const struct app *src)
+{
+	*dst = *src;
+	if ((dst->db = db_clone(src->db)) == NULL) {
+		memset(dst, 0, sizeof(*dst));
+		return -1;
+	}
+	return 0;
+}
+
+void
+app_thread_close(struct app *dst)
+{
+	db_free(dst->db);
+	memset(dst, 0, sizeof(*dst));
+}
+
 /*
  * Answers 500 (SERVER_ERROR) or 503 (UNAVAILABLE, with Retry-After) and
  * logs why, once, with the request id: the one place a 5xx of this file is
@@ -387,6 +405,13 @@ parse_body(struct app *app, struct arena *arena, const struct http_request *req,
 	return -1;
 }
 
+/* http_body_fn for an enroll_outcome: the §2.5 body, in pieces. */
+static int
+enroll_body(const void *ctx, http_sink sink, void *sink_ctx)
+{
+	return response_stream(ctx, sink, sink_ctx);
+}
+
 /* The status a failed enroll_run is answered with. */
 static int
 enroll_status(enum enroll_err e)
@@ -406,7 +431,7 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 	struct enroll_stats waits;
 	struct enroll_error err;
 	enum enroll_err e;
-	int status = 500;
+
 	memset(&claims, 0, sizeof(claims));
 	memset(&ent, 0, sizeof(ent));
 	memset(&er, 0, sizeof(er));
@@ -434,13 +459,11 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 		return;
 	}
 	count_items(outcome, &waits, req->request_id, ent.uuid);
-	buf_reset(&resp->body);
-	if (response_render(outcome, &resp->body, &status) != 0) {
-		answer_5xx(req, resp, 500, "enroll: the response for %zu items does not fit its buffer",
-		    outcome->nresults);
-		return;
-	}
-	resp->status = status;
+	/* Streamed by the responder: a 100,000-item body never sits whole in
+	 * memory next to the outcome it is made from. */
+	resp->status = response_status(outcome);
+	resp->body_fn = enroll_body;
+	resp->body_ctx = outcome;
 }
 
 void

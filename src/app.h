@@ -43,6 +43,16 @@ void app_db_settings(const struct conf *conf, struct db_settings *ds);
 void app_close(struct app *app);
 
 /*
+ * State for one more request thread: dst shares src's configuration, JWT
+ * keyring and roles (read-only once built) and gets a database handle of
+ * its own (not connected).  src must outlive dst.  Returns 0, or -1 on OOM.
+ */
+int app_thread_open(struct app *dst, const struct app *src) __attribute__((warn_unused_result));
+
+/* Releases what app_thread_open made (the database handle only). */
+void app_thread_close(struct app *dst);
+
+/*
  * Handles one request.  Always leaves a complete response in resp (a
  * 500 with a JSON body when something inside failed).  Memory for the
  * request comes from arena.

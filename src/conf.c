@@ -38,6 +38,7 @@ struct key {
 static const struct key keys[] = {
 	STR("listen", listen, NULL),
 	NUM("workers", workers, "0", 0, 256),
+	NUM("threads", threads, "4", 1, 64),
 
 	STR("db.host", db_host, "localhost"),
 	NUM("db.port", db_port, "3306", 0, 65535),

@@ -15,6 +15,7 @@
 struct conf {
 	char *listen;
 	long workers;                 /* 0: the number of CPUs */
+	long threads;                 /* request threads per responder (1: none extra) */
 
 	char *db_host;
 	long db_port;

@@ -2,10 +2,13 @@
  * MariaDB Connector/C behind the small API of db.h.
  *
  * Statements are server-side prepared once per connection and cached by
- * their SQL text (a small LRU), so the set-based multi-row statements of a
- * chunk cost one prepare the first time and none afterwards.  Results are
- * bound as strings; a value longer than the column buffer is fetched again
- * with a larger one (mysql_stmt_fetch_column).
+ * their SQL text (an LRU of 128, looked up by a hash of the text), so the
+ * set-based multi-row statements of a chunk cost one prepare the first time
+ * and none afterwards; IN-lists are padded to bucketed lengths so chunks of
+ * different sizes share their SELECTs.  Parameter and result bindings live
+ * in the handle and are reused.  Results are bound as strings; a value
+ * longer than the column buffer is fetched again with a larger one
+ * (mysql_stmt_fetch_column).
  *
  * Reconnection: a lost connection (2006/2013/2002/2003) is closed and marked;
  * the next statement outside a transaction reconnects.  Inside a
@@ -25,15 +28,34 @@
 
 #include "db.h"
 
-#define STMT_CACHE     64
+#define STMT_CACHE     128
 #define MAX_PARAMS     65535
 #define COL_BUF_INIT   256
 #define COL_BUF_MAX    (16u * 1024 * 1024)
+#define BIG_KEEP_MAX   (64u * 1024)   /* refetch buffers kept between queries */
 
 struct cached_stmt {
-	char *sql;
+	uint64_t hash;          /* of the SQL text: the lookup key */
+	size_t len;
+	char *sql;              /* compared only when hash and length match */
 	MYSQL_STMT *stmt;
 	unsigned long long last_used;
+};
+
+/*
+ * Result binding of db_query, kept across queries (grown, never shrunk
+ * below what a query needed) so a query allocates nothing once warm.
+ */
+struct result_scratch {
+	unsigned cap;           /* columns the arrays hold */
+	MYSQL_BIND *bind;
+	char **bufs;            /* COL_BUF_INIT each */
+	char **big;             /* refetch buffers for long values */
+	size_t *bigcap;
+	unsigned long *lens;
+	my_bool *nulls, *errs;
+	const char **vals;
+	size_t *outlens;
 };
 
 struct db {
@@ -45,6 +67,13 @@ struct db {
 	unsigned long long tick;
 	unsigned last_errno;
 	char last_error[512];
+	MYSQL_BIND *params;     /* parameter binding, reused by every execute */
+	size_t params_cap;
+	char *padded_sql;       /* bucket_lists' output, reused */
+	size_t padded_sql_cap;
+	struct db_param *padded;
+	size_t padded_cap;
+	struct result_scratch res;
 };
 
 static char *
@@ -94,9 +123,7 @@ cache_clear(struct db *db)
 		if (db->cache[i].stmt != NULL)
 			mysql_stmt_close(db->cache[i].stmt);
 		free(db->cache[i].sql);
-		db->cache[i].stmt = NULL;
-		db->cache[i].sql = NULL;
-		db->cache[i].last_used = 0;
+		memset(&db->cache[i], 0, sizeof(db->cache[i]));
 	}
 }
 
@@ -259,32 +286,52 @@ db_revive(struct db *db)
 	return db_connect(db);
 }
 
-/* Returns the cached prepared statement for sql, preparing it if needed. */
+/* FNV-1a over our own SQL text (never caller data: no flooding to fear). */
+static uint64_t
+sql_hash(const char *sql, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)sql[i]) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Returns the cached prepared statement for sql, preparing it if needed.
+ * The cache is keyed by the text's hash and length, so a lookup compares
+ * 64-bit words and touches the long multi-row texts only on a hit.
+ */
 static enum db_err
 prepare(struct db *db, const char *sql, MYSQL_STMT **out)
 {
 	struct cached_stmt *slot = NULL;
 	MYSQL_STMT *st = NULL;
-	size_t i;
+	size_t i, len = strlen(sql);
+	uint64_t h = sql_hash(sql, len);
 	char *copy;
 
 	db->tick++;
 	for (i = 0; i < STMT_CACHE; i++) {
-		if (db->cache[i].sql != NULL && strcmp(db->cache[i].sql, sql) == 0) {
-			db->cache[i].last_used = db->tick;
-			*out = db->cache[i].stmt;
+		struct cached_stmt *c = &db->cache[i];
+
+		if (c->sql != NULL && c->hash == h && c->len == len && memcmp(c->sql, sql, len) == 0) {
+			c->last_used = db->tick;
+			*out = c->stmt;
 			return DB_OK;
 		}
-		if (slot == NULL || db->cache[i].last_used < slot->last_used)
-			slot = &db->cache[i];
+		if (slot == NULL || c->last_used < slot->last_used)
+			slot = c;
 	}
-	if ((copy = strdup(sql)) == NULL)
+	if ((copy = malloc(len + 1)) == NULL)
 		return DB_ERR_NOMEM;
+	memcpy(copy, sql, len + 1);
 	if ((st = mysql_stmt_init(db->conn)) == NULL) {
 		free(copy);
 		return conn_error(db);
 	}
-	if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+	if (mysql_stmt_prepare(st, sql, len) != 0) {
 		enum db_err e = stmt_error(db, st);
 
 		mysql_stmt_close(st);
@@ -294,10 +341,166 @@ prepare(struct db *db, const char *sql, MYSQL_STMT **out)
 	if (slot->stmt != NULL)
 		mysql_stmt_close(slot->stmt);
 	free(slot->sql);
+	slot->hash = h;
+	slot->len = len;
 	slot->sql = copy;
 	slot->stmt = st;
 	slot->last_used = db->tick;
 	*out = st;
+	return DB_OK;
+}
+
+/* Makes room for n parameter bindings in db->params: 0, or -1 (OOM). */
+static int
+params_reserve(struct db *db, size_t n)
+{
+	MYSQL_BIND *p;
+	size_t cap = db->params_cap ? db->params_cap : 64;
+
+	if (n <= db->params_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if ((p = realloc(db->params, cap * sizeof(*p))) == NULL)
+		return -1;
+	db->params = p;
+	db->params_cap = cap;
+	return 0;
+}
+
+/* The bucket of an IN-list of k placeholders: k up to 2, else the next power of two. */
+static size_t
+bucket(size_t k)
+{
+	size_t p = 4;
+
+	if (k <= 2)
+		return k;
+	while (p < k)
+		p *= 2;
+	return p;
+}
+
+/* Grows a reusable array to hold n elements of size: 0, or -1 (OOM). */
+static int
+reserve(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t c = *cap ? *cap : 256;
+	void *p;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	if ((p = realloc(*arr, c * size)) == NULL)
+		return -1;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
+/*
+ * Bucketed list sizes: every "IN (?, ?, ...)" list of sql is padded to its
+ * bucket by repeating the list's last parameter (x IN (a, b, b) is x IN
+ * (a, b)), so statements that differ only in list lengths share a few
+ * texts, and a chunk of a new size reuses a prepared statement instead of
+ * preparing its own.  VALUES lists are left alone (a repeated row is not
+ * the same statement).  Placeholders are counted outside quoted text.
+ * Returns DB_OK with *sql_out / *params_out / *n_out set (the inputs when
+ * nothing needed padding, else the handle's reusable buffers), or
+ * DB_ERR_NOMEM.
+ */
+static enum db_err
+bucket_lists(struct db *db, const char *sql, const struct db_param *params, size_t n,
+    const char **sql_out, const struct db_param **params_out, size_t *n_out)
+{
+	size_t len = strlen(sql), i, o = 0, np = 0, pi = 0, extra = 0;
+	char quote = 0;
+
+	*sql_out = sql;
+	*params_out = params;
+	*n_out = n;
+	/* First pass: how many placeholders the padding adds. */
+	for (i = 0; i < len; i++) {
+		char c = sql[i];
+		size_t k = 0, j;
+
+		if (quote) {
+			if (c == quote)
+				quote = 0;
+			continue;
+		}
+		if (c == '\'' || c == '"' || c == '`') {
+			quote = c;
+			continue;
+		}
+		if (c != 'I' || i == 0 || sql[i - 1] != ' ' || strncmp(sql + i, "IN (?", 5) != 0)
+			continue;
+		for (j = i + 4; sql[j] == '?'; j += 3) {
+			k++;
+			if (sql[j + 1] != ',' || sql[j + 2] != ' ')
+				break;
+		}
+		if (sql[j] == '?' && sql[j + 1] == ')')
+			extra += bucket(k) - k;
+	}
+	if (extra == 0)
+		return DB_OK;
+	if (n + extra > MAX_PARAMS)
+		return DB_OK;     /* too long to pad: keep the statement as it is */
+	if (reserve((void **)&db->padded_sql, &db->padded_sql_cap, len + extra * 3 + 1, 1) != 0 ||
+	    reserve((void **)&db->padded, &db->padded_cap, n + extra, sizeof(*db->padded)) != 0)
+		return DB_ERR_NOMEM;
+	/* Second pass: copy, inserting ", ?" and the repeated parameters. */
+	quote = 0;
+	for (i = 0; i < len; i++) {
+		char c = sql[i];
+
+		db->padded_sql[o++] = c;
+		if (quote) {
+			if (c == quote)
+				quote = 0;
+			continue;
+		}
+		if (c == '\'' || c == '"' || c == '`') {
+			quote = c;
+			continue;
+		}
+		if (c == '?') {
+			if (pi >= n)
+				return DB_OK;     /* more placeholders than parameters: let the server say so */
+			db->padded[np++] = params[pi++];
+			continue;
+		}
+		if (c == 'I' && i > 0 && sql[i - 1] == ' ' && strncmp(sql + i, "IN (?", 5) == 0) {
+			size_t k = 0, j, pad;
+
+			for (j = i + 4; sql[j] == '?'; j += 3) {
+				k++;
+				if (sql[j + 1] != ',' || sql[j + 2] != ' ')
+					break;
+			}
+			if (!(sql[j] == '?' && sql[j + 1] == ')') || pi + k > n)
+				continue;
+			/* Copy "N (" and the list, then pad before ')'. */
+			memcpy(db->padded_sql + o, sql + i + 1, j - i);
+			o += j - i;
+			for (pad = 0; pad < k; pad++)
+				db->padded[np++] = params[pi++];
+			for (pad = k; pad < bucket(k); pad++) {
+				memcpy(db->padded_sql + o, ", ?", 3);
+				o += 3;
+				db->padded[np++] = params[pi - 1];
+			}
+			i = j;     /* the ')' is copied by the next iteration */
+		}
+	}
+	if (pi != n)
+		return DB_OK;
+	db->padded_sql[o] = '\0';
+	*sql_out = db->padded_sql;
+	*params_out = db->padded;
+	*n_out = np;
 	return DB_OK;
 }
 
@@ -321,6 +524,8 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 		if ((e = db_connect(db)) != DB_OK)
 			return e;
 	}
+	if ((e = bucket_lists(db, sql, params, n, &sql, &params, &n)) != DB_OK)
+		return e;
 	if ((e = prepare(db, sql, &st)) != DB_OK)
 		return e;
 	if (mysql_stmt_param_count(st) != n) {
@@ -328,8 +533,10 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 		return DB_ERR_QUERY;
 	}
 	if (n > 0) {
-		if ((bind = calloc(n, sizeof(*bind))) == NULL)
+		if (params_reserve(db, n) != 0)
 			return DB_ERR_NOMEM;
+		bind = db->params;
+		memset(bind, 0, n * sizeof(*bind));
 		for (i = 0; i < n; i++) {
 			switch (params[i].type) {
 			case DB_T_NULL:
@@ -346,20 +553,13 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 				break;
 			}
 		}
-		if (mysql_stmt_bind_param(st, bind) != 0) {
-			e = stmt_error(db, st);
-			goto done;
-		}
+		if (mysql_stmt_bind_param(st, bind) != 0)
+			return stmt_error(db, st);
 	}
-	if (mysql_stmt_execute(st) != 0) {
-		e = stmt_error(db, st);
-		goto done;
-	}
+	if (mysql_stmt_execute(st) != 0)
+		return stmt_error(db, st);
 	*out = st;
-	e = DB_OK;
-done:
-	free(bind);
-	return e;
+	return DB_OK;
 }
 
 enum db_err
@@ -382,18 +582,78 @@ db_exec(struct db *db, const char *sql, const struct db_param *params, size_t n,
 	return DB_OK;
 }
 
+/* Frees the result scratch (db_free). */
+static void
+scratch_free(struct result_scratch *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->cap; i++) {
+		if (r->bufs != NULL)
+			free(r->bufs[i]);
+		if (r->big != NULL)
+			free(r->big[i]);
+	}
+	free(r->bind);
+	free(r->bufs);
+	free(r->big);
+	free(r->bigcap);
+	free(r->lens);
+	free(r->nulls);
+	free(r->errs);
+	free(r->vals);
+	free(r->outlens);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Grows one scratch array from old to n elements, zeroing the new ones. */
+static int
+grow(void **arr, size_t size, unsigned old, unsigned n)
+{
+	void *p = realloc(*arr, (size_t)n * size);
+
+	if (p == NULL)
+		return -1;
+	memset((char *)p + (size_t)old * size, 0, (size_t)(n - old) * size);
+	*arr = p;
+	return 0;
+}
+
+/* Makes the result scratch hold ncols columns: 0, or -1 (OOM; what was
+ * there stays usable and freeable). */
+static int
+scratch_reserve(struct result_scratch *r, unsigned ncols)
+{
+	unsigned old = r->cap, i;
+
+	if (ncols <= old)
+		return 0;
+	if (grow((void **)&r->bind, sizeof(*r->bind), old, ncols) != 0 ||
+	    grow((void **)&r->bufs, sizeof(*r->bufs), old, ncols) != 0 ||
+	    grow((void **)&r->big, sizeof(*r->big), old, ncols) != 0 ||
+	    grow((void **)&r->bigcap, sizeof(*r->bigcap), old, ncols) != 0 ||
+	    grow((void **)&r->lens, sizeof(*r->lens), old, ncols) != 0 ||
+	    grow((void **)&r->nulls, sizeof(*r->nulls), old, ncols) != 0 ||
+	    grow((void **)&r->errs, sizeof(*r->errs), old, ncols) != 0 ||
+	    grow((void **)&r->vals, sizeof(*r->vals), old, ncols) != 0 ||
+	    grow((void **)&r->outlens, sizeof(*r->outlens), old, ncols) != 0)
+		return -1;
+	for (i = old; i < ncols; i++)
+		if ((r->bufs[i] = malloc(COL_BUF_INIT)) == NULL) {
+			/* cap covers only the columns whose buffers exist */
+			r->cap = i;
+			return -1;
+		}
+	r->cap = ncols;
+	return 0;
+}
+
 enum db_err
 db_query(struct db *db, const char *sql, const struct db_param *params, size_t n,
     db_row_fn fn, void *ctx)
 {
-	MYSQL_BIND *bind = NULL;
+	struct result_scratch *r = &db->res;
 	MYSQL_STMT *st = NULL;
-	char **bufs = NULL, **big = NULL;
-	size_t *bigcap = NULL;
-	unsigned long *lens = NULL;
-	my_bool *nulls = NULL, *errs = NULL;
-	const char **vals = NULL;
-	size_t *outlens = NULL;
 	unsigned ncols, i;
 	enum db_err e;
 	int rc;
@@ -402,45 +662,39 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 		return e;
 	if ((ncols = mysql_stmt_field_count(st)) == 0)
 		return DB_OK;
-	if ((bind = calloc(ncols, sizeof(*bind))) == NULL ||
-	    (bufs = calloc(ncols, sizeof(*bufs))) == NULL ||
-	    (lens = calloc(ncols, sizeof(*lens))) == NULL ||
-	    (nulls = calloc(ncols, sizeof(*nulls))) == NULL ||
-	    (errs = calloc(ncols, sizeof(*errs))) == NULL ||
-	    (vals = calloc(ncols, sizeof(*vals))) == NULL ||
-	    (outlens = calloc(ncols, sizeof(*outlens))) == NULL ||
-	    (big = calloc(ncols, sizeof(*big))) == NULL ||
-	    (bigcap = calloc(ncols, sizeof(*bigcap))) == NULL) {
-		e = DB_ERR_NOMEM;
-		goto out;
+	if (scratch_reserve(r, ncols) != 0) {
+		(void)mysql_stmt_free_result(st);
+		(void)mysql_stmt_reset(st);
+		return DB_ERR_NOMEM;
 	}
+	memset(r->bind, 0, ncols * sizeof(*r->bind));
 	for (i = 0; i < ncols; i++) {
-		if ((bufs[i] = malloc(COL_BUF_INIT)) == NULL) {
-			e = DB_ERR_NOMEM;
-			goto out;
-		}
-		bind[i].buffer_type = MYSQL_TYPE_STRING;
-		bind[i].buffer = bufs[i];
-		bind[i].buffer_length = COL_BUF_INIT - 1;
-		bind[i].length = &lens[i];
-		bind[i].is_null = &nulls[i];
-		bind[i].error = &errs[i];
+		r->bind[i].buffer_type = MYSQL_TYPE_STRING;
+		r->bind[i].buffer = r->bufs[i];
+		r->bind[i].buffer_length = COL_BUF_INIT - 1;
+		r->bind[i].length = &r->lens[i];
+		r->bind[i].is_null = &r->nulls[i];
+		r->bind[i].error = &r->errs[i];
 	}
-	if (mysql_stmt_bind_result(st, bind) != 0) {
+	if (mysql_stmt_bind_result(st, r->bind) != 0) {
 		e = stmt_error(db, st);
-		goto out;
+		if (db->conn != NULL) {
+			(void)mysql_stmt_free_result(st);
+			(void)mysql_stmt_reset(st);
+		}
+		return e;
 	}
 	e = DB_OK;
 	while ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		struct db_row row;
 
 		for (i = 0; i < ncols; i++) {
-			if (nulls[i]) {
-				vals[i] = NULL;
-				outlens[i] = 0;
+			if (r->nulls[i]) {
+				r->vals[i] = NULL;
+				r->outlens[i] = 0;
 				continue;
 			}
-			if (lens[i] >= bind[i].buffer_length) {
+			if (r->lens[i] >= r->bind[i].buffer_length) {
 				/*
 				 * Truncated: fetch the whole value again into a
 				 * separate, grown buffer with its own length and
@@ -448,7 +702,7 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 				 * rebound mid-fetch: Connector/C 3.3 (MariaDB
 				 * 10.11.18) then returned the value empty.
 				 */
-				unsigned long full = lens[i], got = 0;
+				unsigned long full = r->lens[i], got = 0;
 				my_bool fnull = 0, ferr = 0;
 				MYSQL_BIND fb;
 
@@ -456,19 +710,19 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 					e = DB_ERR_NOMEM;
 					break;
 				}
-				if (full + 1 > bigcap[i]) {
-					char *p = realloc(big[i], full + 1);
+				if (full + 1 > r->bigcap[i]) {
+					char *p = realloc(r->big[i], full + 1);
 
 					if (p == NULL) {
 						e = DB_ERR_NOMEM;
 						break;
 					}
-					big[i] = p;
-					bigcap[i] = full + 1;
+					r->big[i] = p;
+					r->bigcap[i] = full + 1;
 				}
 				memset(&fb, 0, sizeof(fb));
 				fb.buffer_type = MYSQL_TYPE_STRING;
-				fb.buffer = big[i];
+				fb.buffer = r->big[i];
 				fb.buffer_length = full + 1;
 				fb.length = &got;
 				fb.is_null = &fnull;
@@ -482,20 +736,20 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 					e = DB_ERR_QUERY;
 					break;
 				}
-				big[i][full] = '\0';
-				vals[i] = big[i];
-				outlens[i] = full;
+				r->big[i][full] = '\0';
+				r->vals[i] = r->big[i];
+				r->outlens[i] = full;
 				continue;
 			}
-			bufs[i][lens[i]] = '\0';
-			vals[i] = bufs[i];
-			outlens[i] = lens[i];
+			r->bufs[i][r->lens[i]] = '\0';
+			r->vals[i] = r->bufs[i];
+			r->outlens[i] = r->lens[i];
 		}
 		if (e != DB_OK)
 			break;
 		row.ncols = ncols;
-		row.vals = vals;
-		row.lens = outlens;
+		row.vals = r->vals;
+		row.lens = r->outlens;
 		if (fn != NULL && fn(ctx, &row) != 0) {
 			e = DB_ERR_ABORTED;
 			break;
@@ -507,22 +761,13 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 		e = stmt_error(db, st);
 	if (db->conn != NULL && e != DB_OK && e != DB_ERR_CONNECT)
 		(void)mysql_stmt_reset(st);
-out:
-	if (bufs != NULL)
-		for (i = 0; i < ncols; i++)
-			free(bufs[i]);
-	if (big != NULL)
-		for (i = 0; i < ncols; i++)
-			free(big[i]);
-	free(bufs);
-	free(big);
-	free(bigcap);
-	free(bind);
-	free(lens);
-	free(nulls);
-	free(errs);
-	free(vals);
-	free(outlens);
+	/* A long value's buffer is kept for the next query only if modest. */
+	for (i = 0; i < ncols; i++)
+		if (r->bigcap[i] > BIG_KEEP_MAX) {
+			free(r->big[i]);
+			r->big[i] = NULL;
+			r->bigcap[i] = 0;
+		}
 	return e;
 }
 
@@ -599,6 +844,10 @@ db_free(struct db *db)
 	if (db == NULL)
 		return;
 	disconnect(db);
+	free(db->params);
+	free(db->padded_sql);
+	free(db->padded);
+	scratch_free(&db->res);
 	free(db->host);
 	free(db->socket);
 	free(db->user);
@@ -608,4 +857,48 @@ db_free(struct db *db)
 	}
 	free(db->name);
 	free(db);
+}
+
+struct db *
+db_clone(const struct db *db)
+{
+	struct db_settings s;
+
+	/* Through db_new, so a clone is made exactly as the original was:
+	 * every setting db_new takes must be passed on here. */
+	memset(&s, 0, sizeof(s));
+	s.host = db->host;
+	s.port = db->port;
+	s.socket = db->socket;
+	s.user = db->user;
+	s.password = db->password;
+	s.name = db->name;
+	s.connect_timeout_s = db->connect_timeout_s;
+	s.rw_timeout_s = db->rw_timeout_s;
+	s.lock_wait_timeout_s = db->lock_wait_timeout_s;
+	return db_new(&s);
+}
+
+int
+db_library_init(void)
+{
+	return mysql_library_init(0, NULL, NULL) == 0 ? 0 : -1;
+}
+
+void
+db_library_end(void)
+{
+	mysql_library_end();
+}
+
+int
+db_thread_start(void)
+{
+	return mysql_thread_init() == 0 ? 0 : -1;
+}
+
+void
+db_thread_end(void)
+{
+	mysql_thread_end();
 }

@@ -3,8 +3,13 @@
  * API of parameterised statements (server-side prepared, cached per SQL
  * text) and get rows as strings.  A multi-row statement is built by the
  * caller from placeholders only; no byte of input is ever pasted into SQL.
+ * An "IN (?, ?, ...)" list (a space before IN, ", " between placeholders)
+ * may be padded to a power of two by repeating its last parameter, which
+ * never changes the answer; callers need not care.
  *
- * One struct db per responder process; not thread-safe.
+ * One struct db per request thread; a handle is not thread-safe, distinct
+ * handles may be used by distinct threads at once (db_library_init() first,
+ * db_thread_start() in each thread).
  */
 #ifndef BULK_DB_H
 #define BULK_DB_H
@@ -114,6 +119,24 @@ unsigned db_lock_wait_timeout(const struct db *db);
 const char *db_error(const struct db *db);
 unsigned db_errno(const struct db *db);
 const char *db_strerror(enum db_err e);
+
+/*
+ * A new handle, not connected, with db's settings (for another thread).
+ * Returns NULL on OOM.
+ */
+struct db *db_clone(const struct db *db) __attribute__((warn_unused_result));
+
+/*
+ * The client library's process-wide set-up, before a second thread uses
+ * the database (Connector/C's mysql_library_init): 0, or -1.  db_library_end()
+ * undoes it once every handle is freed.
+ */
+int db_library_init(void) __attribute__((warn_unused_result));
+void db_library_end(void);
+
+/* Per-thread set-up and tear-down of the client library: 0, or -1. */
+int db_thread_start(void) __attribute__((warn_unused_result));
+void db_thread_end(void);
 
 /* Closes the connection and frees the handle; NULL is accepted. */
 void db_free(struct db *db);

@@ -44,6 +44,8 @@ http_response_init(struct http_response *resp, size_t max_body)
 	resp->www_authenticate = false;
 	resp->retry_after_s = 0;
 	resp->content_type = NULL;
+	resp->body_fn = NULL;
+	resp->body_ctx = NULL;
 	buf_init(&resp->body, max_body);
 }
 

@@ -43,13 +43,26 @@ struct http_request {
 	void *read_ctx;
 };
 
+/* Takes n bytes of a streamed body: 0, or -1 to stop. */
+typedef int (*http_sink)(void *ctx, const char *data, size_t n);
+
+/*
+ * Writes a whole body to sink, the same bytes on every call (the responder
+ * calls it twice: to count for Content-Length, then to send); 0 or -1.
+ */
+typedef int (*http_body_fn)(const void *ctx, http_sink sink, void *sink_ctx);
+
 struct http_response {
 	int status;
 	const char *allow;           /* Allow header value or NULL */
 	bool www_authenticate;       /* add WWW-Authenticate: JWT realm="api" */
 	unsigned retry_after_s;      /* add Retry-After: N when > 0 (503s) */
 	const char *content_type;    /* NULL: application/json */
-	struct buf body;             /* JSON */
+	struct buf body;             /* JSON, unless body_fn is set */
+	/* A body too big to hold whole: written on demand from body_ctx, which
+	 * must live until the response is written (request memory). */
+	http_body_fn body_fn;
+	const void *body_ctx;
 };
 
 /* Prepares resp for a handler (status 500, empty body capped at max). */

@@ -1,9 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -120,6 +124,34 @@ request_path(struct arena *a, FCGX_ParamArray envp)
 	return arena_strndup(a, uri, (size_t)(q - uri));
 }
 
+/* http_sink that only counts: the Content-Length of a streamed body. */
+static int
+count_sink(void *ctx, const char *data, size_t n)
+{
+	size_t *total = ctx;
+
+	(void)data;
+	*total += n;
+	return 0;
+}
+
+struct put_ctx {
+	FCGX_Stream *out;
+	size_t sent;
+};
+
+/* http_sink onto the FastCGI stream (libfcgi buffers and frames it). */
+static int
+put_sink(void *ctx, const char *data, size_t n)
+{
+	struct put_ctx *p = ctx;
+
+	if (n > INT_MAX || FCGX_PutStr(data, (int)n, p->out) != (int)n)
+		return -1;
+	p->sent += n;
+	return 0;
+}
+
 static int
 write_response(FCGX_Request *r, const struct http_request *req, const struct http_response *resp,
     bool head_only)
@@ -128,9 +160,19 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 	const char *body = resp->body.data;
 	size_t len = resp->body.len;
 	int status = resp->status, n;
+	bool streamed = resp->body_fn != NULL;
 	char head[512], retry[40] = "";
 
-	if (body == NULL || len == 0) {
+	if (streamed) {
+		/* First pass: the length, so the headers stay what they were. */
+		len = 0;
+		if (resp->body_fn(resp->body_ctx, count_sink, &len) != 0) {
+			log_error(req->request_id, "response body could not be rendered");
+			streamed = false;
+			len = 0;
+		}
+	}
+	if (!streamed && (body == NULL || len == 0)) {
 		body = fallback;
 		len = sizeof(fallback) - 1;
 		status = 500;
@@ -148,7 +190,17 @@ write_response(FCGX_Request *r, const struct http_request *req, const struct htt
 		return -1;
 	if (FCGX_PutStr(head, n, r->out) != n)
 		return -1;
-	if (!head_only && FCGX_PutStr(body, (int)len, r->out) != (int)len)
+	if (head_only)
+		return 0;
+	if (streamed) {
+		struct put_ctx pc = { r->out, 0 };
+
+		/* The same bytes again (a pure function of request memory). */
+		if (resp->body_fn(resp->body_ctx, put_sink, &pc) != 0 || pc.sent != len)
+			return -1;
+		return 0;
+	}
+	if (len > INT_MAX || FCGX_PutStr(body, (int)len, r->out) != (int)len)
 		return -1;
 	return 0;
 }
@@ -206,39 +258,59 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 	http_response_free(&resp);
 }
 
-int
-responder_run(int listen_fd, struct app *app)
-{
-	FCGX_Request r;
+/*
+ * One request thread: its own FCGX_Request, arena and app (database
+ * connection); the configuration, keyring and roles are shared read-only.
+ */
+struct worker {
+	pthread_t tid;
+	int listen_fd;
+	struct app app;
+	bool app_open;
 	struct arena *arena;
-	sigset_t stopset;
+	FCGX_Request req;
+	bool req_open;
+	const sigset_t *stopset;
+	int rc;
+};
 
-	if (install_signals(&stopset) != 0 || sigprocmask(SIG_BLOCK, &stopset, NULL) != 0) {
-		log_error(NULL, "responder: cannot set up signals: %s", strerror(errno));
-		return 1;
+/* Serialises FCGX_Accept_r across the threads, as libfcgi's threaded.c. */
+static pthread_mutex_t accept_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The accept loop.  SIGTERM/SIGINT stay blocked except while this thread
+ * holds the accept mutex and waits in accept(), so the signal is delivered
+ * to the one thread that can be interrupted, and every other thread sees
+ * the flag when it comes back for the mutex.  A thread never stops in the
+ * middle of a request.
+ */
+static void *
+worker_loop(void *arg)
+{
+	struct worker *w = arg;
+
+	if (db_thread_start() != 0) {
+		log_error(NULL, "responder: database thread set-up failed");
+		w->rc = 1;
+		return NULL;
 	}
-	if ((arena = arena_new((size_t)app->conf->limits_max_request_memory)) == NULL) {
-		log_error(NULL, "responder: out of memory");
-		return 1;
-	}
-	if (FCGX_InitRequest(&r, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_error(NULL, "responder: FCGX_InitRequest failed");
-		arena_free(arena);
-		return 1;
-	}
-	if (db_ping(app->db) != DB_OK)
+	if (db_ping(w->app.db) != DB_OK)
 		log_warn(NULL, "responder: database not reachable yet; will retry per request");
 
 	while (!stop_requested) {
 		size_t used;
 		int rc;
 
+		if (pthread_mutex_lock(&accept_mutex) != 0)
+			break;
 		/* Signals may arrive only while idle in accept(). */
-		if (sigprocmask(SIG_UNBLOCK, &stopset, NULL) != 0)
+		if (pthread_sigmask(SIG_UNBLOCK, w->stopset, NULL) != 0) {
+			(void)pthread_mutex_unlock(&accept_mutex);
 			break;
-		rc = stop_requested ? -1 : FCGX_Accept_r(&r);
-		if (sigprocmask(SIG_BLOCK, &stopset, NULL) != 0)
-			break;
+		}
+		rc = stop_requested ? -1 : FCGX_Accept_r(&w->req);
+		(void)pthread_sigmask(SIG_BLOCK, w->stopset, NULL);
+		(void)pthread_mutex_unlock(&accept_mutex);
 		if (rc < 0) {
 			if (stop_requested)
 				break;
@@ -246,13 +318,122 @@ responder_run(int listen_fd, struct app *app)
 			usleep(100000);
 			continue;
 		}
-		serve_one(&r, app, arena);
-		FCGX_Finish_r(&r);
-		used = arena_used(arena);
-		arena_reset(arena);
+		serve_one(&w->req, &w->app, w->arena);
+		FCGX_Finish_r(&w->req);
+		used = arena_used(w->arena);
+		arena_reset(w->arena);
 		if (used > TRIM_AFTER_BYTES)
 			(void)malloc_trim(0);   /* returns only whether it released memory */
 	}
-	arena_free(arena);
+	db_thread_end();
+	return NULL;
+}
+
+/* Builds one thread's state; worker_close() releases it, also after a failure.  0, or -1 (logged). */
+static int
+worker_open(struct worker *w, int listen_fd, const struct app *app, const sigset_t *stopset)
+{
+	memset(w, 0, sizeof(*w));
+	w->listen_fd = listen_fd;
+	w->stopset = stopset;
+	if (app_thread_open(&w->app, app) != 0) {
+		log_error(NULL, "responder: out of memory");
+		return -1;
+	}
+	w->app_open = true;
+	if ((w->arena = arena_new((size_t)app->conf->limits_max_request_memory)) == NULL) {
+		log_error(NULL, "responder: out of memory");
+		return -1;
+	}
+	if (FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_error(NULL, "responder: FCGX_InitRequest failed");
+		return -1;
+	}
+	w->req_open = true;
 	return 0;
+}
+
+static void
+worker_close(struct worker *w)
+{
+	if (w->req_open)
+		FCGX_Free(&w->req, 0);
+	arena_free(w->arena);
+	if (w->app_open)
+		app_thread_close(&w->app);
+}
+
+int
+responder_run(int listen_fd, struct app *app)
+{
+	struct worker *workers;
+	sigset_t stopset;
+	size_t n, started = 0, i;
+	int rc = 0;
+
+	if (install_signals(&stopset) != 0 || pthread_sigmask(SIG_BLOCK, &stopset, NULL) != 0) {
+		log_error(NULL, "responder: cannot set up signals: %s", strerror(errno));
+		return 1;
+	}
+	if (db_library_init() != 0) {
+		log_error(NULL, "responder: database client library did not initialise");
+		return 1;
+	}
+	/*
+	 * Memory policy for a process that serves requests of very different
+	 * sizes: blocks from 128 KiB up (arena blocks, response and SQL
+	 * buffers) come from mmap and go back to the kernel when freed, instead
+	 * of glibc raising its threshold after the first big request and keeping
+	 * that request's peak in the heap for every later one; and one malloc
+	 * arena for all the threads, not one each (which held a freed request's
+	 * memory in one thread's arena while another thread's request grew its
+	 * own).  The threads mostly wait on the database, so the shared arena's
+	 * lock costs little.  Measured on B3 (docs/benchmarks.md).
+	 */
+	if (mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1 || mallopt(M_ARENA_MAX, 1) != 1)
+		log_warn(NULL, "responder: mallopt refused; memory use may be higher");
+	/* Shared state the threads only read: the configuration, keyring and
+	 * roles (app), the log settings, and the hash key, which pool_fork()
+	 * drew before this process got here. */
+	n = app->conf->threads > 0 ? (size_t)app->conf->threads : 1;
+	if ((workers = calloc(n, sizeof(*workers))) == NULL) {
+		log_error(NULL, "responder: out of memory");
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		if (worker_open(&workers[i], listen_fd, app, &stopset) != 0) {
+			rc = 1;
+			goto out;
+		}
+	if (n == 1) {
+		/* No thread for the common single-threaded case. */
+		(void)worker_loop(&workers[0]);
+		rc = workers[0].rc;
+		goto out;
+	}
+	/* Threads inherit this thread's mask: the stop signals blocked. */
+	for (started = 0; started < n; started++) {
+		int e = pthread_create(&workers[started].tid, NULL, worker_loop, &workers[started]);
+
+		if (e != 0) {
+			log_error(NULL, "responder: cannot start thread %zu: %s", started, strerror(e));
+			/* Stop those running: the flag for the busy ones, the
+			 * signal for the one waiting in accept(). */
+			stop_requested = 1;
+			(void)kill(getpid(), SIGTERM);
+			rc = 1;
+			break;
+		}
+	}
+	for (i = 0; i < started; i++) {
+		(void)pthread_join(workers[i].tid, NULL);
+		if (workers[i].rc != 0)
+			rc = 1;
+	}
+out:
+	for (i = 0; i < n; i++)
+		worker_close(&workers[i]);
+	free(workers);
+	db_library_end();
+	return rc;
 }

@@ -14,6 +14,36 @@
 #include "response.h"
 #include "uuid.h"
 
+/* A streamed body goes out in pieces of about this size. */
+#define FLUSH_AT     (64u * 1024)
+/* The piece buffer's cap: FLUSH_AT plus the largest single item. */
+#define PIECE_MAX    (1024u * 1024)
+
+/*
+ * The writer and, when streaming, where full pieces go: after each item the
+ * buffer is handed to sink and emptied, so a body of any size needs only
+ * one piece of memory.  Without a sink everything stays in the buffer.
+ */
+struct render {
+	struct jsonw w;
+	struct buf *buf;
+	response_sink sink;
+	void *sink_ctx;
+};
+
+/* Hands the buffer to the sink when it is full (or, with all, when not
+ * empty); a refusing sink fails the writer (sticky, as jsonw's errors). */
+static void
+flush(struct render *r, bool all)
+{
+	if (r->sink == NULL || r->w.failed || r->buf->len == 0 ||
+	    (!all && r->buf->len < FLUSH_AT))
+		return;
+	if (r->sink(r->sink_ctx, r->buf->data, r->buf->len) != 0)
+		r->w.failed = JSONW_ERR_FULL;   /* the sink took no more */
+	buf_reset(r->buf);
+}
+
 static void
 put_email(struct jsonw *w, const char *email)
 {
@@ -33,8 +63,9 @@ put_user_id(struct jsonw *w, int64_t id)
 }
 
 static void
-write_successes(struct jsonw *w, const struct enroll_outcome *o)
+write_successes(struct render *rd, const struct enroll_outcome *o)
 {
+	struct jsonw *w = &rd->w;
 	char hyph[37];
 	size_t i;
 
@@ -63,13 +94,15 @@ write_successes(struct jsonw *w, const struct enroll_outcome *o)
 		} else
 			jsonw_null(w);
 		jsonw_object_close(w);
+		flush(rd, false);
 	}
 	jsonw_array_close(w);
 }
 
 static void
-write_pending(struct jsonw *w, const struct enroll_outcome *o)
+write_pending(struct render *rd, const struct enroll_outcome *o)
 {
+	struct jsonw *w = &rd->w;
 	size_t i;
 
 	jsonw_key(w, "pending");
@@ -89,14 +122,16 @@ write_pending(struct jsonw *w, const struct enroll_outcome *o)
 		jsonw_key(w, "activation_link");
 		jsonw_null(w);
 		jsonw_object_close(w);
+		flush(rd, false);
 	}
 	jsonw_array_close(w);
 }
 
 /* A failure with no usable identifier carries only course_run_key. */
 static void
-write_failures(struct jsonw *w, const struct enroll_outcome *o)
+write_failures(struct render *rd, const struct enroll_outcome *o)
 {
+	struct jsonw *w = &rd->w;
 	size_t i;
 
 	jsonw_key(w, "failures");
@@ -116,6 +151,7 @@ write_failures(struct jsonw *w, const struct enroll_outcome *o)
 		jsonw_key(w, "course_run_key");
 		jsonw_string(w, r->course_run_key);
 		jsonw_object_close(w);
+		flush(rd, false);
 	}
 	jsonw_array_close(w);
 }
@@ -139,34 +175,54 @@ set_add(const char **set, size_t cap, const char *email)
 }
 
 int
-response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
+response_status(const struct enroll_outcome *o)
 {
-	struct jsonw w;
-	size_t i, nfail = 0, npend = 0, nbaduser = 0, nbademail = 0;
+	size_t i, npend = 0;
+
+	for (i = 0; i < o->nresults; i++)
+		switch (o->results[i].kind) {
+		case ENROLL_FAILURE:
+		case ENROLL_INVALID_USER:
+		case ENROLL_INVALID_EMAIL:
+			return 409;
+		case ENROLL_PENDING:
+			npend++;
+			break;
+		case ENROLL_SUCCESS:
+			break;
+		}
+	return npend > 0 ? 202 : 201;
+}
+
+/* The body through rd (SPEC §2.5 order); 0, or -1 (OOM, buffer cap, sink). */
+static int
+render(struct render *rd, const struct enroll_outcome *o)
+{
+	struct jsonw *w = &rd->w;
+	size_t i, nbaduser = 0, nbademail = 0;
 
 	for (i = 0; i < o->nresults; i++) {
-		switch (o->results[i].kind) {
-		case ENROLL_FAILURE: nfail++; break;
-		case ENROLL_PENDING: npend++; break;
-		case ENROLL_INVALID_USER: nbaduser++; break;
-		case ENROLL_INVALID_EMAIL: nbademail++; break;
-		case ENROLL_SUCCESS: break;
-		}
+		if (o->results[i].kind == ENROLL_INVALID_USER)
+			nbaduser++;
+		else if (o->results[i].kind == ENROLL_INVALID_EMAIL)
+			nbademail++;
 	}
 
-	jsonw_init(&w, body);
-	jsonw_object_open(&w);
-	write_successes(&w, o);
-	write_pending(&w, o);
-	write_failures(&w, o);
+	jsonw_init(w, rd->buf);
+	jsonw_object_open(w);
+	write_successes(rd, o);
+	write_pending(rd, o);
+	write_failures(rd, o);
 	if (nbaduser > 0) {
 		/* Request order, duplicates kept (as edx-enterprise reports them). */
-		jsonw_key(&w, "invalid_user_ids");
-		jsonw_array_open(&w);
+		jsonw_key(w, "invalid_user_ids");
+		jsonw_array_open(w);
 		for (i = 0; i < o->nresults; i++)
-			if (o->results[i].kind == ENROLL_INVALID_USER)
-				jsonw_int(&w, o->results[i].user_id);
-		jsonw_array_close(&w);
+			if (o->results[i].kind == ENROLL_INVALID_USER) {
+				jsonw_int(w, o->results[i].user_id);
+				flush(rd, false);
+			}
+		jsonw_array_close(w);
 	}
 	if (nbademail > 0) {
 		/* First-seen order without repeats. */
@@ -177,28 +233,51 @@ response_render(const struct enroll_outcome *o, struct buf *body, int *http_stat
 			cap *= 2;
 		if ((set = calloc(cap, sizeof(*set))) == NULL)
 			return -1;
-		jsonw_key(&w, "invalid_email_addresses");
-		jsonw_array_open(&w);
+		jsonw_key(w, "invalid_email_addresses");
+		jsonw_array_open(w);
 		for (i = 0; i < o->nresults; i++) {
 			const struct enroll_result *r = &o->results[i];
 
 			if (r->kind != ENROLL_INVALID_EMAIL || r->email == NULL ||
 			    !set_add(set, cap, r->email))
 				continue;
-			jsonw_string(&w, r->email);
+			jsonw_string(w, r->email);
+			flush(rd, false);
 		}
-		jsonw_array_close(&w);
+		jsonw_array_close(w);
 		free(set);
 	}
-	jsonw_object_close(&w);
-	if (jsonw_finish(&w) != 0)
-		return -1;
+	jsonw_object_close(w);
+	flush(rd, true);
+	return jsonw_finish(w) == JSONW_OK ? 0 : -1;
+}
 
-	if (nfail > 0 || nbaduser > 0 || nbademail > 0)
-		*http_status = 409;
-	else if (npend > 0)
-		*http_status = 202;
-	else
-		*http_status = 201;
+int
+response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
+{
+	struct render rd;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.buf = body;
+	if (render(&rd, o) != 0)
+		return -1;
+	*http_status = response_status(o);
 	return 0;
+}
+
+int
+response_stream(const struct enroll_outcome *o, response_sink sink, void *ctx)
+{
+	struct render rd;
+	struct buf piece;
+	int rc;
+
+	memset(&rd, 0, sizeof(rd));
+	buf_init(&piece, PIECE_MAX);
+	rd.buf = &piece;
+	rd.sink = sink;
+	rd.sink_ctx = ctx;
+	rc = render(&rd, o);
+	buf_free(&piece);
+	return rc;
 }

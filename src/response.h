@@ -17,4 +17,21 @@
 int response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
     __attribute__((warn_unused_result));
 
+/* 409 when there are failures or invalid ids/e-mails, else 202 when
+ * something is pending, else 201 (what response_render sets). */
+int response_status(const struct enroll_outcome *o);
+
+/* Takes n bytes of body; returns 0, or -1 to stop the rendering. */
+typedef int (*response_sink)(void *ctx, const char *data, size_t n);
+
+/*
+ * The same body as response_render, byte for byte, handed to sink in
+ * pieces of about 64 KiB (item boundaries) instead of one buffer, so a
+ * body of any size costs one piece of memory.  Deterministic: two calls
+ * give the same bytes (the responder counts, then sends).  Returns 0, or
+ * -1 on OOM or when sink refused (it is not called again after that).
+ */
+int response_stream(const struct enroll_outcome *o, response_sink sink, void *ctx)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -1,34 +1,34 @@
 #!/bin/bash
-# tests/bench/bench.sh — how fast the enrollment endpoint is, end to end.
+# tests/bench/bench.sh — how fast the enrollment endpoint is, end to end:
+# the figures B1-B4 of issue 9, both sides of every ratio from one run.
 #
-#   tests/bench/bench.sh [bench.py options]
+#   tests/bench/bench.sh [bench.py options]     e.g. --only B1,B2
 #
 # Runs `tests/stack.sh bench`: the same stack as the tests (MariaDB, the
-# bulk-enrolld pool under spawn-fcgi, nginx with the shipped snippet) in a
-# temporary directory on free loopback ports, without a dispatcher, then
-# tests/bench/bench.py against it; tears everything down and exits.  Nothing listens beyond
-# 127.0.0.1; every loop is bounded; it stops by itself.
+# bulk-enrolld pool of 2 responders under spawn-fcgi, nginx with the shipped
+# snippet) in a temporary directory on free loopback ports, without a
+# dispatcher, with MariaDB durable (innodb_flush_log_at_trx_commit=1, the
+# production setting; the test stack uses 2), then tests/bench/bench.py
+# against it; tears everything down and exits.  Nothing listens beyond
+# 127.0.0.1; every loop is bounded; it stops by itself (about 2-3 minutes).
 #
-# bench.py creates its own enterprise, BULK_BENCH_USERS learners (default
-# 20000) and a few course runs, then times through nginx:
-#   (a) 10k and 50k items of existing learners (all created),
-#   (b) the same requests re-sent (all created: false; nothing to write),
-#   (c) 10k and 50k items of unknown e-mails (pending), first and re-sent,
-#   (d) a mixed request (new, already enrolled, pending, invalid e-mails,
-#       unknown user ids and course runs; a 409),
-# and prints wall time, items/s, the ratio to the database floor (10,000
-# multi-row upserts in one transaction, measured on this machine and the
-# nominal 0.1 s), and the peak RSS of the responder that served the biggest
-# request (/proc/PID/status VmHWM, and VmRSS sampled during the request).
+# bench.py prints (see its docstring for the exact shapes):
+#   B1  10,000 items (1,000 learners x 10 courses, half unknown e-mails)
+#       vs the SQL floor: the same rows, read back from the tables after B1,
+#       as multi-row upserts through the mariadb client, same server, same run
+#   B1 re-sent vs B1
+#   B2  one-item requests (wrk, 16 connections, distinct unknown e-mails)
+#       vs tests/bench/trivial_responder.c behind the same nginx, same
+#       number of processes; p99 of both
+#   B3  100,000 items vs B1; peak RSS (VmHWM) of the responder serving it
+#   B4  16 x 625-item requests from 4 clients: items/s vs B1's
+# with the issue's targets next to them (printed, never asserted).
 #
 # Before/after: BULK_BENCH_SAVE=FILE writes the figures as JSON;
-# BULK_BENCH_BASELINE=FILE (a file saved earlier, e.g. before a change)
-# adds a "before" column and the speed-up to every line.
+# BULK_BENCH_BASELINE=FILE (a file saved earlier) adds the old ratios.
 #
 # Environment:
 #   BULK_BUILD_DIR    build with src/bulk-enrolld (default: <src>/build)
-#   BULK_BENCH_USERS  learners to create (default 20000, at least 20000 for
-#                     the 50k scenarios' distinct pairs)
 #   BULK_BENCH_SAVE, BULK_BENCH_BASELINE   see above
 #   BULK_BENCH_KEEP=1 keep the stack directory (logs) after the run
 #   BULK_BENCH_MARIADBD_ARGS  extra mariadbd options, for profiling, e.g.
@@ -38,10 +38,15 @@
 #   BULK_STACK_DIR    instead of a new stack, use the running one described
 #                     by $BULK_STACK_DIR/stack.env (e.g. `tests/stack.sh run`,
 #                     BULK_STACK_DIR=<src>/.stack); its data is RESET first,
-#                     as the integration tests do
+#                     as the integration tests do, and its MariaDB keeps its
+#                     own durability setting (bench.py warns when it is not 1)
 #
 # Needs root (MariaDB and nginx run as in tests/stack.sh, nginx's workers
-# and the pool as nobody) and the packages tests/stack.sh installs.  Run it
-# with nothing else heavy on the machine: the figures are wall times.
+# and the pool as nobody), wrk, a C compiler and the packages
+# tests/stack.sh installs.  Run it with nothing else heavy on the machine:
+# the figures are wall times.
 set -euo pipefail
+# Appended after the stack's own --innodb-flush-log-at-trx-commit=2: the
+# last one wins.
+export BULK_BENCH_MARIADBD_ARGS="--innodb-flush-log-at-trx-commit=1 ${BULK_BENCH_MARIADBD_ARGS:-}"
 exec "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/stack.sh" bench "$@"

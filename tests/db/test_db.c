@@ -117,6 +117,161 @@ test_params_nulls_and_upsert_counts(void **state)
 	assert_true(r.null[0][2]);
 }
 
+/* Sums the integer columns of every row, and counts columns and rows. */
+struct sums {
+	long long sum;
+	size_t rows, cols;
+	size_t longest;
+};
+
+static int
+sum_row(void *ctx, const struct db_row *row)
+{
+	struct sums *s = ctx;
+	size_t i;
+
+	s->rows++;
+	s->cols = row->ncols;
+	for (i = 0; i < row->ncols; i++) {
+		if (row->vals[i] == NULL)
+			continue;
+		if (row->lens[i] > s->longest)
+			s->longest = row->lens[i];
+		if (row->lens[i] < 20)
+			s->sum += strtoll(row->vals[i], NULL, 10);
+	}
+	return 0;
+}
+
+/*
+ * The statement cache (keyed by a hash of the text) and the result and
+ * parameter bindings kept between queries: more distinct statements than
+ * the cache holds, then the first ones again; queries whose column counts
+ * go up and down; a long value between short ones.  Every answer must be
+ * the one its own statement gives.
+ */
+static void
+test_cache_and_reused_bindings_across_shapes(void **state)
+{
+	static char big[2000];
+	struct db_param p[12];
+	struct sums s;
+	char sql[512];
+	int k, round;
+
+	(void)state;
+	for (round = 0; round < 2; round++)
+		for (k = 0; k < 300; k++) {
+			/* Distinct texts: the constant is part of the SQL. */
+			snprintf(sql, sizeof(sql), "SELECT ? + %d", k);
+			p[0] = DB_INTP(round);
+			memset(&s, 0, sizeof(s));
+			assert_int_equal(db_query(db, sql, p, 1, sum_row, &s), DB_OK);
+			assert_int_equal(s.rows, 1);
+			assert_int_equal(s.sum, k + round);
+		}
+	for (k = 1; k <= 12; k += 11) {
+		size_t i, len = 0;
+
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "SELECT ?");
+		for (i = 1; i < (size_t)k; i++)
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len, ", ?");
+		for (i = 0; i < (size_t)k; i++)
+			p[i] = DB_INTP((long long)i + 1);
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(db_query(db, sql, p, (size_t)k, sum_row, &s), DB_OK);
+		assert_int_equal(s.cols, (size_t)k);
+		assert_int_equal(s.sum, (long long)k * (k + 1) / 2);
+	}
+	memset(big, 'x', sizeof(big) - 1);
+	p[0] = DB_STRP(big);
+	p[1] = DB_INTP(5);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT ?, ?", p, 2, sum_row, &s), DB_OK);
+	assert_int_equal(s.longest, sizeof(big) - 1);
+	assert_int_equal(s.sum, 5);
+	p[0] = DB_STRP("7");
+	p[1] = DB_INTP(8);
+	p[2] = DB_NULLP();
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT ?, ?, ?", p, 3, sum_row, &s), DB_OK);
+	assert_int_equal(s.cols, 3);
+	assert_int_equal(s.longest, 1);
+	assert_int_equal(s.sum, 15);
+}
+
+static int
+one_int(void *ctx, const struct db_row *row)
+{
+	if (row->ncols >= 1 && row->vals[0] != NULL)
+		*(long long *)ctx = strtoll(row->vals[0], NULL, 10);
+	return 0;
+}
+
+/* Statements prepared by this session so far. */
+static long long
+prepares(void)
+{
+	long long n = -1;
+
+	assert_int_equal(db_query(db, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+	    "WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'", NULL, 0, one_int, &n), DB_OK);
+	return n;
+}
+
+/*
+ * IN-lists are padded to a bucket (3 -> 4 placeholders, the last value
+ * repeated): the answers are those of the unpadded lists, parameters after
+ * a list keep their place, '?' inside a quoted literal is no placeholder,
+ * and lists of 3 and 4 share one prepared statement.
+ */
+static void
+test_in_lists_are_bucketed(void **state)
+{
+	struct db_param p[8];
+	struct sums s;
+	long long before;
+	int i;
+
+	(void)state;
+	for (i = 1; i <= 5; i++) {
+		p[0] = DB_INTP(i);
+		p[1] = DB_INTP(i * 10);
+		assert_int_equal(db_exec(db, "INSERT INTO bulk_db_test (id, n) VALUES (?, ?)", p, 2,
+		    NULL, NULL), DB_OK);
+	}
+	/* ids 1, 2, 4 (padded with a second 4), then n <> 20: 10 + 40. */
+	p[0] = DB_INTP(1);
+	p[1] = DB_INTP(2);
+	p[2] = DB_INTP(4);
+	p[3] = DB_INTP(20);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT n FROM bulk_db_test WHERE id IN (?, ?, ?) AND n <> ?",
+	    p, 4, sum_row, &s), DB_OK);
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(s.sum, 50);
+	/* The same text with four ids: no new prepare. */
+	before = prepares();
+	p[3] = DB_INTP(5);
+	p[4] = DB_INTP(20);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT n FROM bulk_db_test WHERE id IN (?, ?, ?, ?) AND n <> ?",
+	    p, 5, sum_row, &s), DB_OK);
+	assert_int_equal(s.sum, 10 + 40 + 50);
+	/* The lookup itself was prepared the first time, not again now. */
+	assert_int_equal(prepares(), before);
+	/* A literal that looks like a list, then a real one of three. */
+	p[0] = DB_INTP(7);
+	p[1] = DB_INTP(3);
+	p[2] = DB_INTP(5);
+	p[3] = DB_INTP(3);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(db_query(db, "SELECT ?, 'x IN (?, ?, ?)', n FROM bulk_db_test "
+	    "WHERE id IN (?, ?, ?) ORDER BY id", p, 4, sum_row, &s), DB_OK);
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(s.sum, 7 + 30 + 7 + 50);
+}
+
 static void
 test_error_classes_and_rollback(void **state)
 {
@@ -200,6 +355,33 @@ test_session_state_once_per_connection(void **state)
 	assert_string_equal(v, "1|READ-COMMITTED");
 }
 
+/*
+ * A clone (one per request thread) connects as the original does: same
+ * account and database, same session state, its own connection.
+ */
+static void
+test_clone_has_the_originals_session(void **state)
+{
+	struct db *c = db_clone(db);
+	char v[64] = "", mine[64] = "", theirs[64] = "";
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(db_lock_wait_timeout(c), db_lock_wait_timeout(db));
+	assert_int_equal(db_query(c, "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.tx_isolation",
+	    NULL, 0, text_col, v), DB_OK);
+	assert_string_equal(v, "1|READ-COMMITTED");
+	assert_int_equal(db_query(c, "SELECT DATABASE(), CURRENT_USER()", NULL, 0, text_col, theirs),
+	    DB_OK);
+	assert_int_equal(db_query(db, "SELECT DATABASE(), CURRENT_USER()", NULL, 0, text_col, mine),
+	    DB_OK);
+	assert_string_equal(theirs, mine);
+	assert_int_equal(db_query(c, "SELECT CONNECTION_ID()", NULL, 0, text_col, theirs), DB_OK);
+	assert_int_equal(db_query(db, "SELECT CONNECTION_ID()", NULL, 0, text_col, mine), DB_OK);
+	assert_string_not_equal(theirs, mine);
+	db_free(c);
+}
+
 static struct db *holder;
 
 /* Teardown: a failed assertion must not leave a row held or a session read-only. */
@@ -262,7 +444,10 @@ main(void)
 		cmocka_unit_test_setup(test_long_values_on_several_rows, reset_table),
 		cmocka_unit_test_setup(test_params_nulls_and_upsert_counts, reset_table),
 		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
+		cmocka_unit_test_setup(test_cache_and_reused_bindings_across_shapes, reset_table),
+		cmocka_unit_test_setup(test_in_lists_are_bucketed, reset_table),
 		cmocka_unit_test_setup(test_session_state_once_per_connection, reset_table),
+		cmocka_unit_test_setup(test_clone_has_the_originals_session, reset_table),
 		cmocka_unit_test_setup_teardown(test_lock_wait_and_read_only_classes, reset_table,
 		    release_holder),
 	};

@@ -32,6 +32,7 @@ test_defaults(void **state)
 	(void)state;
 	assert_int_equal(conf_init(&c), 0);
 	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.threads, 4);
 	assert_string_equal(c.db_host, "localhost");
 	assert_int_equal(c.db_port, 3306);
 	assert_string_equal(c.db_name, "edxapp");
@@ -116,6 +117,8 @@ test_bad_lines(void **state)
 		{ "workers = 257\n", "test.conf:1: key \"workers\": \"257\" is not a whole number from 0 to 256" },
 		{ "workers = -1\n", "test.conf:1: key \"workers\": \"-1\" is not a whole number from 0 to 256" },
 		{ "workers = 2x\n", "test.conf:1: key \"workers\": \"2x\" is not a whole number from 0 to 256" },
+		{ "threads = 0\n", "test.conf:1: key \"threads\": \"0\" is not a whole number from 1 to 64" },
+		{ "threads = 65\n", "test.conf:1: key \"threads\": \"65\" is not a whole number from 1 to 64" },
 		{ "db.port = 99999999999999999999\n",
 		  "test.conf:1: key \"db.port\": \"99999999999999999999\" is not a whole number from 0 to 65535" },
 		{ "workers = 2\nworkers = 3\n", "test.conf:2: key \"workers\" is set twice" },

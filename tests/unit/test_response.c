@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -119,6 +120,114 @@ test_buffer_limit_fails(void **state)
 	buf_free(&b);
 }
 
+/* Collects a streamed body; refuses after `refuse_after` calls (0: never). */
+struct collect {
+	struct buf all;
+	size_t calls, refuse_after;
+};
+
+static int
+collect_sink(void *ctx, const char *data, size_t n)
+{
+	struct collect *c = ctx;
+
+	if (c->refuse_after > 0 && c->calls >= c->refuse_after)
+		return -1;
+	c->calls++;
+	return buf_append(&c->all, data, n);
+}
+
+/* A big mixed outcome: 6,000 results of every kind, e-mails repeated. */
+static struct enroll_result *
+big_outcome(size_t n, char (*emails)[48])
+{
+	static const enum enroll_kind kinds[] = {
+		ENROLL_SUCCESS, ENROLL_PENDING, ENROLL_FAILURE, ENROLL_INVALID_USER,
+		ENROLL_INVALID_EMAIL,
+	};
+	struct enroll_result *r = test_calloc(n, sizeof(*r));
+	size_t i;
+
+	assert_non_null(r);
+	for (i = 0; i < n; i++) {
+		snprintf(emails[i], 48, "learner%zu@example.com", i % 1500);
+		r[i].kind = kinds[i % 5];
+		r[i].user_id = (int64_t)i + 1;
+		r[i].email = emails[i];
+		r[i].course_run_key = "course-v1:edX+DemoX+2026";
+		r[i].created = i % 3 == 0;
+	}
+	return r;
+}
+
+static void
+test_stream_is_the_rendered_body_in_pieces(void **state)
+{
+	enum { N = 6000 };
+	static char emails[N][48];
+	struct enroll_result *r = big_outcome(N, emails);
+	struct enroll_outcome o = { r, N };
+	struct collect c = { .calls = 0, .refuse_after = 0 };
+	struct buf whole;
+	int status = 0;
+
+	(void)state;
+	buf_init(&whole, 64u << 20);
+	buf_init(&c.all, 64u << 20);
+	assert_int_equal(response_render(&o, &whole, &status), 0);
+	assert_int_equal(status, 409);
+	assert_int_equal(response_status(&o), 409);
+	assert_true(whole.len > 4 * 64 * 1024);
+	assert_int_equal(response_stream(&o, collect_sink, &c), 0);
+	/* Byte for byte the same body, and really in several pieces. */
+	assert_int_equal(c.all.len, whole.len);
+	assert_memory_equal(c.all.data, whole.data, whole.len);
+	assert_true(c.calls >= 4);
+	/* A second pass gives the same bytes (the responder counts first). */
+	buf_reset(&c.all);
+	c.calls = 0;
+	assert_int_equal(response_stream(&o, collect_sink, &c), 0);
+	assert_int_equal(c.all.len, whole.len);
+	assert_memory_equal(c.all.data, whole.data, whole.len);
+	buf_free(&c.all);
+	buf_free(&whole);
+	test_free(r);
+}
+
+static void
+test_stream_stops_when_the_sink_refuses(void **state)
+{
+	enum { N = 6000 };
+	static char emails[N][48];
+	struct enroll_result *r = big_outcome(N, emails);
+	struct enroll_outcome o = { r, N };
+	struct collect c = { .calls = 0, .refuse_after = 2 };
+
+	(void)state;
+	buf_init(&c.all, 64u << 20);
+	assert_int_equal(response_stream(&o, collect_sink, &c), -1);
+	assert_int_equal(c.calls, 2);
+	buf_free(&c.all);
+	test_free(r);
+}
+
+static void
+test_status_without_rendering(void **state)
+{
+	struct enroll_result r[2] = {
+		{ .kind = ENROLL_SUCCESS, .user_id = 1, .email = "a@b.co", .course_run_key = "c" },
+		{ .kind = ENROLL_PENDING, .email = "p@b.co", .course_run_key = "c" },
+	};
+	struct enroll_outcome o = { r, 1 };
+
+	(void)state;
+	assert_int_equal(response_status(&o), 201);
+	o.nresults = 2;
+	assert_int_equal(response_status(&o), 202);
+	o.nresults = 0;
+	assert_int_equal(response_status(&o), 201);
+}
+
 static void
 test_best_mode(void **state)
 {
@@ -151,6 +260,9 @@ main(void)
 		cmocka_unit_test(test_failures_and_invalid_lists_409),
 		cmocka_unit_test(test_only_invalid_email_is_409),
 		cmocka_unit_test(test_buffer_limit_fails),
+		cmocka_unit_test(test_stream_is_the_rendered_body_in_pieces),
+		cmocka_unit_test(test_stream_stops_when_the_sink_refuses),
+		cmocka_unit_test(test_status_without_rendering),
 		cmocka_unit_test(test_best_mode),
 	};
 
