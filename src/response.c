@@ -9,13 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
+#include "arena.h"
 #include "jsonw.h"
 #include "response.h"
+#include "strmap.h"
 #include "uuid.h"
 
 /* A streamed body goes out in pieces of about this size. */
 #define FLUSH_AT     (64u * 1024)
+/* The set of invalid e-mails already written: at most one slot pair per
+ * item of a 100,000-item request, with room to grow. */
+#define SEEN_MEMORY_MAX ((size_t)64 << 20)
+
 /* The piece buffer's cap: FLUSH_AT plus the largest single item. */
 #define PIECE_MAX    (1024u * 1024)
 
@@ -156,24 +161,6 @@ write_failures(struct render *rd, const struct enroll_outcome *o)
 	jsonw_array_close(w);
 }
 
-/*
- * Adds email to the open-addressing set (capacity cap, a power of two,
- * more than twice the entries); returns true when it was new.
- */
-static bool
-set_add(const char **set, size_t cap, const char *email)
-{
-	size_t i = (size_t)hash_str(email) & (cap - 1);
-
-	while (set[i] != NULL) {
-		if (strcmp(set[i], email) == 0)
-			return false;
-		i = (i + 1) & (cap - 1);
-	}
-	set[i] = email;
-	return true;
-}
-
 int
 response_status(const struct enroll_outcome *o)
 {
@@ -225,27 +212,33 @@ render(struct render *rd, const struct enroll_outcome *o)
 		jsonw_array_close(w);
 	}
 	if (nbademail > 0) {
-		/* First-seen order without repeats. */
-		const char **set;
-		size_t cap = 16;
+		/* First-seen order without repeats (the project's one hash map). */
+		struct arena *seen_mem;
+		struct strmap seen;
 
-		while (cap < 2 * nbademail + 1)
-			cap *= 2;
-		if ((set = calloc(cap, sizeof(*set))) == NULL)
+		if ((seen_mem = arena_new(SEEN_MEMORY_MAX)) == NULL)
 			return -1;
+		if (strmap_init(&seen, seen_mem, nbademail) != 0) {
+			arena_free(seen_mem);
+			return -1;
+		}
 		jsonw_key(w, "invalid_email_addresses");
 		jsonw_array_open(w);
 		for (i = 0; i < o->nresults; i++) {
 			const struct enroll_result *r = &o->results[i];
 
 			if (r->kind != ENROLL_INVALID_EMAIL || r->email == NULL ||
-			    !set_add(set, cap, r->email))
+			    strmap_get(&seen, r->email) != NULL)
 				continue;
+			if (strmap_put(&seen, r->email, (void *)r->email) != 0) {
+				arena_free(seen_mem);
+				return -1;
+			}
 			jsonw_string(w, r->email);
 			flush(rd, false);
 		}
 		jsonw_array_close(w);
-		free(set);
+		arena_free(seen_mem);
 	}
 	jsonw_object_close(w);
 	flush(rd, true);
