@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "db.h"
 #include "dispatch.h"
+#include "err.h"
 #include "log.h"
 #include "outbox_cmd.h"
 #include "pool.h"
@@ -43,35 +44,42 @@ usage(FILE *f)
 	    "       bulk-enrolld [--config FILE] outbox list|requeue|purge ... (see bulk-enrolld(8))\n");
 }
 
-/* Builds the configuration: defaults, file, environment, command line. */
-static int
-load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
+/*
+ * Builds the configuration: defaults, file, environment, command line.
+ * CONF_OK (c is the caller's, to conf_free()), or an error with the reason
+ * in e and c released.  Bad log.level/log.format are CONF_ERR_VALUE.
+ */
+static enum conf_err
+load_conf(const struct cli *cli, struct conf *c, struct err *e)
 {
-	char why[512];
+	enum conf_err rc;
+	struct err why;
 
-	if (conf_init(c) != 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	err_clear(&why);
+	if ((rc = conf_init(c)) != CONF_OK) {
+		err_set(e, "%s", conf_strerror(rc));
+		return rc;
 	}
-	if (cli->config != NULL && conf_load_file(c, cli->config, err, errlen) != 0)
+	if (cli->config != NULL && (rc = conf_load_file(c, cli->config, e)) != CONF_OK)
 		goto fail;
-	if (conf_load_env(c, err, errlen) != 0)
+	if ((rc = conf_load_env(c, e)) != CONF_OK)
 		goto fail;
-	if (cli->listen != NULL && conf_set(c, "listen", cli->listen, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "--listen: %s", why);
-		goto fail;
-	}
-	if (cli->workers != NULL && conf_set(c, "workers", cli->workers, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "--workers: %s", why);
+	if (cli->listen != NULL && (rc = conf_set(c, "listen", cli->listen, &why)) != CONF_OK) {
+		err_set(e, "--listen: %s", err_msg(&why));
 		goto fail;
 	}
-	if (conf_finish(c, err, errlen) != 0)
+	if (cli->workers != NULL && (rc = conf_set(c, "workers", cli->workers, &why)) != CONF_OK) {
+		err_set(e, "--workers: %s", err_msg(&why));
 		goto fail;
+	}
+	if ((rc = conf_finish(c, e)) != CONF_OK)
+		goto fail;
+	rc = CONF_ERR_VALUE;
 	if (c->log_level != NULL) {
 		enum log_level lvl;
 
 		if (log_level_parse(c->log_level, &lvl) != 0) {
-			snprintf(err, errlen, "log.level: \"%.32s\" is not one of error, warn, info, debug",
+			err_set(e, "log.level: \"%.32s\" is not one of error, warn, info, debug",
 			    c->log_level);
 			goto fail;
 		}
@@ -80,15 +88,14 @@ load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
 		enum log_format fmt;
 
 		if (log_format_parse(c->log_format, &fmt) != 0) {
-			snprintf(err, errlen, "log.format: \"%.32s\" is not one of text, json",
-			    c->log_format);
+			err_set(e, "log.format: \"%.32s\" is not one of text, json", c->log_format);
 			goto fail;
 		}
 	}
-	return 0;
+	return CONF_OK;
 fail:
 	conf_free(c);
-	return -1;
+	return rc;
 }
 
 /*
@@ -107,7 +114,8 @@ load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (load_conf(cli, &pc->conf, err, errlen) != 0) {
+	if (load_conf(cli, &pc->conf, &why) != CONF_OK) {
+		snprintf(err, errlen, "%s", err_msg(&why));
 		free(pc);
 		return -1;
 	}
@@ -154,11 +162,12 @@ static int
 outbox_command(const struct cli *cli, int argc, char **argv)
 {
 	struct conf c;
-	char err[1024];
+	struct err err;
 	int rc;
 
-	if (load_conf(cli, &c, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bulk-enrolld: %s\n", err);
+	err_clear(&err);
+	if (load_conf(cli, &c, &err) != CONF_OK) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err_msg(&err));
 		return 1;
 	}
 	rc = outbox_cmd_main(&c, argc, argv);
