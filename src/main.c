@@ -100,39 +100,37 @@ fail:
 
 /*
  * Builds a generation: the configuration and the application made from it
- * (key files read, roles parsed).  Used at start-up and on SIGHUP.
+ * (key files read, roles parsed).  Used at start-up and on SIGHUP; a
+ * pool_load_fn (pool.h).
  */
-static int
-load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
+static enum pool_err
+load_generation(void *ctx, struct pool_config **out, struct err *e)
 {
 	const struct cli *cli = ctx;
 	struct pool_config *pc;
-	struct err why;
+	enum conf_err crc;
 
-	err_clear(&why);
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		err_set(e, "out of memory");
+		return POOL_ERR_NOMEM;
 	}
-	if (load_conf(cli, &pc->conf, &why) != CONF_OK) {
-		snprintf(err, errlen, "%s", err_msg(&why));
+	if ((crc = load_conf(cli, &pc->conf, e)) != CONF_OK) {
 		free(pc);
-		return -1;
+		return crc == CONF_ERR_NOMEM ? POOL_ERR_NOMEM : POOL_ERR_CONFIG;
 	}
 	/* A dispatcher would only log bad delivery settings: refuse them now. */
-	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, &why) != DISPATCH_OK) {
-		snprintf(err, errlen, "%s", err_msg(&why));
+	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, e) != DISPATCH_OK) {
 		conf_free(&pc->conf);
 		free(pc);
-		return -1;
+		return POOL_ERR_CONFIG;
 	}
-	if (app_open(&pc->app, &pc->conf, err, errlen) != 0) {
+	if (app_open(&pc->app, &pc->conf, e) != APP_OK) {
 		conf_free(&pc->conf);
 		free(pc);
-		return -1;
+		return POOL_ERR_APP;
 	}
 	*out = pc;
-	return 0;
+	return POOL_OK;
 }
 
 /*
@@ -245,6 +243,7 @@ main(int argc, char **argv)
 	};
 	struct cli cli;
 	struct pool_config *pc;
+	struct err why;
 	char err[1024];
 	int ch, fd, rc;
 
@@ -273,8 +272,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load_generation(&cli, &pc, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bulk-enrolld: %s\n", err);
+	err_clear(&why);
+	if (load_generation(&cli, &pc, &why) != POOL_OK) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err_msg(&why));
 		return 1;
 	}
 	{

@@ -103,6 +103,18 @@ pool_config_free(struct pool_config *pc)
 	free(pc);
 }
 
+const char *
+pool_strerror(enum pool_err e)
+{
+	switch (e) {
+	case POOL_OK: return "success";
+	case POOL_ERR_NOMEM: return "out of memory";
+	case POOL_ERR_CONFIG: return "configuration refused";
+	case POOL_ERR_APP: return "application cannot be built";
+	}
+	return "unknown pool error";
+}
+
 long
 pool_backoff_ms(unsigned fails)
 {
@@ -305,13 +317,14 @@ static void
 reload(struct pool *p, pool_load_fn fn, void *ctx)
 {
 	struct pool_config *fresh;
-	char err[512];
+	struct err why;
 	size_t i;
 
 	if (fn == NULL)
 		return;
-	if (fn(ctx, &fresh, err, sizeof(err)) != 0) {
-		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err);
+	err_clear(&why);
+	if (fn(ctx, &fresh, &why) != POOL_OK) {
+		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err_msg(&why));
 		return;
 	}
 	for (i = 0; i < p->nslots; i++) {

@@ -149,7 +149,6 @@ setup_app(void **state)
 {
 	static struct fixture f;
 	struct err cerr = { "" };
-	char err[512];
 
 	memset(&f, 0, sizeof(f));
 	if (conf_init(&f.conf) != 0)
@@ -165,8 +164,8 @@ setup_app(void **state)
 		fprintf(stderr, "setup: %s\n", cerr.msg);
 		return -1;
 	}
-	if (app_open(&f.app, &f.conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
+	if (app_open(&f.app, &f.conf, &cerr) != APP_OK) {
+		fprintf(stderr, "setup: %s\n", cerr.msg);
 		return -1;
 	}
 	if ((f.arena = arena_new(64 * 1024 * 1024)) == NULL)
