@@ -436,6 +436,7 @@ handle_enroll(struct app *app, struct arena *arena, const struct http_request *r
 		return;
 	}
 	opts.reqid = req->request_id;
+	opts.caller = claims.username;
 	opts.retry_budget_ms = (unsigned)app->conf->db_retry_budget_ms;
 	opts.stats = &waits;
 	if ((e = enroll_run(app->db, arena, &ent, &er, &opts, &outcome, &err)) != ENROLL_OK) {

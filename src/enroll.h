@@ -76,6 +76,9 @@ struct enroll_error {
 
 struct enroll_opts {
 	const char *reqid;           /* for the log lines */
+	/* The caller's username (the token's): history rows name its
+	 * auth_user.id as history_user_id; NULL or unknown gives NULL. */
+	const char *caller;
 	/*
 	 * Milliseconds from the start of the request within which retries may
 	 * start (deadlocks, and lock-wait timeouts of single items, SPEC §2.4
@@ -89,7 +92,8 @@ struct enroll_opts {
 #define ENROLL_CHUNK_ITEMS 1000
 
 /*
- * Runs SPEC §2.4 for a validated request on behalf of enterprise e.
+ * Runs SPEC §2.4 for a validated request on behalf of enterprise e, with
+ * what the LMS writes beside (§4.1): the learner role and history rows.
  * Returns ENROLL_OK with *out set (arena memory), or the reason the whole
  * request failed, with *err saying where and the database's words; chunks
  * committed before that stay committed (a re-send converges on them).

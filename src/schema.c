@@ -91,7 +91,8 @@ static const struct schema_spec specs[SCHEMA_NTABLES] = {
 	    SCHEMA_REQUIRED, ENT_BASE,
 	    COLS(C("id"), C("created"), C("modified"), C("role_id"), C("user_id"),
 		C("applies_to_all_contexts"), C("enterprise_customer_id")),
-	    NO_KEYS },
+	    /* The learner role's get-or-create upserts on it. */
+	    KEYS({ "enterprise_customer_id,role_id,user_id", NULL }) },
 	[SCHEMA_OUTBOX] = { "bulk_enroll_outbox", SCHEMA_REQUIRED, OUTBOX,
 	    COLS(C("id"), C("kind"), C("idempotency_key"), C("payload"), C("state"), C("attempts"),
 		C("next_attempt_at"), C("last_error"), C("created"), C("modified")),

@@ -131,6 +131,17 @@ first_col(void *ctx, const struct db_row *row)
 	return 0;
 }
 
+/* The first two columns as "a|b" into ctx (256 bytes). */
+static int
+first_two(void *ctx, const struct db_row *row)
+{
+	char *out = ctx;
+
+	(void)snprintf(out, 256, "%s|%s", row->ncols > 0 && row->vals[0] != NULL ? row->vals[0] : "NULL",
+	    row->ncols > 1 && row->vals[1] != NULL ? row->vals[1] : "NULL");
+	return 0;
+}
+
 /* Runs a one-value query (no parameters) and returns it as text. */
 static const char *
 scalar(const char *sql)
@@ -173,7 +184,7 @@ static void
 run_budget(struct run *r, struct enroll_item *items, size_t n, bool notify, unsigned budget_ms,
     struct enroll_stats *stats, enum enroll_err want, struct enroll_error *err)
 {
-	struct enroll_opts opts = { "test", budget_ms, stats };
+	struct enroll_opts opts = { "test", "demo_admin", budget_ms, stats };
 	struct enroll_error unused;
 	struct enroll_request req;
 	struct enterprise e;
@@ -637,6 +648,103 @@ test_pending_other_transaction_across_chunks_and_fallback(void **state)
 	free(it);
 }
 
+/*
+ * Every created / modified a chunk writes is one UTC value from the
+ * service's clock, even with the session at +09:00 (the history rows are
+ * chosen by it); a re-send moves no `modified` at all.
+ */
+static void
+test_one_utc_time_per_chunk_and_resend_moves_nothing(void **state)
+{
+	struct enroll_item it[4] = {
+		item("Alice@Example.com", 0, DEMOX, LIC1, NULL),   /* new link and rows */
+		item(NULL, 5, AUDIT, LIC1, NULL),                  /* relinked */
+		item("new@example.com", 0, DEMOX, LIC1, NULL),     /* pending */
+		item(NULL, 6, DEMOX, NULL, TXN1),                  /* learner credit back */
+	};
+	static const char written[] =
+	    "SELECT COUNT(DISTINCT t), MIN(TIMESTAMPDIFF(SECOND, t, UTC_TIMESTAMP(6)) BETWEEN 0 AND 60) "
+	    "FROM (SELECT modified AS t FROM enterprise_enterprisecustomeruser WHERE user_id IN (2, 5) "
+	    "UNION ALL SELECT created FROM student_courseenrollment WHERE user_id IN (2, 5) "
+	    "UNION ALL SELECT modified FROM enterprise_enterprisecourseenrollment "
+	    "UNION ALL SELECT modified FROM enterprise_licensedenterprisecourseenrollment "
+	    "UNION ALL SELECT modified FROM enterprise_learnercreditenterprisecourseenrollment "
+	    "UNION ALL SELECT modified FROM enterprise_pendingenterprisecustomeruser "
+	    "UNION ALL SELECT modified FROM enterprise_pendingenrollment) x";
+	static const char stamps[] =
+	    "SELECT CONCAT_WS('|', (SELECT GROUP_CONCAT(modified ORDER BY id) FROM "
+	    "enterprise_enterprisecustomeruser), (SELECT GROUP_CONCAT(modified ORDER BY id) FROM "
+	    "enterprise_enterprisecourseenrollment), (SELECT GROUP_CONCAT(modified ORDER BY id) FROM "
+	    "enterprise_licensedenterprisecourseenrollment), (SELECT GROUP_CONCAT(modified ORDER BY id) "
+	    "FROM enterprise_learnercreditenterprisecourseenrollment), (SELECT GROUP_CONCAT(modified "
+	    "ORDER BY id) FROM enterprise_pendingenrollment))";
+	char before[256];
+	struct run r;
+
+	(void)state;
+	assert_int_equal(db_exec(db, "SET time_zone = '+09:00'", NULL, 0, NULL, NULL), DB_OK);
+	run(&r, it, 4, false);
+	assert_int_equal(r.status, 202);
+	run_free(&r);
+	assert_string_equal(scalar("SELECT CONCAT_WS(',', COUNT(*), SUM(created = modified)) FROM "
+	    "enterprise_enterprisecourseenrollment WHERE id > 1"), "2,2");
+	assert_int_equal(db_query(db, written, NULL, 0, first_two, before), DB_OK);
+	assert_string_equal(before, "1|1");
+
+	(void)snprintf(before, sizeof(before), "%s", scalar(stamps));
+	run(&r, it, 4, false);
+	assert_int_equal(r.status, 202);
+	run_free(&r);
+	assert_string_equal(scalar(stamps), before);
+	assert_int_equal(db_exec(db, "SET time_zone = '+00:00'", NULL, 0, NULL, NULL), DB_OK);
+}
+
+/*
+ * Issue 8 at the enroll layer: a new and a relinked learner get one
+ * enterprise_learner role each; every row written gets one history row
+ * ('+' new, '~' changed) with the caller's auth_user.id (demo_admin, 1),
+ * student_courseenrollment_history's id a UUID4; a re-send adds none.
+ */
+static void
+test_history_rows_and_learner_roles(void **state)
+{
+	struct enroll_item it[2] = {
+		item("Alice@Example.com", 0, DEMOX, LIC1, NULL),   /* a new link */
+		item(NULL, 5, DEMOX, LIC1, NULL),                  /* dave: relinked */
+	};
+	static const char counts[] =
+	    "SELECT CONCAT_WS(',', "
+	    "(SELECT GROUP_CONCAT(user_id, ':', applies_to_all_contexts ORDER BY user_id) "
+	    "FROM enterprise_systemwideenterpriseuserroleassignment a JOIN "
+	    "enterprise_systemwideenterpriserole r ON r.id = a.role_id AND r.name = 'enterprise_learner' "
+	    "WHERE a.enterprise_customer_id = '" DEMO "'), "
+	    "(SELECT GROUP_CONCAT(history_type, user_id ORDER BY user_id) "
+	    "FROM enterprise_historicalenterprisecustomeruser), "
+	    "(SELECT GROUP_CONCAT(history_type, user_id ORDER BY user_id) "
+	    "FROM student_courseenrollment_history), "
+	    "(SELECT COUNT(*) FROM enterprise_historicalenterprisecourseenrollment WHERE history_type = '+'), "
+	    "(SELECT COUNT(*) FROM enterprise_historicallicensedenterprisecourseenrollment), "
+	    "(SELECT COUNT(*) FROM enterprise_historicalsystemwideenterpriseuserroleassignment), "
+	    "(SELECT COUNT(DISTINCT history_user_id) FROM (SELECT history_user_id FROM "
+	    "student_courseenrollment_history UNION ALL SELECT history_user_id FROM "
+	    "enterprise_historicalenterprisecustomeruser UNION ALL SELECT history_user_id FROM "
+	    "enterprise_historicalsystemwideenterpriseuserroleassignment) h WHERE history_user_id = 1))";
+	struct run r;
+
+	(void)state;
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	run_free(&r);
+	assert_string_equal(scalar(counts), "2:0,5:0,+2,~5,+2,+5,2,2,2,1");
+	assert_string_equal(scalar("SELECT SUM(history_id REGEXP '^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$') "
+	    "FROM student_courseenrollment_history"), "2");
+
+	run(&r, it, 2, false);
+	assert_int_equal(r.status, 201);
+	run_free(&r);
+	assert_string_equal(scalar(counts), "2:0,5:0,+2,~5,+2,+5,2,2,2,1");
+}
+
 /* ---- database faults (issue 7) ------------------------------------------ */
 
 /*
@@ -819,6 +927,8 @@ main(void)
 		cmocka_unit_test_setup(test_negative_user_id_is_invalid, reset),
 		cmocka_unit_test_setup(test_pending_duplicate_with_other_transaction_fails, reset),
 		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
+		cmocka_unit_test_setup(test_one_utc_time_per_chunk_and_resend_moves_nothing, reset),
+		cmocka_unit_test_setup(test_history_rows_and_learner_roles, reset),
 		cmocka_unit_test_setup_teardown(test_locked_row_fails_only_its_item, reset, release_holder),
 		cmocka_unit_test_setup_teardown(test_locked_item_retried_within_budget_only, reset,
 		    release_holder),

@@ -1,0 +1,157 @@
+/*
+ * Small helpers over the chunk model of enroll_chunk.h: map keys and
+ * column values.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "arena.h"
+#include "enroll_chunk.h"
+
+int
+chunk_utc_now(char out[CHUNK_NOW_LEN])
+{
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+		return -1;
+	n = snprintf(out, CHUNK_NOW_LEN, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+	return n == CHUNK_NOW_LEN - 1 ? 0 : -1;
+}
+
+char *
+chunk_lower_ascii(struct arena *a, const char *s)
+{
+	char *d;
+	size_t i;
+
+	if ((d = arena_strdup(a, s)) == NULL)
+		return NULL;
+	for (i = 0; d[i] != '\0'; i++)
+		if (d[i] >= 'A' && d[i] <= 'Z')
+			d[i] = (char)(d[i] - 'A' + 'a');
+	return d;
+}
+
+char *
+chunk_int_key(struct arena *a, long long v)
+{
+	char tmp[24];
+
+	(void)snprintf(tmp, sizeof(tmp), "%lld", v);
+	return arena_strdup(a, tmp);
+}
+
+/* "<a>\t<b>" for composite keys. */
+char *
+chunk_pair_key(struct arena *a, long long id, const char *s)
+{
+	size_t n = strlen(s);
+	char tmp[24], *k;
+	int len;
+
+	len = snprintf(tmp, sizeof(tmp), "%lld\t", id);
+	if (len < 0 || (k = arena_alloc(a, (size_t)len + n + 1)) == NULL)
+		return NULL;
+	memcpy(k, tmp, (size_t)len);
+	memcpy(k + len, s, n + 1);
+	return k;
+}
+
+char *
+chunk_str_key(struct arena *a, const char *x, const char *y)
+{
+	size_t nx = strlen(x), ny = strlen(y);
+	char *k;
+
+	if ((k = arena_alloc(a, nx + ny + 2)) == NULL)
+		return NULL;
+	memcpy(k, x, nx);
+	k[nx] = '\t';
+	memcpy(k + nx + 1, y, ny + 1);
+	return k;
+}
+
+bool
+chunk_col_true(const char *v)
+{
+	return v != NULL && strcmp(v, "0") != 0;
+}
+
+/* Copies a 32-hex column into dst ("" for NULL or anything else). */
+void
+chunk_col_uuid(const char *v, char dst[33])
+{
+	if (v != NULL && strlen(v) == 32)
+		memcpy(dst, v, 33);
+	else
+		dst[0] = '\0';
+}
+
+/* The parent course key of a course-v1 run key ("edX+DemoX"), or NULL. */
+char *
+chunk_parent_course_key(struct arena *a, const char *run)
+{
+	const char *p, *last;
+
+	if (strncmp(run, "course-v1:", 10) != 0)
+		return NULL;
+	p = run + 10;
+	if ((last = strrchr(p, '+')) == NULL || last == p || strchr(p, '+') == last)
+		return NULL;
+	return arena_strndup(a, p, (size_t)(last - p));
+}
+
+/* Appends the distinct course keys of pairs (pairs) or pends into q. */
+size_t
+chunk_course_keys(struct sqlbuild *q, struct chunk *ch, bool pending)
+{
+	struct strmap seen;
+	const struct strmap *m = pending ? &ch->pends : &ch->pairs;
+	size_t i, n = 0;
+
+	if (strmap_init(&seen, ch->ca, m->len) != 0) {
+		q->failed = true;
+		return 0;
+	}
+	for (i = 0; i < m->cap; i++) {
+		const struct course *c;
+
+		if (m->slots[i].val == NULL)
+			continue;
+		c = pending ? ((struct pend *)m->slots[i].val)->c : ((struct pair *)m->slots[i].val)->c;
+		if (strmap_get(&seen, c->key) != NULL)
+			continue;
+		if (strmap_put(&seen, c->key, (void *)c) != 0) {
+			q->failed = true;
+			return 0;
+		}
+		sqlb_sql(q, n == 0 ? "?" : ", ?");
+		sqlb_str(q, c->key);
+		n++;
+	}
+	return n;
+}
+
+
+size_t
+chunk_link_ids(struct sqlbuild *q, struct chunk *ch, bool links)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ch->users_by_id.cap; i++) {
+		struct user *u = ch->users_by_id.slots[i].val;
+
+		if (u == NULL || !u->link)
+			continue;
+		sqlb_sql(q, n++ == 0 ? "?" : ", ?");
+		sqlb_int(q, links ? u->ecu_id : u->id);
+	}
+	return n;
+}

@@ -1,0 +1,149 @@
+/*
+ * Loading a chunk's course runs (enroll_courses.h).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "arena.h"
+#include "enroll_chunk.h"
+#include "enroll_courses.h"
+#include "enroll_plan.h"
+#include "schema.h"
+
+static int
+course_row(void *ctx, const struct db_row *row)
+{
+	struct rowctx *rc = ctx;
+	struct course *c;
+	char *dn;
+
+	if (row->ncols != 4 || row->vals[0] == NULL ||
+	    (c = strmap_get(&rc->ch->courses, row->vals[0])) == NULL)
+		return 0;
+	c->exists = true;
+	c->closed = chunk_col_true(row->vals[2]);
+	c->invitation_only = chunk_col_true(row->vals[3]);
+	if (row->vals[1] != NULL) {
+		if ((dn = arena_strdup(rc->ch->ca, row->vals[1])) == NULL)
+			ROW_NOMEM(rc);
+		c->display_name = dn;
+	}
+	return 0;
+}
+
+static int
+mode_row(void *ctx, const struct db_row *row)
+{
+	struct rowctx *rc = ctx;
+	struct course *c;
+	size_t r;
+
+	if (row->ncols != 2 || row->vals[0] == NULL || row->vals[1] == NULL ||
+	    (c = strmap_get(&rc->ch->courses, row->vals[0])) == NULL)
+		return 0;
+	if ((r = enroll_mode_rank(row->vals[1])) < c->best)
+		c->best = r;
+	return 0;
+}
+
+static int
+intention_row(void *ctx, const struct db_row *row)
+{
+	struct rowctx *rc = ctx;
+	char *uuid, *key;
+
+	if (row->ncols != 2 || row->vals[0] == NULL || row->vals[1] == NULL)
+		return 0;
+	if ((uuid = arena_strdup(rc->ch->ca, row->vals[0])) == NULL ||
+	    (key = arena_strdup(rc->ch->ca, row->vals[1])) == NULL ||
+	    strmap_put(&rc->ch->intentions, key, uuid) != 0)
+		ROW_NOMEM(rc);
+	return 0;
+}
+
+enum db_err
+courses_load(struct chunk *ch)
+{
+	struct rowctx rc = { ch, false };
+	struct course **list;
+	struct sqlbuild q;
+	size_t i, n = 0;
+	enum db_err e;
+
+	if ((list = arena_calloc(ch->ca, ch->n + 1, sizeof(*list))) == NULL)
+		return DB_ERR_NOMEM;
+	for (i = 0; i < ch->n; i++) {
+		struct plan *pl = &ch->plan[i];
+		struct course *c;
+
+		if (pl->kind == ENROLL_INVALID_USER || pl->kind == ENROLL_INVALID_EMAIL)
+			continue;
+		if ((c = strmap_get(&ch->courses, pl->in->course_run_key)) == NULL) {
+			if ((c = arena_calloc(ch->ca, 1, sizeof(*c))) == NULL)
+				return DB_ERR_NOMEM;
+			c->key = pl->in->course_run_key;
+			c->best = ENROLL_NMODES;
+			if (strmap_put(&ch->courses, c->key, c) != 0)
+				return DB_ERR_NOMEM;
+			list[n++] = c;
+		}
+		pl->c = c;
+	}
+	if (n == 0)
+		return DB_OK;
+
+	/* "closed" is computed by the server, on its UTC clock. */
+	sqlb_init(&q, ch->ca);
+	sqlb_sql(&q, "SELECT id, display_name, enrollment_end IS NOT NULL AND "
+	    "enrollment_end <= UTC_TIMESTAMP(6), invitation_only "
+	    "FROM course_overviews_courseoverview WHERE id IN (");
+	sqlb_marks(&q, n);
+	sqlb_sql(&q, ")");
+	for (i = 0; i < n; i++)
+		sqlb_str(&q, list[i]->key);
+	if ((e = sqlb_query(&q, ch->db, course_row, &rc)) != DB_OK)
+		return rc.nomem ? DB_ERR_NOMEM : e;
+
+	sqlb_init(&q, ch->ca);
+	sqlb_sql(&q, "SELECT course_id, mode_slug FROM course_modes_coursemode WHERE course_id IN (");
+	sqlb_marks(&q, n);
+	sqlb_sql(&q, ")");
+	for (i = 0; i < n; i++)
+		sqlb_str(&q, list[i]->key);
+	if ((e = sqlb_query(&q, ch->db, mode_row, &rc)) != DB_OK)
+		return e;
+	for (i = 0; i < n; i++)
+		list[i]->mode = enroll_mode_name(list[i]->best);
+
+	/* Default intentions name a run or its parent course.  Without both
+	 * default-enrollment tables (edx-enterprise before 0223, schema.h)
+	 * there are none to realize. */
+	if (!schema_has(SCHEMA_DEFAULT_INTENTION) || !schema_has(SCHEMA_DEFAULT_REALIZATION))
+		return DB_OK;
+	sqlb_init(&q, ch->ca);
+	sqlb_sql(&q, "SELECT uuid, content_key FROM enterprise_defaultenterpriseenrollmentintention "
+	    "WHERE enterprise_customer_id = ? AND is_removed = 0 AND content_key IN (");
+	sqlb_str(&q, ch->e->uuid);
+	for (i = 0; i < n; i++) {
+		char *parent = chunk_parent_course_key(ch->ca, list[i]->key);
+
+		sqlb_sql(&q, i == 0 ? "?" : ", ?");
+		sqlb_str(&q, list[i]->key);
+		if (parent != NULL) {
+			sqlb_sql(&q, ", ?");
+			sqlb_str(&q, parent);
+		}
+	}
+	sqlb_sql(&q, ")");
+	if ((e = sqlb_query(&q, ch->db, intention_row, &rc)) != DB_OK)
+		return rc.nomem ? DB_ERR_NOMEM : e;
+	for (i = 0; i < n; i++) {
+		char *parent = chunk_parent_course_key(ch->ca, list[i]->key);
+
+		list[i]->intention = strmap_get(&ch->intentions, list[i]->key);
+		if (list[i]->intention == NULL && parent != NULL)
+			list[i]->intention = strmap_get(&ch->intentions, parent);
+	}
+	return DB_OK;
+}

@@ -1,0 +1,63 @@
+/*
+ * The string-keyed hash map of strmap.h, on the per-process keyed hash
+ * of hash.h (callers choose the keys: e-mails, course keys).
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "arena.h"
+#include "hash.h"
+#include "strmap.h"
+
+int
+strmap_init(struct strmap *m, struct arena *a, size_t hint)
+{
+	m->a = a;
+	m->cap = 16;
+	while (m->cap < hint * 2)
+		m->cap *= 2;
+	m->len = 0;
+	return (m->slots = arena_calloc(a, m->cap, sizeof(*m->slots))) == NULL ? -1 : 0;
+}
+
+void *
+strmap_get(const struct strmap *m, const char *key)
+{
+	size_t i = (size_t)hash_str(key) & (m->cap - 1);
+
+	for (; m->slots[i].key != NULL; i = (i + 1) & (m->cap - 1))
+		if (strcmp(m->slots[i].key, key) == 0)
+			return m->slots[i].val;
+	return NULL;
+}
+
+int
+strmap_put(struct strmap *m, const char *key, void *val)
+{
+	size_t i;
+
+	if ((m->len + 1) * 2 > m->cap) {
+		struct strmap_slot *old = m->slots;
+		size_t oldcap = m->cap, j;
+
+		if ((m->slots = arena_calloc(m->a, oldcap * 2, sizeof(*m->slots))) == NULL)
+			return -1;
+		m->cap = oldcap * 2;
+		m->len = 0;
+		for (j = 0; j < oldcap; j++)
+			if (old[j].key != NULL && strmap_put(m, old[j].key, old[j].val) != 0)
+				return -1;
+	}
+	i = (size_t)hash_str(key) & (m->cap - 1);
+	for (; m->slots[i].key != NULL; i = (i + 1) & (m->cap - 1))
+		if (strcmp(m->slots[i].key, key) == 0) {
+			m->slots[i].val = val;
+			return 0;
+		}
+	m->slots[i].key = key;
+	m->slots[i].val = val;
+	m->len++;
+	return 0;
+}
