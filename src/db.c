@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -589,6 +590,8 @@ db_strerror(enum db_err e)
 	case DB_ERR_QUERY:      return "query failed";
 	case DB_ERR_NOMEM:      return "out of memory";
 	case DB_ERR_ABORTED:    return "aborted by caller";
+	case DB_ERR_NULL:       return "column is NULL";
+	case DB_ERR_VALUE:      return "column missing or not of the type asked for";
 	}
 	return "unknown database error";
 }
@@ -608,4 +611,26 @@ db_free(struct db *db)
 	}
 	free(db->name);
 	free(db);
+}
+
+enum db_err
+db_row_i64(const struct db_row *r, size_t col, int64_t *out)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if (col >= r->ncols)
+		return DB_ERR_VALUE;
+	if ((s = r->vals[col]) == NULL)
+		return DB_ERR_NULL;
+	if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+		return DB_ERR_VALUE;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || end != s + r->lens[col] ||
+	    v < INT64_MIN || v > INT64_MAX)
+		return DB_ERR_VALUE;
+	*out = (int64_t)v;
+	return DB_OK;
 }

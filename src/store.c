@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,21 +103,5 @@ store_sql_rows(struct buf *b, size_t n, const char *group)
 		if (buf_puts(b, group) != 0)
 			return -1;
 	}
-	return 0;
-}
-
-int
-store_parse_i64(const char *s, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
 	return 0;
 }

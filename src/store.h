@@ -46,7 +46,4 @@ int store_sql_placeholders(struct buf *b, size_t n) __attribute__((warn_unused_r
  */
 int store_sql_rows(struct buf *b, size_t n, const char *group) __attribute__((warn_unused_result));
 
-/* Parses a decimal integer column value: 0, or -1 for NULL or garbage. */
-int store_parse_i64(const char *s, long long *out) __attribute__((warn_unused_result));
-
 #endif
