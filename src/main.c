@@ -78,7 +78,7 @@ load_conf(const struct cli *cli, struct conf *c, struct err *e)
 	if (c->log_level != NULL) {
 		enum log_level lvl;
 
-		if (log_level_parse(c->log_level, &lvl) != 0) {
+		if (log_level_parse(c->log_level, &lvl) != LOG_OK) {
 			err_set(e, "log.level: \"%.32s\" is not one of error, warn, info, debug",
 			    c->log_level);
 			goto fail;
@@ -87,7 +87,7 @@ load_conf(const struct cli *cli, struct conf *c, struct err *e)
 	if (c->log_format != NULL) {
 		enum log_format fmt;
 
-		if (log_format_parse(c->log_format, &fmt) != 0) {
+		if (log_format_parse(c->log_format, &fmt) != LOG_OK) {
 			err_set(e, "log.format: \"%.32s\" is not one of text, json", c->log_format);
 			goto fail;
 		}
@@ -229,6 +229,19 @@ open_listener(const char *listen, char *err, size_t errlen)
 	return fd;
 }
 
+/* The log threshold and line format c names (load_conf has checked both). */
+static void
+apply_log_settings(const struct conf *c)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+	enum log_format fmt = LOG_FMT_TEXT;
+
+	if (c->log_level != NULL && log_level_parse(c->log_level, &lvl) == LOG_OK)
+		log_set_level(lvl);
+	if (c->log_format != NULL && log_format_parse(c->log_format, &fmt) == LOG_OK)
+		log_set_format(fmt);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -277,16 +290,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bulk-enrolld: %s\n", err_msg(&why));
 		return 1;
 	}
-	{
-		enum log_level lvl = LOG_LVL_INFO;
-
-		enum log_format fmt = LOG_FMT_TEXT;
-
-		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
-			log_set_level(lvl);
-		if (pc->conf.log_format != NULL && log_format_parse(pc->conf.log_format, &fmt) == 0)
-			log_set_format(fmt);
-	}
+	apply_log_settings(&pc->conf);
 	if (check_schema(&pc->conf, cli.check_only) != 0) {
 		fprintf(stderr, "bulk-enrolld: the database's schema is not one this service can use "
 		    "(see the schema: lines above)\n");
