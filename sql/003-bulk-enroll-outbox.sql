@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS bulk_enroll_outbox (
 	-- WHERE kind = ? AND state IN ('pending', 'sending')
 	-- AND next_attempt_at <= UTC_TIMESTAMP(6)
 	-- ORDER BY next_attempt_at, id ... FOR UPDATE SKIP LOCKED;
-	-- /metrics reads the depth and the oldest due row from it alone
+	-- /metrics (outbox_read_depth in src/outbox.c) reads it alone too:
+	-- WHERE kind IN ('order', 'email')
+	-- AND state IN ('pending', 'sending', 'failed') GROUP BY kind, state,
+	-- a COUNT and the MIN(next_attempt_at) of each range
 	KEY bulk_enroll_outbox_due (kind, state, next_attempt_at),
 	-- the retention purge: WHERE state = 'done' AND modified < ... ORDER BY modified
 	KEY bulk_enroll_outbox_retention (state, modified)

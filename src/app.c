@@ -42,12 +42,24 @@ app_db_settings(const struct conf *conf, struct db_settings *ds)
 	ds->lock_wait_timeout_s = (unsigned)conf->db_lock_wait_timeout;
 }
 
-int
-app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
+const char *
+app_strerror(enum app_err e)
+{
+	switch (e) {
+	case APP_OK: return "success";
+	case APP_ERR_NOMEM: return "out of memory";
+	case APP_ERR_KEYS: return "the JWT keys cannot be loaded";
+	case APP_ERR_ROLES: return "jwt.admin_roles cannot be parsed";
+	}
+	return "unknown application error";
+}
+
+enum app_err
+app_open(struct app *app, const struct conf *conf, struct err *e)
 {
 	struct jwt_settings js;
 	struct db_settings ds;
-	struct err detail;
+	enum app_err rc;
 
 	memset(app, 0, sizeof(*app));
 	app->conf = conf;
@@ -61,21 +73,22 @@ app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
 	js.issuers_file = conf->jwt_issuers_file;
 	js.jwks_file = conf->jwt_jwks_file;
 	js.leeway = conf->jwt_leeway;
-	if (jwt_keyring_load(&app->keys, &js, &detail) != 0) {
-		snprintf(err, errlen, "%s", err_msg(&detail));
+	if (jwt_keyring_load(&app->keys, &js, e) != 0) {
+		rc = APP_ERR_KEYS;
 		goto fail;
 	}
-	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, &detail) != 0) {
-		snprintf(err, errlen, "%s", err_msg(&detail));
+	if (auth_roles_parse(&app->roles, conf->jwt_admin_roles, e) != 0) {
+		rc = APP_ERR_ROLES;
 		goto fail_keys;
 	}
 
 	app_db_settings(conf, &ds);
 	if ((app->db = db_new(&ds)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		err_set(e, "out of memory");
+		rc = APP_ERR_NOMEM;
 		goto fail_roles;
 	}
-	return 0;
+	return APP_OK;
 
 fail_roles:
 	auth_roles_free(app->roles);
@@ -83,7 +96,7 @@ fail_keys:
 	jwt_keyring_free(app->keys);
 fail:
 	memset(app, 0, sizeof(*app));
-	return -1;
+	return rc;
 }
 
 void

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "err.h"
 #include "http.h"
 #include "request.h"
 
@@ -27,13 +28,25 @@ struct app {
 	struct request_limits limits;
 };
 
+/* What app_open() returns (0 is success, err.h). */
+enum app_err {
+	APP_OK,
+	APP_ERR_NOMEM,      /* out of memory */
+	APP_ERR_KEYS,       /* jwt_keyring_load() refused the jwt.* keys or their files */
+	APP_ERR_ROLES       /* auth_roles_parse() refused jwt.admin_roles */
+};
+
+/* A static name for e (never NULL). */
+const char *app_strerror(enum app_err e);
+
 /*
  * Builds everything the handler needs from conf (which must outlive app).
  * Loads the JWT keyring and the role list; does not connect to the
- * database.  Returns 0, or -1 with the reason in err (used by
- * --check-config).
+ * database.  APP_OK (release with app_close()), or an error with the
+ * reason for a person in e (NULL: not wanted; used by --check-config) and
+ * app zeroed.
  */
-int app_open(struct app *app, const struct conf *conf, char *err, size_t errlen)
+enum app_err app_open(struct app *app, const struct conf *conf, struct err *e)
     __attribute__((warn_unused_result));
 
 /* The database settings conf names (strings borrowed from conf). */

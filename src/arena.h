@@ -1,11 +1,19 @@
 /*
  * Per-request memory arena.
  *
- * Everything a request allocates comes from one arena that is reset after
- * FCGX_Finish_r(), so a request cannot leak.  The arena has a hard cap: an
- * allocation that would take it past `max_bytes` fails (returns NULL), and
- * the caller turns that into a 500 for this request only; the worker keeps
- * serving.  That is the project's out-of-memory policy.
+ * What a request's data lives in: the JWT claims, the parsed body and its
+ * items, the enrollment chunk's maps and plan, the SQL texts and row
+ * values read back, and the response.  The responder resets it after
+ * FCGX_Finish_r(), so none of that can leak, and limits.max_request_memory
+ * caps it: an allocation that would take it past `max_bytes` fails
+ * (returns NULL), and the caller turns that into a 500 for this request
+ * only; the worker keeps serving.
+ *
+ * It does not hold everything a request touches: growable buffers
+ * (buf.h), the database layer's column buffers (db.c), yajl's parser
+ * state and libcurl/libcrypto use malloc, are bounded by their own limits
+ * and are freed on every path by their owners.  The dispatcher uses an
+ * arena per delivery round in the same way.
  */
 #ifndef BULK_ARENA_H
 #define BULK_ARENA_H

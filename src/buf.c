@@ -15,48 +15,60 @@ buf_init(struct buf *b, size_t max)
 	b->max = max;
 }
 
-static int
+const char *
+buf_strerror(enum buf_err e)
+{
+	switch (e) {
+	case BUF_OK: return "success";
+	case BUF_ERR_FULL: return "buffer full";
+	case BUF_ERR_FORMAT: return "format cannot be expanded";
+	}
+	return "unknown buffer error";
+}
+
+/* Makes room for extra more bytes and the NUL: BUF_OK or BUF_ERR_FULL. */
+static enum buf_err
 buf_reserve(struct buf *b, size_t extra)
 {
 	size_t want, cap;
 	char *p;
 
 	if (extra > b->max || b->len > b->max - extra)
-		return -1;
+		return BUF_ERR_FULL;
 	want = b->len + extra + 1;
 	if (want <= b->cap)
-		return 0;
+		return BUF_OK;
 	cap = b->cap ? b->cap : 256;
 	while (cap < want)
 		cap = cap > ((size_t)-1) / 2 ? want : cap * 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
 	if ((p = realloc(b->data, cap)) == NULL)
-		return -1;
+		return BUF_ERR_FULL;
 	b->data = p;
 	b->cap = cap;
-	return 0;
+	return BUF_OK;
 }
 
-int
+enum buf_err
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	if (buf_reserve(b, n) != 0)
-		return -1;
+	if (buf_reserve(b, n) != BUF_OK)
+		return BUF_ERR_FULL;
 	if (n > 0)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return 0;
+	return BUF_OK;
 }
 
-int
+enum buf_err
 buf_puts(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));
 }
 
-int
+enum buf_err
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;
@@ -65,19 +77,23 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	va_copy(cp, ap);
 	n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
-	if (n < 0 || buf_reserve(b, (size_t)n) != 0)
-		return -1;
-	if (vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap) != n)
-		return -1;
+	if (n < 0)
+		return BUF_ERR_FORMAT;
+	if (buf_reserve(b, (size_t)n) != BUF_OK)
+		return BUF_ERR_FULL;
+	if (vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap) != n) {
+		b->data[b->len] = '\0';
+		return BUF_ERR_FORMAT;
+	}
 	b->len += (size_t)n;
-	return 0;
+	return BUF_OK;
 }
 
-int
+enum buf_err
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int rc;
+	enum buf_err rc;
 
 	va_start(ap, fmt);
 	rc = buf_vprintf(b, fmt, ap);

@@ -16,15 +16,28 @@ struct buf {
 	size_t max;     /* appends that would pass this fail */
 };
 
+/* What the appends return (0 is success, err.h). */
+enum buf_err {
+	BUF_OK,
+	BUF_ERR_FULL,       /* the maximum, or malloc, refuses the bytes */
+	BUF_ERR_FORMAT      /* buf_printf: vsnprintf cannot expand the format */
+};
+
+/* A static name for e (never NULL). */
+const char *buf_strerror(enum buf_err e);
+
 /* Prepares an empty buffer that may grow to max bytes. */
 void buf_init(struct buf *b, size_t max);
 
-/* Returns 0, or -1 when the maximum or malloc refuses. */
-int buf_append(struct buf *b, const void *p, size_t n) __attribute__((warn_unused_result));
-int buf_puts(struct buf *b, const char *s) __attribute__((warn_unused_result));
-int buf_printf(struct buf *b, const char *fmt, ...)
+/*
+ * Append n bytes / a C string / formatted text.  BUF_OK, or an error with
+ * the buffer as it was (len and data unchanged; NUL-terminated).
+ */
+enum buf_err buf_append(struct buf *b, const void *p, size_t n) __attribute__((warn_unused_result));
+enum buf_err buf_puts(struct buf *b, const char *s) __attribute__((warn_unused_result));
+enum buf_err buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), warn_unused_result));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+enum buf_err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0), warn_unused_result));
 
 /* Empties the buffer, keeping its memory. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "err.h"
 
 #define CONF_MAX_FILE    (1024 * 1024)
 #define CONF_MAX_LINE    4096
@@ -129,82 +130,98 @@ conf_secret_free(char *s)
 	}
 }
 
-/* Parses a whole decimal number within [min, max]. */
-static int
+/* Parses a whole decimal number within [min, max]: true, or false (out untouched). */
+static bool
 parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
 
 	if (*s == '\0' || isspace((unsigned char)*s))
-		return -1;
+		return false;
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
+		return false;
 	*out = v;
-	return 0;
+	return true;
 }
 
-/* Stores value (text) into key k; err gets the reason without location. */
-static int
-set_value(struct conf *c, const struct key *k, const char *value, char *err, size_t errlen)
+/* Stores value (text) into key k; e gets the reason without location. */
+static enum conf_err
+set_value(struct conf *c, const struct key *k, const char *value, struct err *e)
 {
 	char *copy;
 	long v;
 
 	switch (k->type) {
 	case KEY_LONG:
-		if (parse_long(value, k->min, k->max, &v) != 0) {
-			snprintf(err, errlen, "key \"%s\": \"%.64s\" is not a whole number from %ld to %ld",
+		if (!parse_long(value, k->min, k->max, &v)) {
+			err_set(e, "key \"%s\": \"%.64s\" is not a whole number from %ld to %ld",
 			    k->name, value, k->min, k->max);
-			return -1;
+			return CONF_ERR_VALUE;
 		}
 		*long_slot(c, k) = v;
-		return 0;
+		return CONF_OK;
 	case KEY_STR:
 	case KEY_SECRET:
 		if (*value == '\0') {
 			copy = NULL;        /* an empty value unsets the key */
 		} else if ((copy = strdup(value)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
+			err_set(e, "out of memory");
+			return CONF_ERR_NOMEM;
 		}
 		if (k->type == KEY_SECRET)
 			conf_secret_free(*str_slot(c, k));
 		else
 			free(*str_slot(c, k));
 		*str_slot(c, k) = copy;
-		return 0;
+		return CONF_OK;
 	}
-	return -1;
+	err_set(e, "key \"%s\": unknown type", k->name);
+	return CONF_ERR_VALUE;
 }
 
-int
+const char *
+conf_strerror(enum conf_err e)
+{
+	switch (e) {
+	case CONF_OK: return "success";
+	case CONF_ERR_NOMEM: return "out of memory";
+	case CONF_ERR_SYNTAX: return "not a \"key = value\" line";
+	case CONF_ERR_KEY: return "unknown or repeated key";
+	case CONF_ERR_VALUE: return "value out of range";
+	case CONF_ERR_FILE: return "file cannot be read";
+	case CONF_ERR_RULE: return "keys inconsistent or missing";
+	}
+	return "unknown configuration error";
+}
+
+enum conf_err
 conf_init(struct conf *c)
 {
-	char err[256];
+	enum conf_err rc;
 	size_t i;
 
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < NKEYS; i++)
-		if (keys[i].def != NULL && set_value(c, &keys[i], keys[i].def, err, sizeof(err)) != 0) {
+		if (keys[i].def != NULL && (rc = set_value(c, &keys[i], keys[i].def, NULL)) != CONF_OK) {
 			conf_free(c);
-			return -1;
+			return rc;
 		}
-	return 0;
+	return CONF_OK;
 }
 
-int
-conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errlen)
+enum conf_err
+conf_set(struct conf *c, const char *key, const char *value, struct err *e)
 {
 	const struct key *k = find_key(key, strlen(key));
 
 	if (k == NULL) {
-		snprintf(err, errlen, "unknown key \"%.64s\"", key);
-		return -1;
+		err_set(e, "unknown key \"%.64s\"", key);
+		return CONF_ERR_KEY;
 	}
-	return set_value(c, k, value, err, errlen);
+	return set_value(c, k, value, e);
 }
 
 static bool
@@ -222,101 +239,118 @@ trim(const char **s, const char **e)
 		(*e)--;
 }
 
-int
-conf_load_text(struct conf *c, const char *origin, const char *text, size_t len,
-    char *err, size_t errlen)
+/*
+ * One line of configuration text, [ls, le), number lineno of origin;
+ * seen[] marks the keys already set by this text.
+ */
+static enum conf_err
+load_line(struct conf *c, const char *origin, unsigned lineno, const char *ls, const char *le,
+    unsigned char *seen, struct err *e)
+{
+	const char *eq, *ks, *ke, *vs, *ve;
+	const struct key *k;
+	char value[CONF_MAX_LINE + 1];
+	struct err why;
+	enum conf_err rc;
+	size_t i;
+
+	if ((size_t)(le - ls) > CONF_MAX_LINE) {
+		err_set(e, "%s:%u: line longer than %d bytes", origin, lineno, CONF_MAX_LINE);
+		return CONF_ERR_SYNTAX;
+	}
+	if (memchr(ls, '\0', (size_t)(le - ls)) != NULL) {
+		err_set(e, "%s:%u: NUL byte in line", origin, lineno);
+		return CONF_ERR_SYNTAX;
+	}
+	trim(&ls, &le);
+	if (ls == le || *ls == '#')
+		return CONF_OK;
+	if ((eq = memchr(ls, '=', (size_t)(le - ls))) == NULL) {
+		err_set(e, "%s:%u: expected \"key = value\"", origin, lineno);
+		return CONF_ERR_SYNTAX;
+	}
+	ks = ls;
+	ke = eq;
+	trim(&ks, &ke);
+	vs = eq + 1;
+	ve = le;
+	trim(&vs, &ve);
+	if (ks == ke) {
+		err_set(e, "%s:%u: missing key before \"=\"", origin, lineno);
+		return CONF_ERR_SYNTAX;
+	}
+	for (i = 0; ks + i < ke; i++)
+		if (!key_char((unsigned char)ks[i])) {
+			err_set(e, "%s:%u: invalid character in key \"%.*s\"",
+			    origin, lineno, (int)(ke - ks > 64 ? 64 : ke - ks), ks);
+			return CONF_ERR_SYNTAX;
+		}
+	if ((k = find_key(ks, (size_t)(ke - ks))) == NULL) {
+		err_set(e, "%s:%u: unknown key \"%.*s\"", origin, lineno,
+		    (int)(ke - ks > 64 ? 64 : ke - ks), ks);
+		return CONF_ERR_KEY;
+	}
+	if (seen[k - keys]) {
+		err_set(e, "%s:%u: key \"%s\" is set twice", origin, lineno, k->name);
+		return CONF_ERR_KEY;
+	}
+	seen[k - keys] = 1;
+	memcpy(value, vs, (size_t)(ve - vs));
+	value[ve - vs] = '\0';
+	err_clear(&why);
+	rc = set_value(c, k, value, &why);
+	explicit_bzero(value, sizeof(value));
+	if (rc != CONF_OK)
+		err_set(e, "%s:%u: %s", origin, lineno, err_msg(&why));
+	return rc;
+}
+
+enum conf_err
+conf_load_text(struct conf *c, const char *origin, const char *text, size_t len, struct err *e)
 {
 	unsigned char seen[NKEYS];
 	const char *p = text, *end = text + len;
 	unsigned lineno = 0;
-	char why[256];
+	enum conf_err rc;
 
 	memset(seen, 0, sizeof(seen));
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *ls = p, *le = eol ? eol : end, *eq, *ks, *ke, *vs, *ve;
-		const struct key *k;
-		char value[CONF_MAX_LINE + 1];
-		size_t i;
+		const char *ls = p, *le = eol ? eol : end;
 
 		lineno++;
 		p = eol ? eol + 1 : end;
-		if ((size_t)(le - ls) > CONF_MAX_LINE) {
-			snprintf(err, errlen, "%s:%u: line longer than %d bytes", origin, lineno, CONF_MAX_LINE);
-			return -1;
-		}
-		if (memchr(ls, '\0', (size_t)(le - ls)) != NULL) {
-			snprintf(err, errlen, "%s:%u: NUL byte in line", origin, lineno);
-			return -1;
-		}
-		trim(&ls, &le);
-		if (ls == le || *ls == '#')
-			continue;
-		if ((eq = memchr(ls, '=', (size_t)(le - ls))) == NULL) {
-			snprintf(err, errlen, "%s:%u: expected \"key = value\"", origin, lineno);
-			return -1;
-		}
-		ks = ls;
-		ke = eq;
-		trim(&ks, &ke);
-		vs = eq + 1;
-		ve = le;
-		trim(&vs, &ve);
-		if (ks == ke) {
-			snprintf(err, errlen, "%s:%u: missing key before \"=\"", origin, lineno);
-			return -1;
-		}
-		for (i = 0; ks + i < ke; i++)
-			if (!key_char((unsigned char)ks[i])) {
-				snprintf(err, errlen, "%s:%u: invalid character in key \"%.*s\"",
-				    origin, lineno, (int)(ke - ks > 64 ? 64 : ke - ks), ks);
-				return -1;
-			}
-		if ((k = find_key(ks, (size_t)(ke - ks))) == NULL) {
-			snprintf(err, errlen, "%s:%u: unknown key \"%.*s\"", origin, lineno,
-			    (int)(ke - ks > 64 ? 64 : ke - ks), ks);
-			return -1;
-		}
-		if (seen[k - keys]) {
-			snprintf(err, errlen, "%s:%u: key \"%s\" is set twice", origin, lineno, k->name);
-			return -1;
-		}
-		seen[k - keys] = 1;
-		memcpy(value, vs, (size_t)(ve - vs));
-		value[ve - vs] = '\0';
-		if (set_value(c, k, value, why, sizeof(why)) != 0) {
-			explicit_bzero(value, sizeof(value));
-			snprintf(err, errlen, "%s:%u: %s", origin, lineno, why);
-			return -1;
-		}
-		explicit_bzero(value, sizeof(value));
+		if ((rc = load_line(c, origin, lineno, ls, le, seen, e)) != CONF_OK)
+			return rc;
 	}
-	return 0;
+	return CONF_OK;
 }
 
 /* Reads a whole regular file of at most max bytes into a malloc'd string. */
-static int
-read_file(const char *path, size_t max, char **out, size_t *outlen, char *err, size_t errlen)
+static enum conf_err
+read_file(const char *path, size_t max, char **out, size_t *outlen, struct err *e)
 {
+	enum conf_err rc = CONF_ERR_FILE;
 	struct stat st;
 	char *data = NULL;
 	size_t got = 0;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		err_set(e, "%s: %s", path, strerror(errno));
+		return CONF_ERR_FILE;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
+		err_set(e, "%s: not a regular file", path);
 		goto fail;
 	}
 	if ((size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+		err_set(e, "%s: larger than %zu bytes", path, max);
 		goto fail;
 	}
 	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		err_set(e, "%s: out of memory", path);
+		rc = CONF_ERR_NOMEM;
 		goto fail;
 	}
 	while (got < (size_t)st.st_size) {
@@ -325,7 +359,7 @@ read_file(const char *path, size_t max, char **out, size_t *outlen, char *err, s
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "%s: read failed", path);
+			err_set(e, "%s: read failed", path);
 			goto fail;
 		}
 		got += (size_t)n;
@@ -334,32 +368,34 @@ read_file(const char *path, size_t max, char **out, size_t *outlen, char *err, s
 	close(fd);
 	*out = data;
 	*outlen = got;
-	return 0;
+	return CONF_OK;
 fail:
 	free(data);
 	close(fd);
-	return -1;
+	return rc;
 }
 
-int
-conf_load_file(struct conf *c, const char *path, char *err, size_t errlen)
+enum conf_err
+conf_load_file(struct conf *c, const char *path, struct err *e)
 {
+	enum conf_err rc;
 	char *text;
 	size_t len;
-	int rc;
 
-	if (read_file(path, CONF_MAX_FILE, &text, &len, err, errlen) != 0)
-		return -1;
-	rc = conf_load_text(c, path, text, len, err, errlen);
+	if ((rc = read_file(path, CONF_MAX_FILE, &text, &len, e)) != CONF_OK)
+		return rc;
+	rc = conf_load_text(c, path, text, len, e);
 	explicit_bzero(text, len);
 	free(text);
 	return rc;
 }
 
-int
-conf_load_env(struct conf *c, char *err, size_t errlen)
+enum conf_err
+conf_load_env(struct conf *c, struct err *e)
 {
-	char name[128], why[256];
+	char name[128];
+	struct err why;
+	enum conf_err rc;
 	size_t i, j;
 
 	for (i = 0; i < NKEYS; i++) {
@@ -372,79 +408,85 @@ conf_load_env(struct conf *c, char *err, size_t errlen)
 			name[j] = name[j] == '.' ? '_' : (char)toupper((unsigned char)name[j]);
 		if ((v = getenv(name)) == NULL)
 			continue;
-		if (set_value(c, &keys[i], v, why, sizeof(why)) != 0) {
-			snprintf(err, errlen, "environment %s: %s", name, why);
-			return -1;
+		err_clear(&why);
+		if ((rc = set_value(c, &keys[i], v, &why)) != CONF_OK) {
+			err_set(e, "environment %s: %s", name, err_msg(&why));
+			return rc;
 		}
 	}
-	return 0;
+	return CONF_OK;
 }
 
-int
-conf_read_secret(const char *path, char **out, char *err, size_t errlen)
+enum conf_err
+conf_read_secret(const char *path, char **out, struct err *e)
 {
+	enum conf_err rc;
 	size_t len;
 	char *s;
 
-	if (read_file(path, SECRET_MAX, &s, &len, err, errlen) != 0)
-		return -1;
+	if ((rc = read_file(path, SECRET_MAX, &s, &len, e)) != CONF_OK)
+		return rc;
 	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
 		s[--len] = '\0';
 	if (len == 0) {
-		snprintf(err, errlen, "%s: the secret is empty", path);
+		err_set(e, "%s: the secret is empty", path);
 		free(s);
-		return -1;
+		return CONF_ERR_FILE;
 	}
 	*out = s;
-	return 0;
+	return CONF_OK;
 }
 
 /* If file is set, reads it into *value (which must not also be set). */
-static int
+static enum conf_err
 resolve_secret(const char *file_key, const char *file, const char *value_key, char **value,
-    char *err, size_t errlen)
+    struct err *e)
 {
-	char why[512];
+	struct err why;
+	enum conf_err rc;
 	char *s;
 
 	if (file == NULL)
-		return 0;
+		return CONF_OK;
 	if (*value != NULL) {
-		snprintf(err, errlen, "set either %s or %s, not both", value_key, file_key);
-		return -1;
+		err_set(e, "set either %s or %s, not both", value_key, file_key);
+		return CONF_ERR_RULE;
 	}
-	if (conf_read_secret(file, &s, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "%s: %s", file_key, why);
-		return -1;
+	err_clear(&why);
+	if ((rc = conf_read_secret(file, &s, &why)) != CONF_OK) {
+		err_set(e, "%s: %s", file_key, err_msg(&why));
+		return rc;
 	}
 	*value = s;
-	return 0;
+	return CONF_OK;
 }
 
-int
-conf_finish(struct conf *c, char *err, size_t errlen)
+enum conf_err
+conf_finish(struct conf *c, struct err *e)
 {
-	if (resolve_secret("db.password_file", c->db_password_file, "db.password",
-	    &c->db_password, err, errlen) != 0)
-		return -1;
-	if (resolve_secret("jwt.secret_file", c->jwt_secret_file, "jwt.secret",
-	    &c->jwt_secret, err, errlen) != 0)
-		return -1;
+	enum conf_err rc;
+
+	if ((rc = resolve_secret("db.password_file", c->db_password_file, "db.password",
+	    &c->db_password, e)) != CONF_OK)
+		return rc;
+	if ((rc = resolve_secret("jwt.secret_file", c->jwt_secret_file, "jwt.secret",
+	    &c->jwt_secret, e)) != CONF_OK)
+		return rc;
 	/* An issuer without a secret is valid: its tokens are RS256/RS512. */
 	if ((c->jwt_issuer == NULL) != (c->jwt_audience == NULL) ||
 	    (c->jwt_secret != NULL && c->jwt_issuer == NULL)) {
-		snprintf(err, errlen, "jwt.issuer and jwt.audience go together, and jwt.secret needs them");
-		return -1;
+		err_set(e, "jwt.issuer and jwt.audience go together, and jwt.secret needs them");
+		return CONF_ERR_RULE;
 	}
 	if (c->jwt_issuer == NULL && c->jwt_issuers_file == NULL) {
-		snprintf(err, errlen, "no JWT issuer configured: set jwt.issuer/jwt.audience/jwt.secret or jwt.issuers_file");
-		return -1;
+		err_set(e, "no JWT issuer configured: set jwt.issuer/jwt.audience/jwt.secret or jwt.issuers_file");
+		return CONF_ERR_RULE;
 	}
 	if (c->db_user == NULL) {
-		snprintf(err, errlen, "db.user is required");
-		return -1;
+		err_set(e, "db.user is required");
+		return CONF_ERR_RULE;
 	}
-	return 0;
+	return CONF_OK;
 }
 
 void

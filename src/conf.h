@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 struct conf {
 	char *listen;
 	long workers;                 /* 0: the number of CPUs */
@@ -72,36 +74,58 @@ struct conf {
 	char *log_format;             /* text | json (log.h) */
 };
 
-/* Fills c with the defaults of SPEC §6. Returns 0, or -1 on OOM. */
-int conf_init(struct conf *c) __attribute__((warn_unused_result));
+/*
+ * Every function below that can fail returns one of these (0 is success,
+ * err.h); the "FILE:LINE: reason" text for a person goes into the caller's
+ * struct err (NULL: not wanted), at most ERR_MSG_MAX - 1 bytes.
+ */
+enum conf_err {
+	CONF_OK,
+	CONF_ERR_NOMEM,     /* out of memory */
+	CONF_ERR_SYNTAX,    /* a line that is not "key = value", too long, or with a NUL */
+	CONF_ERR_KEY,       /* an unknown key, a bad character in one, or one set twice */
+	CONF_ERR_VALUE,     /* a number that is not whole or is outside the key's range */
+	CONF_ERR_FILE,      /* a file that cannot be opened/read, too large, not regular, or empty */
+	CONF_ERR_RULE       /* cross-key rules: *_file with its value, jwt.*, db.user */
+};
+
+/* A static name for e (never NULL). */
+const char *conf_strerror(enum conf_err e);
+
+/* Fills c with the defaults of SPEC §6. CONF_OK, or CONF_ERR_NOMEM (c is then empty). */
+enum conf_err conf_init(struct conf *c) __attribute__((warn_unused_result));
 
 /*
- * Reads a configuration file over the current values.
- * Returns 0, or -1 with "FILE:LINE: reason" in err.
+ * Reads a configuration file (at most 1 MiB) over the current values.
+ * CONF_OK, or an error with "FILE:LINE: reason" (or "FILE: reason") in e;
+ * keys set before the failing line keep their new values.
  */
-int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen)
+enum conf_err conf_load_file(struct conf *c, const char *path, struct err *e)
     __attribute__((warn_unused_result));
 
 /*
- * Parses configuration text (what conf_load_file reads); `origin` names
- * it in error messages.  Returns 0 or -1 with the reason in err.
+ * Parses configuration text (what conf_load_file reads; lines of at most
+ * 4096 bytes); `origin` names it in error messages.  text need not be
+ * NUL-terminated.  CONF_OK, or an error with "ORIGIN:LINE: reason" in e.
  */
-int conf_load_text(struct conf *c, const char *origin, const char *text, size_t len,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
+enum conf_err conf_load_text(struct conf *c, const char *origin, const char *text, size_t len,
+    struct err *e) __attribute__((warn_unused_result));
 
-/* Applies BULK_ENROLL_* environment overrides. Returns 0 or -1 with err. */
-int conf_load_env(struct conf *c, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Applies BULK_ENROLL_* environment overrides. CONF_OK, or an error with
+ * "environment NAME: reason" in e. */
+enum conf_err conf_load_env(struct conf *c, struct err *e) __attribute__((warn_unused_result));
 
-/* Sets one key from its text form (the command line uses this). 0 or -1. */
-int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errlen)
+/* Sets one key from its text form (the command line uses this); an empty
+ * value unsets a string key.  CONF_OK, or an error with the reason in e. */
+enum conf_err conf_set(struct conf *c, const char *key, const char *value, struct err *e)
     __attribute__((warn_unused_result));
 
 /*
  * Reads the *_file secrets that feed a value (db.password_file ->
  * db.password, jwt.secret_file -> jwt.secret; trailing newline removed) and
- * checks cross-key rules.  Returns 0 or -1 with err.
+ * checks cross-key rules.  CONF_OK, or an error with the reason in e.
  */
-int conf_finish(struct conf *c, char *err, size_t errlen) __attribute__((warn_unused_result));
+enum conf_err conf_finish(struct conf *c, struct err *e) __attribute__((warn_unused_result));
 
 /* Releases every string; the struct may be re-initialised afterwards. */
 void conf_free(struct conf *c);
@@ -109,9 +133,14 @@ void conf_free(struct conf *c);
 /* Wipes and frees a secret string (from conf_read_secret); NULL is accepted. */
 void conf_secret_free(char *s);
 
-/* Reads a small file (a secret) into a malloc'd NUL-terminated string,
- * without its trailing newline.  Returns 0 or -1 with err. */
-int conf_read_secret(const char *path, char **out, char *err, size_t errlen)
+/*
+ * Reads a small regular file (a secret, at most 64 KiB) into a malloc'd
+ * NUL-terminated string that the caller frees with conf_secret_free(),
+ * without its trailing newline.  CONF_OK, or CONF_ERR_FILE (unreadable,
+ * too large, empty) / CONF_ERR_NOMEM with "PATH: reason" in e; *out is
+ * then untouched.
+ */
+enum conf_err conf_read_secret(const char *path, char **out, struct err *e)
     __attribute__((warn_unused_result));
 
 #endif

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,14 +47,20 @@ struct cached_stmt {
  * Result binding of db_query, kept across queries (grown, never shrunk
  * below what a query needed) so a query allocates nothing once warm.
  */
+struct result_col {
+	char *buf;              /* COL_BUF_INIT bytes, bound for every fetch */
+	char *big;              /* refetch buffer for a long value */
+	size_t bigcap;
+	unsigned long len;      /* the value's full length, set by the fetch */
+	my_bool null, err;
+};
+
 struct result_scratch {
 	unsigned cap;           /* columns the arrays hold */
+	struct result_col *cols;
+	/* The two shapes the APIs want as plain arrays: Connector/C's
+	 * result binding and struct db_row's values and lengths. */
 	MYSQL_BIND *bind;
-	char **bufs;            /* COL_BUF_INIT each */
-	char **big;             /* refetch buffers for long values */
-	size_t *bigcap;
-	unsigned long *lens;
-	my_bool *nulls, *errs;
 	const char **vals;
 	size_t *outlens;
 };
@@ -589,18 +596,11 @@ scratch_free(struct result_scratch *r)
 	unsigned i;
 
 	for (i = 0; i < r->cap; i++) {
-		if (r->bufs != NULL)
-			free(r->bufs[i]);
-		if (r->big != NULL)
-			free(r->big[i]);
+		free(r->cols[i].buf);
+		free(r->cols[i].big);
 	}
+	free(r->cols);
 	free(r->bind);
-	free(r->bufs);
-	free(r->big);
-	free(r->bigcap);
-	free(r->lens);
-	free(r->nulls);
-	free(r->errs);
 	free(r->vals);
 	free(r->outlens);
 	memset(r, 0, sizeof(*r));
@@ -628,18 +628,13 @@ scratch_reserve(struct result_scratch *r, unsigned ncols)
 
 	if (ncols <= old)
 		return 0;
-	if (grow((void **)&r->bind, sizeof(*r->bind), old, ncols) != 0 ||
-	    grow((void **)&r->bufs, sizeof(*r->bufs), old, ncols) != 0 ||
-	    grow((void **)&r->big, sizeof(*r->big), old, ncols) != 0 ||
-	    grow((void **)&r->bigcap, sizeof(*r->bigcap), old, ncols) != 0 ||
-	    grow((void **)&r->lens, sizeof(*r->lens), old, ncols) != 0 ||
-	    grow((void **)&r->nulls, sizeof(*r->nulls), old, ncols) != 0 ||
-	    grow((void **)&r->errs, sizeof(*r->errs), old, ncols) != 0 ||
+	if (grow((void **)&r->cols, sizeof(*r->cols), old, ncols) != 0 ||
+	    grow((void **)&r->bind, sizeof(*r->bind), old, ncols) != 0 ||
 	    grow((void **)&r->vals, sizeof(*r->vals), old, ncols) != 0 ||
 	    grow((void **)&r->outlens, sizeof(*r->outlens), old, ncols) != 0)
 		return -1;
 	for (i = old; i < ncols; i++)
-		if ((r->bufs[i] = malloc(COL_BUF_INIT)) == NULL) {
+		if ((r->cols[i].buf = malloc(COL_BUF_INIT)) == NULL) {
 			/* cap covers only the columns whose buffers exist */
 			r->cap = i;
 			return -1;
@@ -648,13 +643,116 @@ scratch_reserve(struct result_scratch *r, unsigned ncols)
 	return 0;
 }
 
+/* Binds every column of st to its scratch buffer. */
+static void
+bind_columns(struct result_scratch *r, unsigned ncols)
+{
+	unsigned i;
+
+	memset(r->bind, 0, ncols * sizeof(*r->bind));
+	for (i = 0; i < ncols; i++) {
+		r->bind[i].buffer_type = MYSQL_TYPE_STRING;
+		r->bind[i].buffer = r->cols[i].buf;
+		r->bind[i].buffer_length = COL_BUF_INIT - 1;
+		r->bind[i].length = &r->cols[i].len;
+		r->bind[i].is_null = &r->cols[i].null;
+		r->bind[i].error = &r->cols[i].err;
+	}
+}
+
+/*
+ * Column i's value was truncated: fetches the whole value again into the
+ * column's own grown buffer, with its own length and flags.  The bound
+ * result buffers are never rebound mid-fetch: Connector/C 3.3 (MariaDB
+ * 10.11.18) then returned the value empty.
+ */
+static enum db_err
+refetch_long(struct db *db, MYSQL_STMT *st, struct result_col *c, unsigned i)
+{
+	unsigned long full = c->len, got = 0;
+	my_bool fnull = 0, ferr = 0;
+	MYSQL_BIND fb;
+
+	if (full >= COL_BUF_MAX)
+		return DB_ERR_NOMEM;
+	if (full + 1 > c->bigcap) {
+		char *p = realloc(c->big, full + 1);
+
+		if (p == NULL)
+			return DB_ERR_NOMEM;
+		c->big = p;
+		c->bigcap = full + 1;
+	}
+	memset(&fb, 0, sizeof(fb));
+	fb.buffer_type = MYSQL_TYPE_STRING;
+	fb.buffer = c->big;
+	fb.buffer_length = full + 1;
+	fb.length = &got;
+	fb.is_null = &fnull;
+	fb.error = &ferr;
+	if (mysql_stmt_fetch_column(st, &fb, i, 0) != 0)
+		return stmt_error(db, st);
+	if (got != full || ferr) {
+		set_error(db, 0, "column value changed length on refetch");
+		return DB_ERR_QUERY;
+	}
+	c->big[full] = '\0';
+	return DB_OK;
+}
+
+/* Fills r->vals and r->outlens from the fetched row. */
+static enum db_err
+row_values(struct db *db, MYSQL_STMT *st, struct result_scratch *r, unsigned ncols)
+{
+	unsigned i;
+	enum db_err e;
+
+	for (i = 0; i < ncols; i++) {
+		struct result_col *c = &r->cols[i];
+
+		if (c->null) {
+			r->vals[i] = NULL;
+			r->outlens[i] = 0;
+		} else if (c->len >= r->bind[i].buffer_length) {
+			if ((e = refetch_long(db, st, c, i)) != DB_OK)
+				return e;
+			r->vals[i] = c->big;
+			r->outlens[i] = c->len;
+		} else {
+			c->buf[c->len] = '\0';
+			r->vals[i] = c->buf;
+			r->outlens[i] = c->len;
+		}
+	}
+	return DB_OK;
+}
+
+/* Ends a query on st; a long value's buffer is kept only if modest. */
+static enum db_err
+query_end(struct db *db, MYSQL_STMT *st, struct result_scratch *r, unsigned ncols, enum db_err e)
+{
+	unsigned i;
+
+	if (db->conn != NULL && mysql_stmt_free_result(st) != 0 && e == DB_OK)
+		e = stmt_error(db, st);
+	if (db->conn != NULL && e != DB_OK && e != DB_ERR_CONNECT)
+		(void)mysql_stmt_reset(st);
+	for (i = 0; i < ncols && i < r->cap; i++)
+		if (r->cols[i].bigcap > BIG_KEEP_MAX) {
+			free(r->cols[i].big);
+			r->cols[i].big = NULL;
+			r->cols[i].bigcap = 0;
+		}
+	return e;
+}
+
 enum db_err
 db_query(struct db *db, const char *sql, const struct db_param *params, size_t n,
     db_row_fn fn, void *ctx)
 {
 	struct result_scratch *r = &db->res;
 	MYSQL_STMT *st = NULL;
-	unsigned ncols, i;
+	unsigned ncols;
 	enum db_err e;
 	int rc;
 
@@ -667,15 +765,7 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 		(void)mysql_stmt_reset(st);
 		return DB_ERR_NOMEM;
 	}
-	memset(r->bind, 0, ncols * sizeof(*r->bind));
-	for (i = 0; i < ncols; i++) {
-		r->bind[i].buffer_type = MYSQL_TYPE_STRING;
-		r->bind[i].buffer = r->bufs[i];
-		r->bind[i].buffer_length = COL_BUF_INIT - 1;
-		r->bind[i].length = &r->lens[i];
-		r->bind[i].is_null = &r->nulls[i];
-		r->bind[i].error = &r->errs[i];
-	}
+	bind_columns(r, ncols);
 	if (mysql_stmt_bind_result(st, r->bind) != 0) {
 		e = stmt_error(db, st);
 		if (db->conn != NULL) {
@@ -684,68 +774,10 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 		}
 		return e;
 	}
-	e = DB_OK;
 	while ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		struct db_row row;
 
-		for (i = 0; i < ncols; i++) {
-			if (r->nulls[i]) {
-				r->vals[i] = NULL;
-				r->outlens[i] = 0;
-				continue;
-			}
-			if (r->lens[i] >= r->bind[i].buffer_length) {
-				/*
-				 * Truncated: fetch the whole value again into a
-				 * separate, grown buffer with its own length and
-				 * flags.  The bound result buffers are never
-				 * rebound mid-fetch: Connector/C 3.3 (MariaDB
-				 * 10.11.18) then returned the value empty.
-				 */
-				unsigned long full = r->lens[i], got = 0;
-				my_bool fnull = 0, ferr = 0;
-				MYSQL_BIND fb;
-
-				if (full >= COL_BUF_MAX) {
-					e = DB_ERR_NOMEM;
-					break;
-				}
-				if (full + 1 > r->bigcap[i]) {
-					char *p = realloc(r->big[i], full + 1);
-
-					if (p == NULL) {
-						e = DB_ERR_NOMEM;
-						break;
-					}
-					r->big[i] = p;
-					r->bigcap[i] = full + 1;
-				}
-				memset(&fb, 0, sizeof(fb));
-				fb.buffer_type = MYSQL_TYPE_STRING;
-				fb.buffer = r->big[i];
-				fb.buffer_length = full + 1;
-				fb.length = &got;
-				fb.is_null = &fnull;
-				fb.error = &ferr;
-				if (mysql_stmt_fetch_column(st, &fb, i, 0) != 0) {
-					e = stmt_error(db, st);
-					break;
-				}
-				if (got != full || ferr) {
-					set_error(db, 0, "column value changed length on refetch");
-					e = DB_ERR_QUERY;
-					break;
-				}
-				r->big[i][full] = '\0';
-				r->vals[i] = r->big[i];
-				r->outlens[i] = full;
-				continue;
-			}
-			r->bufs[i][r->lens[i]] = '\0';
-			r->vals[i] = r->bufs[i];
-			r->outlens[i] = r->lens[i];
-		}
-		if (e != DB_OK)
+		if ((e = row_values(db, st, r, ncols)) != DB_OK)
 			break;
 		row.ncols = ncols;
 		row.vals = r->vals;
@@ -757,18 +789,7 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 	}
 	if (e == DB_OK && rc != MYSQL_NO_DATA)
 		e = stmt_error(db, st);
-	if (db->conn != NULL && mysql_stmt_free_result(st) != 0 && e == DB_OK)
-		e = stmt_error(db, st);
-	if (db->conn != NULL && e != DB_OK && e != DB_ERR_CONNECT)
-		(void)mysql_stmt_reset(st);
-	/* A long value's buffer is kept for the next query only if modest. */
-	for (i = 0; i < ncols; i++)
-		if (r->bigcap[i] > BIG_KEEP_MAX) {
-			free(r->big[i]);
-			r->big[i] = NULL;
-			r->bigcap[i] = 0;
-		}
-	return e;
+	return query_end(db, st, r, ncols, e);
 }
 
 enum db_err
@@ -834,6 +855,8 @@ db_strerror(enum db_err e)
 	case DB_ERR_QUERY:      return "query failed";
 	case DB_ERR_NOMEM:      return "out of memory";
 	case DB_ERR_ABORTED:    return "aborted by caller";
+	case DB_ERR_NULL:       return "column is NULL";
+	case DB_ERR_VALUE:      return "column missing or not of the type asked for";
 	}
 	return "unknown database error";
 }
@@ -879,10 +902,10 @@ db_clone(const struct db *db)
 	return db_new(&s);
 }
 
-int
+enum db_err
 db_library_init(void)
 {
-	return mysql_library_init(0, NULL, NULL) == 0 ? 0 : -1;
+	return mysql_library_init(0, NULL, NULL) == 0 ? DB_OK : DB_ERR_NOMEM;
 }
 
 void
@@ -891,14 +914,36 @@ db_library_end(void)
 	mysql_library_end();
 }
 
-int
+enum db_err
 db_thread_start(void)
 {
-	return mysql_thread_init() == 0 ? 0 : -1;
+	return mysql_thread_init() == 0 ? DB_OK : DB_ERR_NOMEM;
 }
 
 void
 db_thread_end(void)
 {
 	mysql_thread_end();
+}
+
+enum db_err
+db_row_i64(const struct db_row *r, size_t col, int64_t *out)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if (col >= r->ncols)
+		return DB_ERR_VALUE;
+	if ((s = r->vals[col]) == NULL)
+		return DB_ERR_NULL;
+	if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+		return DB_ERR_VALUE;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || end != s + r->lens[col] ||
+	    v < INT64_MIN || v > INT64_MAX)
+		return DB_ERR_VALUE;
+	*out = (int64_t)v;
+	return DB_OK;
 }

@@ -45,7 +45,9 @@ enum db_err {
 	                       1021): nothing can be written until an operator acts */
 	DB_ERR_QUERY,       /* any other server or client error */
 	DB_ERR_NOMEM,
-	DB_ERR_ABORTED      /* a row callback returned non-zero */
+	DB_ERR_ABORTED,     /* a row callback returned non-zero */
+	DB_ERR_NULL,        /* db_row_*(): the column is SQL NULL */
+	DB_ERR_VALUE        /* db_row_*(): no such column, or not the type asked for */
 };
 
 enum db_param_type { DB_T_NULL, DB_T_INT, DB_T_STR };
@@ -128,17 +130,31 @@ struct db *db_clone(const struct db *db) __attribute__((warn_unused_result));
 
 /*
  * The client library's process-wide set-up, before a second thread uses
- * the database (Connector/C's mysql_library_init): 0, or -1.  db_library_end()
+ * the database (Connector/C's mysql_library_init): DB_OK, or DB_ERR_NOMEM.  db_library_end()
  * undoes it once every handle is freed.
  */
-int db_library_init(void) __attribute__((warn_unused_result));
+enum db_err db_library_init(void) __attribute__((warn_unused_result));
 void db_library_end(void);
 
-/* Per-thread set-up and tear-down of the client library: 0, or -1. */
-int db_thread_start(void) __attribute__((warn_unused_result));
+/* Per-thread set-up and tear-down of the client library: DB_OK, or DB_ERR_NOMEM. */
+enum db_err db_thread_start(void) __attribute__((warn_unused_result));
 void db_thread_end(void);
 
 /* Closes the connection and frees the handle; NULL is accepted. */
 void db_free(struct db *db);
+
+/*
+ * Typed readers of one column of a row (inside a db_row_fn), so that no
+ * caller parses the server's text itself.  *out is set only on DB_OK.
+ */
+
+/*
+ * Column col as a signed 64-bit integer: its text must be a plain decimal
+ * number ("-" allowed, no space, no "+", nothing after it) within int64_t.
+ * DB_OK; DB_ERR_NULL for SQL NULL; DB_ERR_VALUE for col >= r->ncols, an
+ * empty or non-decimal value, or one out of range.
+ */
+enum db_err db_row_i64(const struct db_row *r, size_t col, int64_t *out)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -327,10 +327,11 @@ exhausted(struct dispatcher *d, enum metrics_channel ch, const struct outbox_cla
 static enum dispatch_err
 read_secret(const char *path, const char *what, char **out, struct err *e)
 {
-	char why[ERR_MSG_MAX];
+	struct err why;
 
-	if (conf_read_secret(path, out, why, sizeof(why)) != 0) {
-		err_set(e, "%s: %s", what, why);
+	err_clear(&why);
+	if (conf_read_secret(path, out, &why) != CONF_OK) {
+		err_set(e, "%s: %s", what, err_msg(&why));
 		return DISPATCH_ERR_CONFIG;
 	}
 	return DISPATCH_OK;

@@ -17,9 +17,9 @@ enrollment_row(void *ctx, const struct db_row *row)
 	struct rowctx *rc = ctx;
 	struct pair *p;
 	char *k;
-	long long uid;
+	int64_t uid;
 
-	if (row->ncols != 4 || store_parse_i64(row->vals[0], &uid) != 0 || row->vals[1] == NULL)
+	if (row->ncols != 4 || db_row_i64(row, 0, &uid) != 0 || row->vals[1] == NULL)
 		return 0;
 	if ((k = chunk_pair_key(rc->ch->ca, uid, row->vals[1])) == NULL)
 		ROW_NOMEM(rc);
@@ -54,11 +54,11 @@ ece_row(void *ctx, const struct db_row *row)
 {
 	struct rowctx *rc = ctx;
 	struct pair *p;
-	long long id, ecu;
+	int64_t id, ecu;
 	char *k;
 
-	if (row->ncols != 5 || store_parse_i64(row->vals[0], &id) != 0 ||
-	    store_parse_i64(row->vals[1], &ecu) != 0 || row->vals[2] == NULL)
+	if (row->ncols != 5 || db_row_i64(row, 0, &id) != 0 ||
+	    db_row_i64(row, 1, &ecu) != 0 || row->vals[2] == NULL)
 		return 0;
 	if ((k = chunk_pair_key(rc->ch->ca, ecu, row->vals[2])) == NULL)
 		ROW_NOMEM(rc);
@@ -81,16 +81,16 @@ link_ece_row(void *ctx, const struct db_row *row)
 	struct rowctx *rc = ctx;
 	struct user *u;
 	struct pair *p;
-	long long uid, ecu, id;
+	int64_t uid, ecu, id;
 	char *k;
 
-	if (row->ncols != 6 || store_parse_i64(row->vals[0], &uid) != 0 ||
-	    store_parse_i64(row->vals[1], &ecu) != 0 ||
+	if (row->ncols != 6 || db_row_i64(row, 0, &uid) != 0 ||
+	    db_row_i64(row, 1, &ecu) != 0 ||
 	    (u = strmap_get(&rc->ch->users_by_id, row->vals[0])) == NULL)
 		return 0;
 	u->ecu_id = ecu;
 	u->ecu_exists = true;
-	if (store_parse_i64(row->vals[2], &id) != 0 || row->vals[3] == NULL)
+	if (db_row_i64(row, 2, &id) != 0 || row->vals[3] == NULL)
 		return 0;
 	if ((k = chunk_pair_key(rc->ch->ca, uid, row->vals[3])) == NULL)
 		ROW_NOMEM(rc);

@@ -256,7 +256,7 @@ lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
 }
 
 struct ids {
-	long long v[3];
+	int64_t v[3];
 };
 
 /* The one row of lms_ctx_load: NULL or garbage leaves a 0. */
@@ -267,7 +267,7 @@ ids_row(void *ctx, const struct db_row *row)
 	size_t i;
 
 	for (i = 0; i < row->ncols && i < 3; i++)
-		if (store_parse_i64(row->vals[i], &ids->v[i]) != 0)
+		if (db_row_i64(row, i, &ids->v[i]) != 0)
 			ids->v[i] = 0;
 	return 0;
 }
@@ -369,11 +369,11 @@ sce_copy_row(void *ctx, const struct db_row *row)
 	struct sce_copy *sc = ctx;
 	struct chunk *ch = sc->ch;
 	struct pair *p;
-	long long uid;
+	int64_t uid;
 	char *k, *hid, *v;
 	size_t i;
 
-	if (row->ncols != 3 + sc->ncols || store_parse_i64(row->vals[0], &uid) != 0 ||
+	if (row->ncols != 3 + sc->ncols || db_row_i64(row, 0, &uid) != 0 ||
 	    row->vals[1] == NULL)
 		return 0;
 	if ((k = chunk_pair_key(ch->ca, uid, row->vals[1])) == NULL)

@@ -28,9 +28,9 @@ user_row(void *ctx, const struct db_row *row)
 	struct arena *a = ch->ca;
 	struct user *u, *prev;
 	char *k, *lc;
-	long long id, ecu;
+	int64_t id, ecu;
 
-	if (row->ncols != 9 || store_parse_i64(row->vals[0], &id) != 0)
+	if (row->ncols != 9 || db_row_i64(row, 0, &id) != 0)
 		return 0;
 	if ((k = chunk_int_key(a, id)) == NULL)
 		ROW_NOMEM(rc);
@@ -46,7 +46,7 @@ user_row(void *ctx, const struct db_row *row)
 		if (u->username == NULL || u->email == NULL || u->first_name == NULL ||
 		    u->last_name == NULL || strmap_put(&ch->users_by_id, k, u) != 0)
 			ROW_NOMEM(rc);
-		if (store_parse_i64(row->vals[5], &ecu) == 0) {
+		if (db_row_i64(row, 5, &ecu) == 0) {
 			u->ecu_id = ecu;
 			u->ecu_exists = true;
 			u->ecu_linked = chunk_col_true(row->vals[6]);

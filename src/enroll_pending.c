@@ -24,13 +24,13 @@ pending_row(void *ctx, const struct db_row *row)
 	struct rowctx *rc = ctx;
 	struct pend_user *pu;
 	struct pend *pe;
-	long long id;
+	int64_t id;
 	char *k;
 
 	const struct chunk *ch = rc->ch;
-	long long src;
+	int64_t src;
 
-	if (row->ncols != 8 || store_parse_i64(row->vals[0], &id) != 0 ||
+	if (row->ncols != 8 || db_row_i64(row, 0, &id) != 0 ||
 	    row->vals[1] == NULL || row->vals[2] == NULL ||
 	    (pu = strmap_get(&rc->ch->pend_user_by_id, row->vals[1])) == NULL)
 		return 0;
@@ -46,7 +46,7 @@ pending_row(void *ctx, const struct db_row *row)
 	pe->current = row->vals[4] != NULL && strcmp(row->vals[4], pe->c->mode) == 0 &&
 	    (ch->req->salesforce_id == NULL ? row->vals[5] == NULL :
 	    row->vals[5] != NULL && strcmp(row->vals[5], ch->req->salesforce_id) == 0) &&
-	    (ch->source_id > 0 ? store_parse_i64(row->vals[6], &src) == 0 && src == ch->source_id :
+	    (ch->source_id > 0 ? db_row_i64(row, 6, &src) == 0 && src == ch->source_id :
 	    row->vals[6] == NULL) &&
 	    row->vals[7] != NULL && strcmp(row->vals[7], "1") == 0;
 	return 0;
@@ -64,9 +64,9 @@ pend_user_row(void *ctx, const struct db_row *row)
 	struct pend_user *pu;
 	struct db_row pe;
 	char *lc, *k;
-	long long id;
+	int64_t id;
 
-	if (row->ncols != 11 || store_parse_i64(row->vals[0], &id) != 0 || row->vals[1] == NULL ||
+	if (row->ncols != 11 || db_row_i64(row, 0, &id) != 0 || row->vals[1] == NULL ||
 	    row->vals[2] == NULL || strcmp(row->vals[2], rc->ch->e->uuid) != 0)
 		return 0;
 	if ((lc = chunk_lower_ascii(rc->ch->ca, row->vals[1])) == NULL)

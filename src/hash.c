@@ -69,7 +69,17 @@ hash_siphash(unsigned c_rounds, unsigned d_rounds, const unsigned char key[HASH_
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-int
+const char *
+hash_strerror(enum hash_err e)
+{
+	switch (e) {
+	case HASH_OK: return "success";
+	case HASH_ERR_RANDOM: return "no randomness from the kernel";
+	}
+	return "unknown hash error";
+}
+
+enum hash_err
 hash_seed_random(void)
 {
 	unsigned char key[HASH_KEY_LEN];
@@ -81,12 +91,12 @@ hash_seed_random(void)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return -1;
+			return HASH_ERR_RANDOM;
 		got += (size_t)n;
 	}
 	hash_seed_set(key);
 	explicit_bzero(key, sizeof(key));
-	return 0;
+	return HASH_OK;
 }
 
 void

@@ -20,12 +20,21 @@
 
 #define HASH_KEY_LEN 16
 
+/* What hash_seed_random() returns (0 is success, err.h). */
+enum hash_err {
+	HASH_OK,
+	HASH_ERR_RANDOM     /* getrandom() gave no randomness (errno set) */
+};
+
+/* A static name for e (never NULL). */
+const char *hash_strerror(enum hash_err e);
+
 /*
  * Draws this process's key from getrandom().  Call once in each process
- * after fork(), before the first hash.  Returns 0, or -1 (errno set) when
- * the kernel gave no randomness; the previous key then stays.
+ * after fork(), before the first hash.  HASH_OK, or HASH_ERR_RANDOM (errno
+ * set) when the kernel gave no randomness; the previous key then stays.
  */
-int hash_seed_random(void) __attribute__((warn_unused_result));
+enum hash_err hash_seed_random(void) __attribute__((warn_unused_result));
 
 /* Sets this process's key (tests: reproducible hashes). */
 void hash_seed_set(const unsigned char key[HASH_KEY_LEN]);

@@ -55,7 +55,18 @@ http_response_free(struct http_response *resp)
 	buf_free(&resp->body);
 }
 
-int
+const char *
+http_strerror(enum http_err e)
+{
+	switch (e) {
+	case HTTP_OK: return "success";
+	case HTTP_ERR_FULL: return "response body full";
+	case HTTP_ERR_FORMAT: return "format cannot be expanded";
+	}
+	return "unknown response error";
+}
+
+enum http_err
 http_detail(struct http_response *resp, int status, const char *detail)
 {
 	struct jsonw w;
@@ -67,10 +78,10 @@ http_detail(struct http_response *resp, int status, const char *detail)
 	jsonw_key(&w, "detail");
 	jsonw_string(&w, detail);
 	jsonw_object_close(&w);
-	return jsonw_finish(&w);
+	return jsonw_finish(&w) == JSONW_OK ? HTTP_OK : HTTP_ERR_FULL;
 }
 
-int
+enum http_err
 http_detailf(struct http_response *resp, int status, const char *fmt, ...)
 {
 	char detail[1024];
@@ -81,7 +92,7 @@ http_detailf(struct http_response *resp, int status, const char *fmt, ...)
 	n = vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return -1;
+		return HTTP_ERR_FORMAT;
 	return http_detail(resp, status, detail);
 }
 

@@ -71,12 +71,26 @@ void http_response_init(struct http_response *resp, size_t max_body);
 /* Releases the response body. */
 void http_response_free(struct http_response *resp);
 
-/* Sets status and the body {"detail": "<detail>"}; returns 0 or -1 (OOM). */
-int http_detail(struct http_response *resp, int status, const char *detail)
+/* What http_detail()/http_detailf() return (0 is success, err.h). */
+enum http_err {
+	HTTP_OK,
+	HTTP_ERR_FULL,      /* the body's maximum (or malloc) refused the text */
+	HTTP_ERR_FORMAT     /* http_detailf: vsnprintf cannot expand the format */
+};
+
+/* A static name for e (never NULL). */
+const char *http_strerror(enum http_err e);
+
+/*
+ * Sets status and the body {"detail": "<detail>"} (detail JSON-escaped,
+ * copied).  HTTP_OK, or HTTP_ERR_FULL with the body in an unspecified
+ * state (the caller answers a 500 instead).
+ */
+enum http_err http_detail(struct http_response *resp, int status, const char *detail)
     __attribute__((warn_unused_result));
 
-/* Like http_detail with a printf-style detail. */
-int http_detailf(struct http_response *resp, int status, const char *fmt, ...)
+/* Like http_detail with a printf-style detail, cut at 1023 bytes. */
+enum http_err http_detailf(struct http_response *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), warn_unused_result));
 
 /* The reason phrase for a status code ("Not Found"). */

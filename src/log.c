@@ -27,27 +27,39 @@ log_set_level(enum log_level level)
 	threshold = level;
 }
 
-/* The index of s (any case) among names[0..n), or -1. */
-static int
-name_index(const char *const *names, size_t n, const char *s)
+const char *
+log_strerror(enum log_err e)
+{
+	switch (e) {
+	case LOG_OK: return "success";
+	case LOG_ERR_NAME: return "unknown name";
+	}
+	return "unknown log error";
+}
+
+/* The index of s (any case) among names[0..n) into *out: LOG_OK or LOG_ERR_NAME. */
+static enum log_err
+name_index(const char *const *names, size_t n, const char *s, size_t *out)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (strcasecmp(s, names[i]) == 0)
-			return (int)i;
-	return -1;
+		if (strcasecmp(s, names[i]) == 0) {
+			*out = i;
+			return LOG_OK;
+		}
+	return LOG_ERR_NAME;
 }
 
-int
+enum log_err
 log_level_parse(const char *s, enum log_level *out)
 {
-	int i = name_index(level_names, sizeof(level_names) / sizeof(level_names[0]), s);
+	size_t i;
 
-	if (i < 0)
-		return -1;
+	if (name_index(level_names, sizeof(level_names) / sizeof(level_names[0]), s, &i) != LOG_OK)
+		return LOG_ERR_NAME;
 	*out = (enum log_level)i;
-	return 0;
+	return LOG_OK;
 }
 
 void
@@ -56,15 +68,15 @@ log_set_format(enum log_format format)
 	line_format = format;
 }
 
-int
+enum log_err
 log_format_parse(const char *s, enum log_format *out)
 {
-	int i = name_index(format_names, sizeof(format_names) / sizeof(format_names[0]), s);
+	size_t i;
 
-	if (i < 0)
-		return -1;
+	if (name_index(format_names, sizeof(format_names) / sizeof(format_names[0]), s, &i) != LOG_OK)
+		return LOG_ERR_NAME;
 	*out = (enum log_format)i;
-	return 0;
+	return LOG_OK;
 }
 
 /*

@@ -37,14 +37,25 @@ enum log_format {
 /* Sets the threshold; messages above it are dropped. */
 void log_set_level(enum log_level level);
 
-/* Parses "error|warn|info|debug" (any case); returns 0 or -1. */
-int log_level_parse(const char *s, enum log_level *out) __attribute__((warn_unused_result));
+/* What the two parsers below return (0 is success, err.h). */
+enum log_err {
+	LOG_OK,
+	LOG_ERR_NAME        /* not one of the names listed */
+};
+
+/* A static name for e (never NULL). */
+const char *log_strerror(enum log_err e);
+
+/* Parses "error|warn|info|debug" (any case): LOG_OK and *out, or
+ * LOG_ERR_NAME with *out untouched. */
+enum log_err log_level_parse(const char *s, enum log_level *out) __attribute__((warn_unused_result));
 
 /* Sets the line format (default text). */
 void log_set_format(enum log_format format);
 
-/* Parses "text|json" (any case); returns 0 or -1. */
-int log_format_parse(const char *s, enum log_format *out) __attribute__((warn_unused_result));
+/* Parses "text|json" (any case): LOG_OK and *out, or LOG_ERR_NAME with
+ * *out untouched. */
+enum log_err log_format_parse(const char *s, enum log_format *out) __attribute__((warn_unused_result));
 
 /*
  * Formats the message, escapes it (see above) and writes one line to

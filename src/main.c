@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "db.h"
 #include "dispatch.h"
+#include "err.h"
 #include "log.h"
 #include "outbox_cmd.h"
 #include "pool.h"
@@ -43,35 +44,42 @@ usage(FILE *f)
 	    "       bulk-enrolld [--config FILE] outbox list|requeue|purge ... (see bulk-enrolld(8))\n");
 }
 
-/* Builds the configuration: defaults, file, environment, command line. */
-static int
-load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
+/*
+ * Builds the configuration: defaults, file, environment, command line.
+ * CONF_OK (c is the caller's, to conf_free()), or an error with the reason
+ * in e and c released.  Bad log.level/log.format are CONF_ERR_VALUE.
+ */
+static enum conf_err
+load_conf(const struct cli *cli, struct conf *c, struct err *e)
 {
-	char why[512];
+	enum conf_err rc;
+	struct err why;
 
-	if (conf_init(c) != 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	err_clear(&why);
+	if ((rc = conf_init(c)) != CONF_OK) {
+		err_set(e, "%s", conf_strerror(rc));
+		return rc;
 	}
-	if (cli->config != NULL && conf_load_file(c, cli->config, err, errlen) != 0)
+	if (cli->config != NULL && (rc = conf_load_file(c, cli->config, e)) != CONF_OK)
 		goto fail;
-	if (conf_load_env(c, err, errlen) != 0)
+	if ((rc = conf_load_env(c, e)) != CONF_OK)
 		goto fail;
-	if (cli->listen != NULL && conf_set(c, "listen", cli->listen, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "--listen: %s", why);
-		goto fail;
-	}
-	if (cli->workers != NULL && conf_set(c, "workers", cli->workers, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "--workers: %s", why);
+	if (cli->listen != NULL && (rc = conf_set(c, "listen", cli->listen, &why)) != CONF_OK) {
+		err_set(e, "--listen: %s", err_msg(&why));
 		goto fail;
 	}
-	if (conf_finish(c, err, errlen) != 0)
+	if (cli->workers != NULL && (rc = conf_set(c, "workers", cli->workers, &why)) != CONF_OK) {
+		err_set(e, "--workers: %s", err_msg(&why));
 		goto fail;
+	}
+	if ((rc = conf_finish(c, e)) != CONF_OK)
+		goto fail;
+	rc = CONF_ERR_VALUE;
 	if (c->log_level != NULL) {
 		enum log_level lvl;
 
-		if (log_level_parse(c->log_level, &lvl) != 0) {
-			snprintf(err, errlen, "log.level: \"%.32s\" is not one of error, warn, info, debug",
+		if (log_level_parse(c->log_level, &lvl) != LOG_OK) {
+			err_set(e, "log.level: \"%.32s\" is not one of error, warn, info, debug",
 			    c->log_level);
 			goto fail;
 		}
@@ -79,52 +87,50 @@ load_conf(const struct cli *cli, struct conf *c, char *err, size_t errlen)
 	if (c->log_format != NULL) {
 		enum log_format fmt;
 
-		if (log_format_parse(c->log_format, &fmt) != 0) {
-			snprintf(err, errlen, "log.format: \"%.32s\" is not one of text, json",
-			    c->log_format);
+		if (log_format_parse(c->log_format, &fmt) != LOG_OK) {
+			err_set(e, "log.format: \"%.32s\" is not one of text, json", c->log_format);
 			goto fail;
 		}
 	}
-	return 0;
+	return CONF_OK;
 fail:
 	conf_free(c);
-	return -1;
+	return rc;
 }
 
 /*
  * Builds a generation: the configuration and the application made from it
- * (key files read, roles parsed).  Used at start-up and on SIGHUP.
+ * (key files read, roles parsed).  Used at start-up and on SIGHUP; a
+ * pool_load_fn (pool.h).
  */
-static int
-load_generation(void *ctx, struct pool_config **out, char *err, size_t errlen)
+static enum pool_err
+load_generation(void *ctx, struct pool_config **out, struct err *e)
 {
 	const struct cli *cli = ctx;
 	struct pool_config *pc;
-	struct err why;
+	enum conf_err crc;
 
-	err_clear(&why);
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		err_set(e, "out of memory");
+		return POOL_ERR_NOMEM;
 	}
-	if (load_conf(cli, &pc->conf, err, errlen) != 0) {
+	if ((crc = load_conf(cli, &pc->conf, e)) != CONF_OK) {
 		free(pc);
-		return -1;
+		return crc == CONF_ERR_NOMEM ? POOL_ERR_NOMEM : POOL_ERR_CONFIG;
 	}
 	/* A dispatcher would only log bad delivery settings: refuse them now. */
-	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, &why) != DISPATCH_OK) {
-		snprintf(err, errlen, "%s", err_msg(&why));
+	if (pc->conf.outbox_dispatchers > 0 && dispatch_check_config(&pc->conf, e) != DISPATCH_OK) {
 		conf_free(&pc->conf);
 		free(pc);
-		return -1;
+		return POOL_ERR_CONFIG;
 	}
-	if (app_open(&pc->app, &pc->conf, err, errlen) != 0) {
+	if (app_open(&pc->app, &pc->conf, e) != APP_OK) {
 		conf_free(&pc->conf);
 		free(pc);
-		return -1;
+		return POOL_ERR_APP;
 	}
 	*out = pc;
-	return 0;
+	return POOL_OK;
 }
 
 /*
@@ -154,11 +160,12 @@ static int
 outbox_command(const struct cli *cli, int argc, char **argv)
 {
 	struct conf c;
-	char err[1024];
+	struct err err;
 	int rc;
 
-	if (load_conf(cli, &c, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bulk-enrolld: %s\n", err);
+	err_clear(&err);
+	if (load_conf(cli, &c, &err) != CONF_OK) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err_msg(&err));
 		return 1;
 	}
 	rc = outbox_cmd_main(&c, argc, argv);
@@ -222,6 +229,19 @@ open_listener(const char *listen, char *err, size_t errlen)
 	return fd;
 }
 
+/* The log threshold and line format c names (load_conf has checked both). */
+static void
+apply_log_settings(const struct conf *c)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+	enum log_format fmt = LOG_FMT_TEXT;
+
+	if (c->log_level != NULL && log_level_parse(c->log_level, &lvl) == LOG_OK)
+		log_set_level(lvl);
+	if (c->log_format != NULL && log_format_parse(c->log_format, &fmt) == LOG_OK)
+		log_set_format(fmt);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -236,6 +256,7 @@ main(int argc, char **argv)
 	};
 	struct cli cli;
 	struct pool_config *pc;
+	struct err why;
 	char err[1024];
 	int ch, fd, rc;
 
@@ -264,20 +285,12 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load_generation(&cli, &pc, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bulk-enrolld: %s\n", err);
+	err_clear(&why);
+	if (load_generation(&cli, &pc, &why) != POOL_OK) {
+		fprintf(stderr, "bulk-enrolld: %s\n", err_msg(&why));
 		return 1;
 	}
-	{
-		enum log_level lvl = LOG_LVL_INFO;
-
-		enum log_format fmt = LOG_FMT_TEXT;
-
-		if (pc->conf.log_level != NULL && log_level_parse(pc->conf.log_level, &lvl) == 0)
-			log_set_level(lvl);
-		if (pc->conf.log_format != NULL && log_format_parse(pc->conf.log_format, &fmt) == 0)
-			log_set_format(fmt);
-	}
+	apply_log_settings(&pc->conf);
 	if (check_schema(&pc->conf, cli.check_only) != 0) {
 		fprintf(stderr, "bulk-enrolld: the database's schema is not one this service can use "
 		    "(see the schema: lines above)\n");

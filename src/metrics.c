@@ -37,17 +37,28 @@ struct shared {
 static struct shared local;
 static struct shared *shm = &local;
 
-int
+const char *
+metrics_strerror(enum metrics_err e)
+{
+	switch (e) {
+	case METRICS_OK: return "success";
+	case METRICS_ERR_MAP: return "shared counters cannot be mapped";
+	case METRICS_ERR_FULL: return "output buffer full";
+	}
+	return "unknown metrics error";
+}
+
+enum metrics_err
 metrics_init(void)
 {
 	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
-		return -1;
+		return METRICS_ERR_MAP;
 	memset(p, 0, sizeof(struct shared));
 	shm = p;
-	return 0;
+	return METRICS_OK;
 }
 
 static void
@@ -124,7 +135,8 @@ metrics_read_outbox(struct db *db, struct arena *a, struct metrics_outbox_row **
 	return OUTBOX_DEPTH_CELLS;
 }
 
-/* The oldest due row's age per kind: the worst of its cells. */
+/* The oldest due row's age per kind: the worst of its cells.  0, or
+ * non-zero (the buf_err values OR-ed) when a line did not fit. */
 static int
 render_oldest_due(struct buf *out, const struct metrics_outbox_row *outbox, size_t n)
 {
@@ -147,7 +159,7 @@ render_oldest_due(struct buf *out, const struct metrics_outbox_row *outbox, size
 	return rc;
 }
 
-int
+enum metrics_err
 metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t noutbox)
 {
 	uint64_t cumulative = 0;
@@ -214,5 +226,5 @@ metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t 
 			    outbox[i].kind, outbox[i].state, (long long)outbox[i].count);
 		rc |= render_oldest_due(out, outbox, noutbox);
 	}
-	return rc == 0 ? 0 : -1;
+	return rc == 0 ? METRICS_OK : METRICS_ERR_FULL;
 }

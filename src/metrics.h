@@ -51,8 +51,19 @@ struct metrics_outbox_row {
 	double oldest_due_seconds;   /* age of its oldest due row; 0: none due */
 };
 
-/* Maps the shared region; call once in the master before forking. 0 or -1. */
-int metrics_init(void) __attribute__((warn_unused_result));
+/* What metrics_init() and metrics_render() return (0 is success, err.h). */
+enum metrics_err {
+	METRICS_OK,
+	METRICS_ERR_MAP,    /* mmap of the shared counters refused (errno says why) */
+	METRICS_ERR_FULL    /* the output buffer's maximum (or malloc) refused */
+};
+
+/* A static name for e (never NULL). */
+const char *metrics_strerror(enum metrics_err e);
+
+/* Maps the shared region; call once in the master before forking.
+ * METRICS_OK, or METRICS_ERR_MAP (counts stay process-local). */
+enum metrics_err metrics_init(void) __attribute__((warn_unused_result));
 
 /* Counts one finished request with its status and duration. */
 void metrics_request(int status, double seconds);
@@ -72,9 +83,10 @@ void metrics_worker_restart(void);
 /*
  * Appends the Prometheus text exposition to out.  outbox may be NULL when
  * the database could not be read (the gauge is then left out and
- * bulk_enroll_outbox_scrape_ok is 0).  Returns 0 or -1 (buffer full).
+ * bulk_enroll_outbox_scrape_ok is 0).  METRICS_OK, or METRICS_ERR_FULL
+ * with out holding a partial text (the caller answers a 500).
  */
-int metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t noutbox)
+enum metrics_err metrics_render(struct buf *out, const struct metrics_outbox_row *outbox, size_t noutbox)
     __attribute__((warn_unused_result));
 
 /*

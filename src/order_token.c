@@ -22,13 +22,14 @@
 static enum order_err
 read_secret(const char *path, const char *what, char **out, struct err *e)
 {
-	char why[ERR_MSG_MAX];
+	struct err why;
 
-	if (conf_read_secret(path, out, why, sizeof(why)) != 0) {
+	err_clear(&why);
+	if (conf_read_secret(path, out, &why) != CONF_OK) {
 		if (what != NULL)
-			err_set(e, "%s: %s", what, why);
+			err_set(e, "%s: %s", what, err_msg(&why));
 		else
-			err_set(e, "%s", why);
+			err_set(e, "%s", err_msg(&why));
 		return ORDER_ERR_SECRET;
 	}
 	return ORDER_OK;

@@ -68,11 +68,11 @@ claim_row(void *ctx, const struct db_row *row)
 {
 	struct claim_ctx *c = ctx;
 	struct outbox_claimed *r;
-	long long id, attempts;
+	int64_t id, attempts;
 
 	if (c->n == c->max || row->ncols != 4 ||
-	    store_parse_i64(row->vals[0], &id) != 0 ||
-	    store_parse_i64(row->vals[3], &attempts) != 0 || attempts < 0 || attempts >= UINT32_MAX ||
+	    db_row_i64(row, 0, &id) != 0 ||
+	    db_row_i64(row, 3, &attempts) != 0 || attempts < 0 || attempts >= UINT32_MAX ||
 	    row->vals[1] == NULL || row->vals[2] == NULL) {
 		c->bad = true;
 		return 1;
@@ -279,14 +279,14 @@ depth_row(void *ctx, const struct db_row *row)
 {
 	struct depth_read *r = ctx;
 	const char *kind, *state;
-	long long count, age_us = 0;
+	int64_t count, age_us = 0;
 	size_t i;
 
 	if (row->ncols != 4 ||
 	    (kind = known(row->vals[0], kinds, 2)) == NULL ||
 	    (state = known(row->vals[1], undelivered, 3)) == NULL ||
-	    store_parse_i64(row->vals[2], &count) != 0 ||
-	    (row->vals[3] != NULL && store_parse_i64(row->vals[3], &age_us) != 0)) {
+	    db_row_i64(row, 2, &count) != 0 ||
+	    (row->vals[3] != NULL && db_row_i64(row, 3, &age_us) != 0)) {
 		r->bad = 1;
 		return 1;
 	}
@@ -414,11 +414,11 @@ list_row(void *ctx, const struct db_row *row)
 {
 	struct list_ctx *l = ctx;
 	struct outbox_listed r;
-	long long id, attempts;
+	int64_t id, attempts;
 	size_t i;
 
-	if (row->ncols != 8 || store_parse_i64(row->vals[0], &id) != 0 ||
-	    store_parse_i64(row->vals[4], &attempts) != 0)
+	if (row->ncols != 8 || db_row_i64(row, 0, &id) != 0 ||
+	    db_row_i64(row, 4, &attempts) != 0)
 		return 1;
 	for (i = 1; i < 7; i++)
 		if (row->vals[i] == NULL)
@@ -449,9 +449,9 @@ outbox_list(struct db *db, const struct outbox_filter *f, long limit, outbox_lis
 static int
 count_row(void *ctx, const struct db_row *row)
 {
-	long long v;
+	int64_t v;
 
-	if (row->ncols != 1 || store_parse_i64(row->vals[0], &v) != 0 || v < 0)
+	if (row->ncols != 1 || db_row_i64(row, 0, &v) != 0 || v < 0)
 		return 1;
 	*(uint64_t *)ctx = (uint64_t)v;
 	return 0;

@@ -277,7 +277,7 @@ outbox_cmd_main(const struct conf *c, int argc, char **argv)
 {
 	struct app app;
 	struct args *a;
-	char err[512];
+	struct err why = { "" };
 	enum db_err e;
 	int rc = 2;
 
@@ -302,8 +302,8 @@ outbox_cmd_main(const struct conf *c, int argc, char **argv)
 	/* The daemon's own database handle, so the command connects exactly
 	 * as the responders do (app_open also checks the keys it would load). */
 	rc = 1;
-	if (app_open(&app, c, err, sizeof(err)) != 0) {
-		fprintf(stderr, "bulk-enrolld outbox: %s\n", err);
+	if (app_open(&app, c, &why) != APP_OK) {
+		fprintf(stderr, "bulk-enrolld outbox: %s\n", err_msg(&why));
 		goto out;
 	}
 	if ((e = db_connect(app.db)) != DB_OK)

@@ -103,6 +103,18 @@ pool_config_free(struct pool_config *pc)
 	free(pc);
 }
 
+const char *
+pool_strerror(enum pool_err e)
+{
+	switch (e) {
+	case POOL_OK: return "success";
+	case POOL_ERR_NOMEM: return "out of memory";
+	case POOL_ERR_CONFIG: return "configuration refused";
+	case POOL_ERR_APP: return "application cannot be built";
+	}
+	return "unknown pool error";
+}
+
 long
 pool_backoff_ms(unsigned fails)
 {
@@ -305,13 +317,14 @@ static void
 reload(struct pool *p, pool_load_fn fn, void *ctx)
 {
 	struct pool_config *fresh;
-	char err[512];
+	struct err why;
 	size_t i;
 
 	if (fn == NULL)
 		return;
-	if (fn(ctx, &fresh, err, sizeof(err)) != 0) {
-		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err);
+	err_clear(&why);
+	if (fn(ctx, &fresh, &why) != POOL_OK) {
+		log_error(NULL, "SIGHUP: configuration not reloaded: %s", err_msg(&why));
 		return;
 	}
 	for (i = 0; i < p->nslots; i++) {
@@ -336,6 +349,51 @@ reload(struct pool *p, pool_load_fn fn, void *ctx)
 	log_info(NULL, "SIGHUP: configuration reloaded; starting %zu workers", p->nslots);
 }
 
+/*
+ * Starts every empty slot whose restart time has come.  Returns the
+ * earliest restart time still ahead (monotonic ms), or -1 for none.
+ */
+static long long
+start_due_workers(struct pool *p, long long now)
+{
+	long long next = -1;
+	size_t i;
+
+	for (i = 0; i < p->nslots; i++) {
+		struct slot *s = &p->slots[i];
+
+		if (s->pid > 0)
+			continue;
+		if (s->restart_at_ms <= now)
+			(void)start_worker(p, s);
+		if (s->pid == 0 && (next < 0 || s->restart_at_ms < next))
+			next = s->restart_at_ms;
+	}
+	return next;
+}
+
+/*
+ * One step of a drain: past DRAIN_TIMEOUT_MS the children are killed (and
+ * true returned: the exit status is then 1); otherwise SIGTERM is sent
+ * again every DRAIN_RESEND_MS (*last_resend updated) and false returned.
+ */
+static bool
+drain_step(struct pool *p, long long now, long long drain_started, long long *last_resend)
+{
+	if (now - drain_started > DRAIN_TIMEOUT_MS) {
+		log_error(NULL, "drain timed out; killing %zu workers", live_children(p));
+		signal_all(p, SIGKILL);
+		return true;
+	}
+	if (now - *last_resend >= DRAIN_RESEND_MS) {
+		/* A worker that was between requests and accept()
+		 * when the first SIGTERM came may have missed it. */
+		signal_all(p, SIGTERM);
+		*last_resend = now;
+	}
+	return false;
+}
+
 int
 pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *reload_ctx)
 {
@@ -351,7 +409,7 @@ pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *re
 	p->listen_fd = listen_fd;
 	p->pc = pc;
 	layout(p, &pc->conf);
-	if (metrics_init() != 0) {
+	if (metrics_init() != METRICS_OK) {
 		log_error(NULL, "master: cannot map the metrics region: %s", strerror(errno));
 		goto fail;
 	}
@@ -362,36 +420,18 @@ pool_run(int listen_fd, struct pool_config *pc, pool_load_fn reload_fn, void *re
 	log_info(NULL, "master %ld: starting %zu workers", (long)getpid(), p->nslots);
 
 	for (;;) {
-		long long now = clock_mono_ms(), next = -1;
+		long long now = clock_mono_ms(), next;
 		struct pollfd pfd;
-		size_t i;
 		char drainbuf[64];
 		int timeout;
 
 		if (!draining) {
-			for (i = 0; i < p->nslots; i++) {
-				struct slot *s = &p->slots[i];
-
-				if (s->pid > 0)
-					continue;
-				if (s->restart_at_ms <= now)
-					(void)start_worker(p, s);
-				if (s->pid == 0 && (next < 0 || s->restart_at_ms < next))
-					next = s->restart_at_ms;
-			}
+			next = start_due_workers(p, now);
 		} else {
 			if (live_children(p) == 0)
 				break;
-			if (now - drain_started > DRAIN_TIMEOUT_MS) {
-				log_error(NULL, "drain timed out; killing %zu workers", live_children(p));
-				signal_all(p, SIGKILL);
+			if (drain_step(p, now, drain_started, &last_resend))
 				rc = 1;
-			} else if (now - last_resend >= DRAIN_RESEND_MS) {
-				/* A worker that was between requests and accept()
-				 * when the first SIGTERM came may have missed it. */
-				signal_all(p, SIGTERM);
-				last_resend = now;
-			}
 			next = now + DRAIN_RESEND_MS;
 		}
 

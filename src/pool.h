@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "conf.h"
+#include "err.h"
 
 /*
  * One generation of configuration: the settings and the application built
@@ -25,8 +26,23 @@ struct pool_config {
 	struct app app;          /* app.conf points at conf */
 };
 
-/* Builds a generation (start-up and SIGHUP): 0 and *out, or -1 with err. */
-typedef int (*pool_load_fn)(void *ctx, struct pool_config **out, char *err, size_t errlen);
+/* What a pool_load_fn returns (0 is success, err.h). */
+enum pool_err {
+	POOL_OK,
+	POOL_ERR_NOMEM,     /* out of memory */
+	POOL_ERR_CONFIG,    /* the configuration is refused (conf.h, dispatch_check_config) */
+	POOL_ERR_APP        /* the application cannot be built from it (app_open) */
+};
+
+/* A static name for e (never NULL). */
+const char *pool_strerror(enum pool_err e);
+
+/*
+ * Builds a generation (start-up and SIGHUP): POOL_OK and *out (the
+ * caller's, to pool_config_free()), or an error with the reason for a
+ * person in e and *out untouched.
+ */
+typedef enum pool_err (*pool_load_fn)(void *ctx, struct pool_config **out, struct err *e);
 
 /* Releases a generation; NULL is accepted. */
 void pool_config_free(struct pool_config *pc);

@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,43 +81,22 @@ store_user_linked(struct db *db, const char *username, const char uuid[33], bool
 	return DB_OK;
 }
 
-int
+enum buf_err
 store_sql_placeholders(struct buf *b, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (buf_puts(b, i == 0 ? "?" : ", ?") != 0)
-			return -1;
-	return 0;
+	return store_sql_rows(b, n, "?");
 }
 
-int
+enum buf_err
 store_sql_rows(struct buf *b, size_t n, const char *group)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (i > 0 && buf_puts(b, ", ") != 0)
-			return -1;
-		if (buf_puts(b, group) != 0)
-			return -1;
+		if (i > 0 && buf_puts(b, ", ") != BUF_OK)
+			return BUF_ERR_FULL;
+		if (buf_puts(b, group) != BUF_OK)
+			return BUF_ERR_FULL;
 	}
-	return 0;
-}
-
-int
-store_parse_i64(const char *s, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
-	return 0;
+	return BUF_OK;
 }

@@ -37,16 +37,15 @@ enum db_err store_find_enterprise(struct db *db, struct arena *a, const char uui
 enum db_err store_user_linked(struct db *db, const char *username, const char uuid[33],
     bool *linked) __attribute__((warn_unused_result));
 
-/* Appends "?, ?, ..., ?" (n >= 1 placeholders) to b: 0 or -1 (buffer full). */
-int store_sql_placeholders(struct buf *b, size_t n) __attribute__((warn_unused_result));
+/* Appends "?, ?, ..., ?" (n >= 1 placeholders) to b: BUF_OK or
+ * BUF_ERR_FULL (b then holds a partial list: the caller discards it). */
+enum buf_err store_sql_placeholders(struct buf *b, size_t n) __attribute__((warn_unused_result));
 
 /*
  * Appends n copies of the row text `group` (e.g. "(?, ?, UTC_TIMESTAMP(6))"),
- * separated by ", ", to b: 0 or -1.  group must be a constant.
+ * separated by ", ", to b: BUF_OK or BUF_ERR_FULL (b then holds a partial
+ * list).  group must be a constant.
  */
-int store_sql_rows(struct buf *b, size_t n, const char *group) __attribute__((warn_unused_result));
-
-/* Parses a decimal integer column value: 0, or -1 for NULL or garbage. */
-int store_parse_i64(const char *s, long long *out) __attribute__((warn_unused_result));
+enum buf_err store_sql_rows(struct buf *b, size_t n, const char *group) __attribute__((warn_unused_result));
 
 #endif

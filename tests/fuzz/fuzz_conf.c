@@ -19,7 +19,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct conf c;
-	char err[512];
+	struct err err;
 	int twice;
 
 	if (size == 0)
@@ -27,11 +27,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	twice = data[0] & 1;
 	if (conf_init(&c) != 0)
 		return 0;
-	err[0] = '\0';
-	if (conf_load_text(&c, "fuzz.conf", (const char *)data + 1, size - 1, err, sizeof(err)) == 0) {
+	err_clear(&err);
+	if (conf_load_text(&c, "fuzz.conf", (const char *)data + 1, size - 1, &err) == 0) {
 		if (twice)
-			(void)conf_load_text(&c, "fuzz.conf", (const char *)data + 1, size - 1, err, sizeof(err));
-	} else if (memchr(err, '\0', sizeof(err)) == NULL || strncmp(err, "fuzz.conf:", 10) != 0) {
+			(void)conf_load_text(&c, "fuzz.conf", (const char *)data + 1, size - 1, &err);
+	} else if (memchr(err.msg, '\0', sizeof(err.msg)) == NULL || strncmp(err.msg, "fuzz.conf:", 10) != 0) {
 		abort();
 	}
 	conf_free(&c);

@@ -58,8 +58,12 @@ test_buf_max(void **state)
 	assert_int_equal(buf_puts(&b, "1234"), 0);
 	assert_int_equal(buf_printf(&b, "%d", 5678), 0);
 	assert_string_equal(b.data, "12345678");
-	assert_int_equal(buf_puts(&b, "9"), -1);
+	assert_int_equal(buf_puts(&b, "9"), BUF_ERR_FULL);
 	assert_string_equal(b.data, "12345678");
+	assert_int_equal(buf_printf(&b, "%d", 9), BUF_ERR_FULL);
+	assert_int_equal(b.len, 8);
+	assert_string_equal(b.data, "12345678");
+	assert_string_equal(buf_strerror(BUF_ERR_FULL), "buffer full");
 	buf_reset(&b);
 	assert_int_equal(b.len, 0);
 	buf_free(&b);

@@ -148,24 +148,24 @@ static int
 setup_app(void **state)
 {
 	static struct fixture f;
-	char err[512];
+	struct err cerr = { "" };
 
 	memset(&f, 0, sizeof(f));
 	if (conf_init(&f.conf) != 0)
 		return -1;
-	if (conf_set(&f.conf, "jwt.issuer", ISSUER, err, sizeof(err)) != 0 ||
-	    conf_set(&f.conf, "jwt.audience", AUDIENCE, err, sizeof(err)) != 0 ||
-	    conf_set(&f.conf, "jwt.secret", SECRET, err, sizeof(err)) != 0 ||
-	    conf_set(&f.conf, "db.user", "nobody", err, sizeof(err)) != 0 ||
+	if (conf_set(&f.conf, "jwt.issuer", ISSUER, &cerr) != 0 ||
+	    conf_set(&f.conf, "jwt.audience", AUDIENCE, &cerr) != 0 ||
+	    conf_set(&f.conf, "jwt.secret", SECRET, &cerr) != 0 ||
+	    conf_set(&f.conf, "db.user", "nobody", &cerr) != 0 ||
 	    /* A database that is never there: the edges must not need it. */
-	    conf_set(&f.conf, "db.socket", "/nonexistent/mysqld.sock", err, sizeof(err)) != 0 ||
-	    conf_set(&f.conf, "limits.max_body_bytes", "1048576", err, sizeof(err)) != 0 ||
-	    conf_finish(&f.conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
+	    conf_set(&f.conf, "db.socket", "/nonexistent/mysqld.sock", &cerr) != 0 ||
+	    conf_set(&f.conf, "limits.max_body_bytes", "1048576", &cerr) != 0 ||
+	    conf_finish(&f.conf, &cerr) != 0) {
+		fprintf(stderr, "setup: %s\n", cerr.msg);
 		return -1;
 	}
-	if (app_open(&f.app, &f.conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
+	if (app_open(&f.app, &f.conf, &cerr) != APP_OK) {
+		fprintf(stderr, "setup: %s\n", cerr.msg);
 		return -1;
 	}
 	if ((f.arena = arena_new(64 * 1024 * 1024)) == NULL)

@@ -203,10 +203,12 @@ test_parse(void **state)
 	assert_int_equal(f, LOG_FMT_JSON);
 	assert_int_equal(log_format_parse("text", &f), 0);
 	assert_int_equal(f, LOG_FMT_TEXT);
-	assert_int_equal(log_format_parse("yaml", &f), -1);
+	assert_int_equal(log_format_parse("yaml", &f), LOG_ERR_NAME);
+	assert_int_equal(f, LOG_FMT_TEXT);
 	assert_int_equal(log_level_parse("Debug", &l), 0);
 	assert_int_equal(l, LOG_LVL_DEBUG);
-	assert_int_equal(log_level_parse("verbose", &l), -1);
+	assert_int_equal(log_level_parse("verbose", &l), LOG_ERR_NAME);
+	assert_int_equal(l, LOG_LVL_DEBUG);
 }
 
 int
