@@ -28,6 +28,7 @@
 #include <mysqld_error.h>
 
 #include "db.h"
+#include "db_lists.h"
 
 #define STMT_CACHE     128
 #define MAX_PARAMS     65535
@@ -76,10 +77,7 @@ struct db {
 	char last_error[512];
 	MYSQL_BIND *params;     /* parameter binding, reused by every execute */
 	size_t params_cap;
-	char *padded_sql;       /* bucket_lists' output, reused */
-	size_t padded_sql_cap;
-	struct db_param *padded;
-	size_t padded_cap;
+	struct db_lists lists;  /* db_lists_pad()'s reusable output */
 	struct result_scratch res;
 };
 
@@ -375,142 +373,6 @@ params_reserve(struct db *db, size_t n)
 	return 0;
 }
 
-/* The bucket of an IN-list of k placeholders: k up to 2, else the next power of two. */
-static size_t
-bucket(size_t k)
-{
-	size_t p = 4;
-
-	if (k <= 2)
-		return k;
-	while (p < k)
-		p *= 2;
-	return p;
-}
-
-/* Grows a reusable array to hold n elements of size: 0, or -1 (OOM). */
-static int
-reserve(void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t c = *cap ? *cap : 256;
-	void *p;
-
-	if (n <= *cap)
-		return 0;
-	while (c < n)
-		c *= 2;
-	if ((p = realloc(*arr, c * size)) == NULL)
-		return -1;
-	*arr = p;
-	*cap = c;
-	return 0;
-}
-
-/*
- * Bucketed list sizes: every "IN (?, ?, ...)" list of sql is padded to its
- * bucket by repeating the list's last parameter (x IN (a, b, b) is x IN
- * (a, b)), so statements that differ only in list lengths share a few
- * texts, and a chunk of a new size reuses a prepared statement instead of
- * preparing its own.  VALUES lists are left alone (a repeated row is not
- * the same statement).  Placeholders are counted outside quoted text.
- * Returns DB_OK with *sql_out / *params_out / *n_out set (the inputs when
- * nothing needed padding, else the handle's reusable buffers), or
- * DB_ERR_NOMEM.
- */
-static enum db_err
-bucket_lists(struct db *db, const char *sql, const struct db_param *params, size_t n,
-    const char **sql_out, const struct db_param **params_out, size_t *n_out)
-{
-	size_t len = strlen(sql), i, o = 0, np = 0, pi = 0, extra = 0;
-	char quote = 0;
-
-	*sql_out = sql;
-	*params_out = params;
-	*n_out = n;
-	/* First pass: how many placeholders the padding adds. */
-	for (i = 0; i < len; i++) {
-		char c = sql[i];
-		size_t k = 0, j;
-
-		if (quote) {
-			if (c == quote)
-				quote = 0;
-			continue;
-		}
-		if (c == '\'' || c == '"' || c == '`') {
-			quote = c;
-			continue;
-		}
-		if (c != 'I' || i == 0 || sql[i - 1] != ' ' || strncmp(sql + i, "IN (?", 5) != 0)
-			continue;
-		for (j = i + 4; sql[j] == '?'; j += 3) {
-			k++;
-			if (sql[j + 1] != ',' || sql[j + 2] != ' ')
-				break;
-		}
-		if (sql[j] == '?' && sql[j + 1] == ')')
-			extra += bucket(k) - k;
-	}
-	if (extra == 0)
-		return DB_OK;
-	if (n + extra > MAX_PARAMS)
-		return DB_OK;     /* too long to pad: keep the statement as it is */
-	if (reserve((void **)&db->padded_sql, &db->padded_sql_cap, len + extra * 3 + 1, 1) != 0 ||
-	    reserve((void **)&db->padded, &db->padded_cap, n + extra, sizeof(*db->padded)) != 0)
-		return DB_ERR_NOMEM;
-	/* Second pass: copy, inserting ", ?" and the repeated parameters. */
-	quote = 0;
-	for (i = 0; i < len; i++) {
-		char c = sql[i];
-
-		db->padded_sql[o++] = c;
-		if (quote) {
-			if (c == quote)
-				quote = 0;
-			continue;
-		}
-		if (c == '\'' || c == '"' || c == '`') {
-			quote = c;
-			continue;
-		}
-		if (c == '?') {
-			if (pi >= n)
-				return DB_OK;     /* more placeholders than parameters: let the server say so */
-			db->padded[np++] = params[pi++];
-			continue;
-		}
-		if (c == 'I' && i > 0 && sql[i - 1] == ' ' && strncmp(sql + i, "IN (?", 5) == 0) {
-			size_t k = 0, j, pad;
-
-			for (j = i + 4; sql[j] == '?'; j += 3) {
-				k++;
-				if (sql[j + 1] != ',' || sql[j + 2] != ' ')
-					break;
-			}
-			if (!(sql[j] == '?' && sql[j + 1] == ')') || pi + k > n)
-				continue;
-			/* Copy "N (" and the list, then pad before ')'. */
-			memcpy(db->padded_sql + o, sql + i + 1, j - i);
-			o += j - i;
-			for (pad = 0; pad < k; pad++)
-				db->padded[np++] = params[pi++];
-			for (pad = k; pad < bucket(k); pad++) {
-				memcpy(db->padded_sql + o, ", ?", 3);
-				o += 3;
-				db->padded[np++] = params[pi - 1];
-			}
-			i = j;     /* the ')' is copied by the next iteration */
-		}
-	}
-	if (pi != n)
-		return DB_OK;
-	db->padded_sql[o] = '\0';
-	*sql_out = db->padded_sql;
-	*params_out = db->padded;
-	*n_out = np;
-	return DB_OK;
-}
-
 /* Prepares (from cache), binds and executes; *out is the statement. */
 static enum db_err
 run(struct db *db, const char *sql, const struct db_param *params, size_t n,
@@ -531,7 +393,7 @@ run(struct db *db, const char *sql, const struct db_param *params, size_t n,
 		if ((e = db_connect(db)) != DB_OK)
 			return e;
 	}
-	if ((e = bucket_lists(db, sql, params, n, &sql, &params, &n)) != DB_OK)
+	if ((e = db_lists_pad(&db->lists, sql, params, n, MAX_PARAMS, &sql, &params, &n)) != DB_OK)
 		return e;
 	if ((e = prepare(db, sql, &st)) != DB_OK)
 		return e;
@@ -868,8 +730,7 @@ db_free(struct db *db)
 		return;
 	disconnect(db);
 	free(db->params);
-	free(db->padded_sql);
-	free(db->padded);
+	db_lists_free(&db->lists);
 	scratch_free(&db->res);
 	free(db->host);
 	free(db->socket);
