@@ -11,7 +11,13 @@
 #include "hash.h"
 #include "strmap.h"
 
-int
+const char *
+strmap_strerror(enum strmap_err e)
+{
+	return e == STRMAP_OK ? "ok" : "out of memory";
+}
+
+enum strmap_err
 strmap_init(struct strmap *m, struct arena *a, size_t hint)
 {
 	m->a = a;
@@ -19,7 +25,8 @@ strmap_init(struct strmap *m, struct arena *a, size_t hint)
 	while (m->cap < hint * 2)
 		m->cap *= 2;
 	m->len = 0;
-	return (m->slots = arena_calloc(a, m->cap, sizeof(*m->slots))) == NULL ? -1 : 0;
+	return (m->slots = arena_calloc(a, m->cap, sizeof(*m->slots))) == NULL ?
+	    STRMAP_ERR_NOMEM : STRMAP_OK;
 }
 
 void *
@@ -33,7 +40,7 @@ strmap_get(const struct strmap *m, const char *key)
 	return NULL;
 }
 
-int
+enum strmap_err
 strmap_put(struct strmap *m, const char *key, void *val)
 {
 	size_t i;
@@ -43,21 +50,21 @@ strmap_put(struct strmap *m, const char *key, void *val)
 		size_t oldcap = m->cap, j;
 
 		if ((m->slots = arena_calloc(m->a, oldcap * 2, sizeof(*m->slots))) == NULL)
-			return -1;
+			return STRMAP_ERR_NOMEM;
 		m->cap = oldcap * 2;
 		m->len = 0;
 		for (j = 0; j < oldcap; j++)
 			if (old[j].key != NULL && strmap_put(m, old[j].key, old[j].val) != 0)
-				return -1;
+				return STRMAP_ERR_NOMEM;
 	}
 	i = (size_t)hash_str(key) & (m->cap - 1);
 	for (; m->slots[i].key != NULL; i = (i + 1) & (m->cap - 1))
 		if (strcmp(m->slots[i].key, key) == 0) {
 			m->slots[i].val = val;
-			return 0;
+			return STRMAP_OK;
 		}
 	m->slots[i].key = key;
 	m->slots[i].val = val;
 	m->len++;
-	return 0;
+	return STRMAP_OK;
 }

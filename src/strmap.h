@@ -22,16 +22,23 @@ struct strmap {
 	size_t cap, len;        /* cap is a power of two, len < cap / 2 */
 };
 
-/* Sizes the map for about hint keys.  0, or -1 when the arena refuses. */
-int strmap_init(struct strmap *m, struct arena *a, size_t hint) __attribute__((warn_unused_result));
+/* The map's one failure: the arena refused memory. */
+enum strmap_err { STRMAP_OK = 0, STRMAP_ERR_NOMEM };
+
+/* A static name for e. */
+const char *strmap_strerror(enum strmap_err e);
+
+/* Sizes the map for about hint keys.  STRMAP_OK, or STRMAP_ERR_NOMEM. */
+enum strmap_err strmap_init(struct strmap *m, struct arena *a, size_t hint) __attribute__((warn_unused_result));
 
 /* The value stored under key, or NULL. */
 void *strmap_get(const struct strmap *m, const char *key);
 
 /*
  * Inserts or replaces; key must outlive the map.  Grows the table (arena
- * memory) as needed.  0, or -1 when the arena refuses.
+ * memory) as needed.  STRMAP_OK, or STRMAP_ERR_NOMEM (the map stays
+ * readable).
  */
-int strmap_put(struct strmap *m, const char *key, void *val) __attribute__((warn_unused_result));
+enum strmap_err strmap_put(struct strmap *m, const char *key, void *val) __attribute__((warn_unused_result));
 
 #endif
