@@ -422,7 +422,7 @@ parse_body(struct app *app, struct arena *arena, const struct http_request *req,
 static int
 enroll_body(const void *ctx, http_sink sink, void *sink_ctx)
 {
-	return response_stream(ctx, sink, sink_ctx);
+	return response_stream(ctx, sink, sink_ctx) == RESPONSE_OK ? 0 : -1;
 }
 
 /* The status a failed enroll_run is answered with. */

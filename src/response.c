@@ -34,6 +34,7 @@ struct render {
 	struct buf *buf;
 	response_sink sink;
 	void *sink_ctx;
+	bool sink_refused;      /* why w failed, when it did */
 };
 
 /* Hands the buffer to the sink when it is full (or, with all, when not
@@ -44,8 +45,10 @@ flush(struct render *r, bool all)
 	if (r->sink == NULL || r->w.failed || r->buf->len == 0 ||
 	    (!all && r->buf->len < FLUSH_AT))
 		return;
-	if (r->sink(r->sink_ctx, r->buf->data, r->buf->len) != 0)
+	if (r->sink(r->sink_ctx, r->buf->data, r->buf->len) != 0) {
 		r->w.failed = JSONW_ERR_FULL;   /* the sink took no more */
+		r->sink_refused = true;
+	}
 	buf_reset(r->buf);
 }
 
@@ -181,8 +184,8 @@ response_status(const struct enroll_outcome *o)
 	return npend > 0 ? 202 : 201;
 }
 
-/* The body through rd (SPEC §2.5 order); 0, or -1 (OOM, buffer cap, sink). */
-static int
+/* The body through rd (SPEC §2.5 order). */
+static enum response_err
 render(struct render *rd, const struct enroll_outcome *o)
 {
 	struct jsonw *w = &rd->w;
@@ -217,10 +220,10 @@ render(struct render *rd, const struct enroll_outcome *o)
 		struct strmap seen;
 
 		if ((seen_mem = arena_new(SEEN_MEMORY_MAX)) == NULL)
-			return -1;
+			return RESPONSE_ERR_NOMEM;
 		if (strmap_init(&seen, seen_mem, nbademail) != 0) {
 			arena_free(seen_mem);
-			return -1;
+			return RESPONSE_ERR_NOMEM;
 		}
 		jsonw_key(w, "invalid_email_addresses");
 		jsonw_array_open(w);
@@ -232,7 +235,7 @@ render(struct render *rd, const struct enroll_outcome *o)
 				continue;
 			if (strmap_put(&seen, r->email, (void *)r->email) != 0) {
 				arena_free(seen_mem);
-				return -1;
+				return RESPONSE_ERR_NOMEM;
 			}
 			jsonw_string(w, r->email);
 			flush(rd, false);
@@ -242,28 +245,42 @@ render(struct render *rd, const struct enroll_outcome *o)
 	}
 	jsonw_object_close(w);
 	flush(rd, true);
-	return jsonw_finish(w) == JSONW_OK ? 0 : -1;
+	if (jsonw_finish(w) == JSONW_OK)
+		return RESPONSE_OK;
+	return rd->sink_refused ? RESPONSE_ERR_SINK : RESPONSE_ERR_NOMEM;
 }
 
-int
+const char *
+response_strerror(enum response_err e)
+{
+	switch (e) {
+	case RESPONSE_OK: return "ok";
+	case RESPONSE_ERR_NOMEM: return "out of memory, or the body's maximum";
+	case RESPONSE_ERR_SINK: return "the sink refused the body";
+	}
+	return "unknown response error";
+}
+
+enum response_err
 response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
 {
 	struct render rd;
+	enum response_err e;
 
 	memset(&rd, 0, sizeof(rd));
 	rd.buf = body;
-	if (render(&rd, o) != 0)
-		return -1;
+	if ((e = render(&rd, o)) != RESPONSE_OK)
+		return e;
 	*http_status = response_status(o);
-	return 0;
+	return RESPONSE_OK;
 }
 
-int
+enum response_err
 response_stream(const struct enroll_outcome *o, response_sink sink, void *ctx)
 {
 	struct render rd;
 	struct buf piece;
-	int rc;
+	enum response_err rc;
 
 	memset(&rd, 0, sizeof(rd));
 	buf_init(&piece, PIECE_MAX);

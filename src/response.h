@@ -8,13 +8,23 @@
 #include "buf.h"
 #include "enroll.h"
 
+/* What rendering can fail with; response_strerror() names it. */
+enum response_err {
+	RESPONSE_OK = 0,
+	RESPONSE_ERR_NOMEM,     /* out of memory, or the buffer's maximum */
+	RESPONSE_ERR_SINK       /* response_stream's sink refused a piece */
+};
+
+const char *response_strerror(enum response_err e);
+
 /*
  * Appends the JSON body to body (Python json.dumps layout, keys in SPEC
  * order, items in request order) and sets *http_status to 409 when there
  * are failures or invalid ids/e-mails, else 202 when something is pending,
- * else 201.  Returns 0, or -1 when the buffer refuses (its maximum or OOM).
+ * else 201.  Returns RESPONSE_OK, or RESPONSE_ERR_NOMEM when the buffer
+ * refuses (its maximum or OOM).
  */
-int response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
+enum response_err response_render(const struct enroll_outcome *o, struct buf *body, int *http_status)
     __attribute__((warn_unused_result));
 
 /* 409 when there are failures or invalid ids/e-mails, else 202 when
@@ -28,10 +38,11 @@ typedef int (*response_sink)(void *ctx, const char *data, size_t n);
  * The same body as response_render, byte for byte, handed to sink in
  * pieces of about 64 KiB (item boundaries) instead of one buffer, so a
  * body of any size costs one piece of memory.  Deterministic: two calls
- * give the same bytes (the responder counts, then sends).  Returns 0, or
- * -1 on OOM or when sink refused (it is not called again after that).
+ * give the same bytes (the responder counts, then sends).  Returns
+ * RESPONSE_OK, RESPONSE_ERR_NOMEM, or RESPONSE_ERR_SINK when sink refused
+ * (it is not called again after that).
  */
-int response_stream(const struct enroll_outcome *o, response_sink sink, void *ctx)
+enum response_err response_stream(const struct enroll_outcome *o, response_sink sink, void *ctx)
     __attribute__((warn_unused_result));
 
 #endif

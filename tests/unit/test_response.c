@@ -116,7 +116,7 @@ test_buffer_limit_fails(void **state)
 
 	(void)state;
 	buf_init(&b, 20);
-	assert_int_equal(response_render(&o, &b, &status), -1);
+	assert_int_equal(response_render(&o, &b, &status), RESPONSE_ERR_NOMEM);
 	buf_free(&b);
 }
 
@@ -205,7 +205,7 @@ test_stream_stops_when_the_sink_refuses(void **state)
 
 	(void)state;
 	buf_init(&c.all, 64u << 20);
-	assert_int_equal(response_stream(&o, collect_sink, &c), -1);
+	assert_int_equal(response_stream(&o, collect_sink, &c), RESPONSE_ERR_SINK);
 	assert_int_equal(c.calls, 2);
 	buf_free(&c.all);
 	test_free(r);
