@@ -108,15 +108,15 @@ app_close(struct app *app)
 	memset(app, 0, sizeof(*app));
 }
 
-int
+enum app_err
 app_thread_open(struct app *dst, const struct app *src)
 {
 	*dst = *src;
 	if ((dst->db = db_clone(src->db)) == NULL) {
 		memset(dst, 0, sizeof(*dst));
-		return -1;
+		return APP_ERR_NOMEM;
 	}
-	return 0;
+	return APP_OK;
 }
 
 void

@@ -58,9 +58,9 @@ void app_close(struct app *app);
 /*
  * State for one more request thread: dst shares src's configuration, JWT
  * keyring and roles (read-only once built) and gets a database handle of
- * its own (not connected).  src must outlive dst.  Returns 0, or -1 on OOM.
+ * its own (not connected).  src must outlive dst.  Returns APP_OK, or APP_ERR_NOMEM.
  */
-int app_thread_open(struct app *dst, const struct app *src) __attribute__((warn_unused_result));
+enum app_err app_thread_open(struct app *dst, const struct app *src) __attribute__((warn_unused_result));
 
 /* Releases what app_thread_open made (the database handle only). */
 void app_thread_close(struct app *dst);

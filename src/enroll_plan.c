@@ -55,7 +55,7 @@ enroll_mode_is_paid(const char *mode)
 	    strcmp(mode, "unpaid-executive-education") == 0;
 }
 
-int
+enum enroll_err
 plan_resolve_learners(struct chunk *ch)
 {
 	size_t i;
@@ -68,7 +68,7 @@ plan_resolve_learners(struct chunk *ch)
 		/* Only 0 means "no user_id": a negative id names no user. */
 		if (it->user_id != 0) {
 			if ((k = chunk_int_key(ch->ca, it->user_id)) == NULL)
-				return -1;
+				return ENROLL_ERR_NOMEM;
 			if ((pl->u = strmap_get(&ch->users_by_id, k)) == NULL) {
 				pl->kind = ENROLL_INVALID_USER;
 				continue;
@@ -76,7 +76,7 @@ plan_resolve_learners(struct chunk *ch)
 			pl->email = pl->u->email;
 		} else if (it->email != NULL) {
 			if ((k = chunk_lower_ascii(ch->ca, it->email)) == NULL)
-				return -1;
+				return ENROLL_ERR_NOMEM;
 			pl->u = strmap_get(&ch->users_by_email, k);
 			pl->email = pl->u != NULL ? pl->u->email : it->email;
 			pl->email_lc = k;
@@ -92,10 +92,10 @@ plan_resolve_learners(struct chunk *ch)
 		}
 		pl->kind = pl->u != NULL ? ENROLL_SUCCESS : ENROLL_PENDING;
 	}
-	return 0;
+	return ENROLL_OK;
 }
 
-int
+enum enroll_err
 plan_classify(struct chunk *ch)
 {
 	size_t i;
@@ -119,11 +119,11 @@ plan_classify(struct chunk *ch)
 			}
 			u->link = true;
 			if ((k = chunk_pair_key(ch->ca, u->id, pl->c->key)) == NULL)
-				return -1;
+				return ENROLL_ERR_NOMEM;
 			if ((pl->p = strmap_get(&ch->pairs, k)) == NULL) {
 				if ((pl->p = arena_calloc(ch->ca, 1, sizeof(*pl->p))) == NULL ||
 				    strmap_put(&ch->pairs, k, pl->p) != 0)
-					return -1;
+					return ENROLL_ERR_NOMEM;
 				pl->p->u = u;
 				pl->p->c = pl->c;
 				pl->p->ece_unenrolled = -1;
@@ -134,22 +134,22 @@ plan_classify(struct chunk *ch)
 			if ((pu = strmap_get(&ch->pend_users, pl->email_lc)) == NULL) {
 				if ((pu = arena_calloc(ch->ca, 1, sizeof(*pu))) == NULL ||
 				    strmap_put(&ch->pend_users, pl->email_lc, pu) != 0)
-					return -1;
+					return ENROLL_ERR_NOMEM;
 				pu->email = pl->email_lc;
 			}
 			if ((k = chunk_str_key(ch->ca, pl->email_lc, pl->c->key)) == NULL)
-				return -1;
+				return ENROLL_ERR_NOMEM;
 			if ((pl->pe = strmap_get(&ch->pends, k)) == NULL) {
 				if ((pl->pe = arena_calloc(ch->ca, 1, sizeof(*pl->pe))) == NULL ||
 				    strmap_put(&ch->pends, k, pl->pe) != 0)
-					return -1;
+					return ENROLL_ERR_NOMEM;
 				pl->pe->pu = pu;
 				pl->pe->c = pl->c;
 				pl->pe->key = k;
 			}
 		}
 	}
-	return 0;
+	return ENROLL_OK;
 }
 
 static void

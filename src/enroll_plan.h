@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "enroll.h"
+
 struct chunk;
 
 /* The candidate course modes, best first (SPEC §2.4 step 1). */
@@ -24,16 +26,17 @@ const char *enroll_mode_name(size_t rank);
  * Steps 2-3, after the learners are loaded: each item's learner (by
  * user_id, else by e-mail), its effective e-mail, and the kinds
  * ENROLL_INVALID_USER, ENROLL_INVALID_EMAIL, ENROLL_SUCCESS (a known
- * learner) or ENROLL_PENDING (an unknown e-mail).  0, or -1 (OOM).
+ * learner) or ENROLL_PENDING (an unknown e-mail).  ENROLL_OK, or ENROLL_ERR_NOMEM.
  */
-int plan_resolve_learners(struct chunk *ch) __attribute__((warn_unused_result));
+enum enroll_err plan_resolve_learners(struct chunk *ch) __attribute__((warn_unused_result));
 
 /*
  * After the courses and links are loaded: course failures, permanently
  * unlinked learners (ENROLL_INVALID_EMAIL), the learners to link, and the
- * pair / pending pair each surviving item touches.  0, or -1 (OOM).
+ * pair / pending pair each surviving item touches.  ENROLL_OK, or
+ * ENROLL_ERR_NOMEM.
  */
-int plan_classify(struct chunk *ch) __attribute__((warn_unused_result));
+enum enroll_err plan_classify(struct chunk *ch) __attribute__((warn_unused_result));
 
 /*
  * Steps 5-7, after the enrollment rows are loaded: walks the items in
