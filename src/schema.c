@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,10 +450,23 @@ out:
 
 /* ---- this process's result ------------------------------------------------ */
 
+/*
+ * Written once per process (at start-up, or by the first request that
+ * reaches the database); the responder's threads read it.  `known` is
+ * published with release/acquire after r is complete, and the first
+ * check runs under check_lock so two threads never write r at once.
+ */
 static struct {
 	bool known;
 	struct schema_result r;
 } current;
+static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool
+current_known(void)
+{
+	return __atomic_load_n(&current.known, __ATOMIC_ACQUIRE);
+}
 
 /*
  * Logs a result: each incomplete required table as an error, each absent
@@ -507,7 +521,7 @@ check(struct db *db, const char *reqid)
 	}
 	report(r, reqid);
 	current.r = *r;
-	current.known = true;
+	__atomic_store_n(&current.known, true, __ATOMIC_RELEASE);
 	free(r);
 	return current.r.nmissing_required == 0 ? 0 : -1;
 }
@@ -534,17 +548,24 @@ schema_check_startup(struct db *db, bool must_connect)
 int
 schema_ensure(struct db *db, const char *reqid)
 {
-	if (current.known)
+	int rc = 0;
+
+	if (current_known())
 		return current.r.nmissing_required == 0 ? 0 : -1;
-	if (db_connect(db) != DB_OK)
-		return 0;
-	return check(db, reqid);
+	if (pthread_mutex_lock(&check_lock) != 0)
+		return 0;     /* checked by a later request */
+	if (current_known())
+		rc = current.r.nmissing_required == 0 ? 0 : -1;
+	else if (db_connect(db) == DB_OK)
+		rc = check(db, reqid);
+	(void)pthread_mutex_unlock(&check_lock);
+	return rc;
 }
 
 bool
 schema_has(enum schema_table t)
 {
-	return current.known && (unsigned)t < SCHEMA_NTABLES && current.r.present[t];
+	return current_known() && (unsigned)t < SCHEMA_NTABLES && current.r.present[t];
 }
 
 void
