@@ -107,6 +107,9 @@ DEB=$(ls "$WORK"/src/build/deb/${PKG}_*.deb)
 ok "built $(basename "$DEB")"
 
 # --- 2. lintian -----------------------------------------------------------
+# From here on the unprivileged users (nobody, bulk-enroll) run commands: keep
+# them out of the checkout, which may sit where only root can enter (/root).
+cd "$WORK"
 # As an ordinary user (lintian advises against root); -I shows info tags
 # too, so an unused override or a new info tag is seen in the log.
 chmod 0755 "$WORK/src" "$WORK/src/build" "$WORK/src/build/deb"
