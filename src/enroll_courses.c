@@ -11,38 +11,33 @@
 #include "enroll_plan.h"
 #include "schema.h"
 
+/*
+ * A row of a course run joined with one of its modes (id, display_name,
+ * closed, invitation_only, mode_slug; the mode NULL when it has none): a
+ * run with several modes comes once per mode.
+ */
 static int
 course_row(void *ctx, const struct db_row *row)
 {
 	struct rowctx *rc = ctx;
 	struct course *c;
 	char *dn;
-
-	if (row->ncols != 4 || row->vals[0] == NULL ||
-	    (c = strmap_get(&rc->ch->courses, row->vals[0])) == NULL)
-		return 0;
-	c->exists = true;
-	c->closed = chunk_col_true(row->vals[2]);
-	c->invitation_only = chunk_col_true(row->vals[3]);
-	if (row->vals[1] != NULL) {
-		if ((dn = arena_strdup(rc->ch->ca, row->vals[1])) == NULL)
-			ROW_NOMEM(rc);
-		c->display_name = dn;
-	}
-	return 0;
-}
-
-static int
-mode_row(void *ctx, const struct db_row *row)
-{
-	struct rowctx *rc = ctx;
-	struct course *c;
 	size_t r;
 
-	if (row->ncols != 2 || row->vals[0] == NULL || row->vals[1] == NULL ||
+	if (row->ncols != 5 || row->vals[0] == NULL ||
 	    (c = strmap_get(&rc->ch->courses, row->vals[0])) == NULL)
 		return 0;
-	if ((r = enroll_mode_rank(row->vals[1])) < c->best)
+	if (!c->exists) {
+		c->exists = true;
+		c->closed = chunk_col_true(row->vals[2]);
+		c->invitation_only = chunk_col_true(row->vals[3]);
+		if (row->vals[1] != NULL) {
+			if ((dn = arena_strdup(rc->ch->ca, row->vals[1])) == NULL)
+				ROW_NOMEM(rc);
+			c->display_name = dn;
+		}
+	}
+	if (row->vals[4] != NULL && (r = enroll_mode_rank(row->vals[4])) < c->best)
 		c->best = r;
 	return 0;
 }
@@ -93,26 +88,20 @@ courses_load(struct chunk *ch)
 	if (n == 0)
 		return DB_OK;
 
-	/* "closed" is computed by the server, on its UTC clock. */
+	/* "closed" is computed by the server, on its UTC clock.  The modes
+	 * come with their runs (one statement: a run without an overview
+	 * fails, whatever its modes). */
 	sqlb_init(&q, ch->ca);
-	sqlb_sql(&q, "SELECT id, display_name, enrollment_end IS NOT NULL AND "
-	    "enrollment_end <= UTC_TIMESTAMP(6), invitation_only "
-	    "FROM course_overviews_courseoverview WHERE id IN (");
+	sqlb_sql(&q, "SELECT co.id, co.display_name, co.enrollment_end IS NOT NULL AND "
+	    "co.enrollment_end <= UTC_TIMESTAMP(6), co.invitation_only, m.mode_slug "
+	    "FROM course_overviews_courseoverview co "
+	    "LEFT JOIN course_modes_coursemode m ON m.course_id = co.id WHERE co.id IN (");
 	sqlb_marks(&q, n);
 	sqlb_sql(&q, ")");
 	for (i = 0; i < n; i++)
 		sqlb_str(&q, list[i]->key);
 	if ((e = sqlb_query(&q, ch->db, course_row, &rc)) != DB_OK)
 		return rc.nomem ? DB_ERR_NOMEM : e;
-
-	sqlb_init(&q, ch->ca);
-	sqlb_sql(&q, "SELECT course_id, mode_slug FROM course_modes_coursemode WHERE course_id IN (");
-	sqlb_marks(&q, n);
-	sqlb_sql(&q, ")");
-	for (i = 0; i < n; i++)
-		sqlb_str(&q, list[i]->key);
-	if ((e = sqlb_query(&q, ch->db, mode_row, &rc)) != DB_OK)
-		return e;
 	for (i = 0; i < n; i++)
 		list[i]->mode = enroll_mode_name(list[i]->best);
 

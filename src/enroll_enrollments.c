@@ -332,12 +332,47 @@ ece_history(struct chunk *ch)
 	return sqlb_exec(&q, ch->db);
 }
 
+/*
+ * Whether every written pair's enterprise enrollment id is known after the
+ * upsert (affected rows, insert id): none new, or one new row the
+ * statement inserted (1 affected row; an update counts 2, a row left alone
+ * 0), whose id is the insert id.  Then nothing needs reading back.
+ * 0 yes, 1 no, -1 OOM.
+ */
+static int
+ece_ids_known(struct chunk *ch, size_t nrows, uint64_t affected, uint64_t id)
+{
+	struct pair *fresh = NULL;
+	size_t i, nnew = 0;
+	char *k;
+
+	for (i = 0; i < ch->pairs.cap; i++) {
+		struct pair *p = ch->pairs.slots[i].val;
+
+		if (p != NULL && p->ece_write && p->ece_id == 0) {
+			fresh = p;
+			nnew++;
+		}
+	}
+	if (nnew == 0)
+		return 0;
+	if (nnew > 1 || nrows != 1 || affected != 1 || id == 0)
+		return 1;
+	fresh->ece_id = (long long)id;
+	if ((k = chunk_int_key(ch->ca, fresh->ece_id)) == NULL ||
+	    strmap_put(&ch->pair_by_ece_id, k, fresh) != 0)
+		return -1;
+	return 0;
+}
+
 enum db_err
 enrollments_write_enterprise(struct chunk *ch)
 {
 	struct sqlbuild q;
-	size_t i;
+	size_t i, nrows;
+	uint64_t affected = 0, id = 0;
 	enum db_err e;
+	int known;
 
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_enterprisecourseenrollment (created, modified, course_id, "
@@ -373,11 +408,14 @@ enrollments_write_enterprise(struct chunk *ch)
 	    "modified, VALUES(modified)), "
 	    "saved_for_later = VALUES(saved_for_later), unenrolled = VALUES(unenrolled), "
 	    "unenrolled_at = NULL");
-	if ((e = sqlb_exec(&q, ch->db)) != DB_OK || (e = ece_history(ch)) != DB_OK)
+	nrows = q.nrows;
+	if ((e = sqlb_exec_ids(&q, ch->db, &affected, &id)) != DB_OK ||
+	    (e = ece_history(ch)) != DB_OK)
 		return e;
-
+	if ((known = ece_ids_known(ch, nrows, affected, id)) < 0)
+		return DB_ERR_NOMEM;
 	/* Ids of the new rows (and the current ones of raced rows). */
-	return read_ece_by_link(ch);
+	return known == 0 ? DB_OK : read_ece_by_link(ch);
 }
 
 struct reread {
@@ -490,11 +528,12 @@ enrollments_write_fulfillments(struct chunk *ch)
 		 * Licenses: every row a fresh insert (one affected row each)
 		 * means no racing request got there first: the uuids are ours,
 		 * no need to read them back.  A row met as a duplicate counts 0
-		 * (id = id), so the sum tells.  Learner credit always reads back:
-		 * a duplicate counts 0 or 2 there, and a 0 and a 2 sum like two
-		 * fresh rows.
+		 * (id = id), so the sum tells.  Learner credit reads back unless
+		 * it wrote one row: a duplicate counts 0 or 2 there, and a 0 and
+		 * a 2 sum like two fresh rows, but a single row counts 1 only
+		 * when inserted.
 		 */
-		if (fk == FUL_LICENSE && nfresh == n && affected == (uint64_t)n)
+		if ((fk == FUL_LICENSE || n == 1) && nfresh == n && affected == (uint64_t)n)
 			continue;
 
 		sqlb_init(&q, ch->ca);

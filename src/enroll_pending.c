@@ -52,6 +52,18 @@ pending_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
+/* Records pu's id and indexes it by id.  0, or -1 (OOM). */
+static int
+pend_user_found(struct chunk *ch, struct pend_user *pu, int64_t id)
+{
+	char *k;
+
+	pu->id = id;
+	if ((k = chunk_int_key(ch->ca, id)) == NULL || strmap_put(&ch->pend_user_by_id, k, pu) != 0)
+		return -1;
+	return 0;
+}
+
 /*
  * A row of read_pending_users: a pending learner (id, user_email,
  * enterprise_customer_id) and one of its pending enrollments in the
@@ -63,7 +75,7 @@ pend_user_row(void *ctx, const struct db_row *row)
 	struct rowctx *rc = ctx;
 	struct pend_user *pu;
 	struct db_row pe;
-	char *lc, *k;
+	char *lc;
 	int64_t id;
 
 	if (row->ncols != 11 || db_row_i64(row, 0, &id) != 0 || row->vals[1] == NULL ||
@@ -73,8 +85,7 @@ pend_user_row(void *ctx, const struct db_row *row)
 		ROW_NOMEM(rc);
 	if ((pu = strmap_get(&rc->ch->pend_users, lc)) == NULL)
 		return 0;
-	pu->id = id;
-	if ((k = chunk_int_key(rc->ch->ca, id)) == NULL || strmap_put(&rc->ch->pend_user_by_id, k, pu) != 0)
+	if (pend_user_found(rc->ch, pu, id) != 0)
 		ROW_NOMEM(rc);
 	if (row->vals[3] == NULL)
 		return 0;
@@ -160,11 +171,28 @@ new_pending_emails(struct sqlbuild *q, struct chunk *ch)
 	}
 }
 
+/* The one pending learner without an id yet (pending_load_users: missing == 1). */
+static struct pend_user *
+only_new_pending_user(struct chunk *ch)
+{
+	size_t i;
+
+	for (i = 0; i < ch->pend_users.cap; i++) {
+		struct pend_user *pu = ch->pend_users.slots[i].val;
+
+		if (pu != NULL && pu->id == 0)
+			return pu;
+	}
+	return NULL;
+}
+
 enum db_err
 pending_load_users(struct chunk *ch)
 {
 	struct sqlbuild q;
+	struct pend_user *one;
 	size_t i, missing;
+	uint64_t affected = 0, id = 0;
 	enum db_err e;
 
 	if (ch->pend_users.len == 0)
@@ -186,8 +214,14 @@ pending_load_users(struct chunk *ch)
 		sqlb_str(&q, ch->e->uuid);
 	}
 	sqlb_sql(&q, " ON DUPLICATE KEY UPDATE id = id");
-	if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
+	if ((e = sqlb_exec_ids(&q, ch->db, &affected, &id)) != DB_OK)
 		return e;
+	/*
+	 * One learner, inserted (1 affected row; a duplicate counts 0): its id
+	 * is the insert id, and a row this transaction just created has no
+	 * pending enrollments, so there is nothing to read back.
+	 */
+	one = missing == 1 && affected == 1 && id > 0 ? only_new_pending_user(ch) : NULL;
 	if (history_begin(&q, ch, HIST_PENDINGUSER)) {
 		sqlb_sql(&q, "t.enterprise_customer_id = ? AND t.user_email IN (");
 		sqlb_str(&q, ch->e->uuid);
@@ -196,6 +230,8 @@ pending_load_users(struct chunk *ch)
 		if ((e = sqlb_exec(&q, ch->db)) != DB_OK)
 			return e;
 	}
+	if (one != NULL)
+		return pend_user_found(ch, one, (int64_t)id) != 0 ? DB_ERR_NOMEM : DB_OK;
 	return read_pending_users(ch, &missing);
 }
 
@@ -257,11 +293,40 @@ pending_history(struct chunk *ch)
 	return sqlb_exec(&q, ch->db);
 }
 
+/*
+ * Whether the ids of the chunk's pending enrollments are all known after
+ * pending_write's upsert (affected rows, insert id): none without an id
+ * (the rows read before), or one, new, that the statement inserted (1 affected row; an update counts 2, a
+ * duplicate left alone 0), whose id is then the insert id.
+ */
+static bool
+pending_ids_known(struct chunk *ch, size_t nrows, uint64_t affected, uint64_t id)
+{
+	struct pend *fresh = NULL;
+	size_t i, nnew = 0;
+
+	for (i = 0; i < ch->pends.cap; i++) {
+		struct pend *pe = ch->pends.slots[i].val;
+
+		if (pe != NULL && pe->id == 0) {
+			fresh = pe;
+			nnew++;
+		}
+	}
+	if (nnew == 0)
+		return true;
+	if (nnew > 1 || nrows != 1 || affected != 1 || id == 0 || !fresh->write)
+		return false;
+	fresh->id = (long long)id;
+	return true;
+}
+
 enum db_err
 pending_write(struct chunk *ch)
 {
 	struct sqlbuild q;
-	size_t i;
+	size_t i, nrows;
+	uint64_t affected = 0, id = 0;
 	enum db_err e;
 
 	sqlb_init(&q, ch->ca);
@@ -304,10 +369,12 @@ pending_write(struct chunk *ch)
 	    "modified, VALUES(modified)), course_mode = VALUES(course_mode), "
 	    "discount_percentage = VALUES(discount_percentage), "
 	    "sales_force_id = VALUES(sales_force_id), source_id = VALUES(source_id)");
-	if ((e = sqlb_exec(&q, ch->db)) != DB_OK || (e = pending_history(ch)) != DB_OK)
+	nrows = q.nrows;
+	if ((e = sqlb_exec_ids(&q, ch->db, &affected, &id)) != DB_OK ||
+	    (e = pending_history(ch)) != DB_OK)
 		return e;
-	if (!ch->req->notify)
-		return DB_OK;
 	/* The ids name the e-mails' idempotency keys. */
+	if (!ch->req->notify || pending_ids_known(ch, nrows, affected, id))
+		return DB_OK;
 	return read_pending_ids(ch);
 }

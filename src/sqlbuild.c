@@ -95,6 +95,16 @@ sqlb_query(struct sqlbuild *q, struct db *db, db_row_fn fn, void *ctx)
 }
 
 enum db_err
+sqlb_exec_ids(struct sqlbuild *q, struct db *db, uint64_t *affected, uint64_t *insert_id)
+{
+	enum db_err e = q->failed ? DB_ERR_NOMEM :
+	    db_exec(db, q->sql.data, q->p, q->np, affected, insert_id);
+
+	buf_free(&q->sql);
+	return e;
+}
+
+enum db_err
 sqlb_exec_affected(struct sqlbuild *q, struct db *db, uint64_t *affected)
 {
 	enum db_err e = q->failed ? DB_ERR_NOMEM :

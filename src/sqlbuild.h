@@ -7,8 +7,8 @@
  * arena refusing the parameter array) marks the builder failed and later
  * appends do nothing; sqlb_query / sqlb_exec then return DB_ERR_NOMEM
  * without touching the database.  The text is malloc'd: every builder is
- * ended by exactly one of sqlb_query, sqlb_exec, sqlb_exec_affected or
- * sqlb_discard, which free it.  The parameter array is arena memory, and
+ * ended by exactly one of sqlb_query, sqlb_exec, sqlb_exec_affected,
+ * sqlb_exec_ids or sqlb_discard, which free it.  The parameter array is arena memory, and
  * string parameters are borrowed (they must live until the statement ran).
  */
 #ifndef BULK_SQLBUILD_H
@@ -62,6 +62,10 @@ enum db_err sqlb_query(struct sqlbuild *q, struct db *db, db_row_fn fn, void *ct
 enum db_err sqlb_exec_affected(struct sqlbuild *q, struct db *db, uint64_t *affected)
     __attribute__((warn_unused_result));
 enum db_err sqlb_exec(struct sqlbuild *q, struct db *db) __attribute__((warn_unused_result));
+
+/* Runs the statement with both of db_exec's counts (neither may be NULL) and frees its text. */
+enum db_err sqlb_exec_ids(struct sqlbuild *q, struct db *db, uint64_t *affected,
+    uint64_t *insert_id) __attribute__((warn_unused_result));
 
 /* Frees the text of a statement that will not run. */
 void sqlb_discard(struct sqlbuild *q);
