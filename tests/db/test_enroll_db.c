@@ -279,6 +279,67 @@ test_unknown_email_is_pending(void **state)
 	run_free(&r);
 }
 
+/*
+ * A one-item chunk names the rows it inserted by their insert ids instead
+ * of reading them back (enroll_pending.c, enroll_enrollments.c): with ids
+ * well past 1 (rows of other learners first), every reference must be the
+ * new row's.
+ */
+static void
+test_one_item_rows_named_by_insert_id(void **state)
+{
+	struct enroll_item pend[1] = { item("fresh.one@example.com", 0, DEMOX, LIC1, NULL) };
+	struct enroll_item credit[1] = { item("alice@example.com", 0, DEMOX, NULL, TXN1) };
+	char want[160];
+	struct run r;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		char sql[512];
+
+		(void)snprintf(sql, sizeof(sql), "INSERT INTO enterprise_pendingenterprisecustomeruser "
+		    "(created, modified, user_email, enterprise_customer_id) VALUES "
+		    "(NOW(), NOW(), 'other%d@example.com', '" DEMO "')", i);
+		assert_int_equal(db_exec(db, sql, NULL, 0, NULL, NULL), DB_OK);
+		assert_int_equal(db_exec(db, "INSERT INTO enterprise_pendingenrollment (created, modified, "
+		    "course_id, course_mode, user_id, discount_percentage) SELECT NOW(), NOW(), '" AUDIT "', "
+		    "'audit', MAX(id), 0 FROM enterprise_pendingenterprisecustomeruser", NULL, 0, NULL, NULL),
+		    DB_OK);
+	}
+	run(&r, pend, 1, true);
+	assert_int_equal(r.status, 202);
+	run_free(&r);
+	/* The e-mail's key names the new pending enrollment, whose learner
+	 * is the new pending learner; their history rows carry their ids. */
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_pendingenrollment pe "
+	    "JOIN enterprise_pendingenterprisecustomeruser pu ON pu.id = pe.user_id "
+	    "JOIN bulk_enroll_outbox o ON o.idempotency_key = CONCAT('email-pending:" DEMO ":', pe.id) "
+	    "WHERE pu.user_email = 'fresh.one@example.com' AND pe.course_id = '" DEMOX "'"), "1");
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_historicalpendingenrollment h "
+	    "JOIN enterprise_pendingenrollment pe ON pe.id = h.id AND pe.user_id = h.user_id "
+	    "WHERE h.history_type = '+' AND h.course_id = '" DEMOX "'"), "1");
+
+	/* A learner credit enrollment of an existing learner: the
+	 * fulfillment hangs off the new enterprise enrollment, and the
+	 * answer's uuid is the fulfillment's. */
+	run(&r, credit, 1, true);
+	assert_int_equal(r.status, 201);
+	(void)snprintf(want, sizeof(want), "%s", scalar("SELECT CONCAT(INSERT(INSERT(INSERT(INSERT("
+	    "f.uuid, 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')) "
+	    "FROM enterprise_learnercreditenterprisecourseenrollment f "
+	    "JOIN enterprise_enterprisecourseenrollment e ON e.id = f.enterprise_course_enrollment_id "
+	    "JOIN enterprise_enterprisecustomeruser u ON u.id = e.enterprise_customer_user_id "
+	    "WHERE u.user_id = 2 AND e.course_id = '" DEMOX "' AND f.transaction_id = '" TXN1 "'"));
+	assert_int_equal(strlen(want), 36);
+	assert_non_null(strstr(r.body.data, want));
+	assert_string_equal(scalar("SELECT COUNT(*) FROM enterprise_historicalenterprisecourseenrollment h "
+	    "JOIN enterprise_enterprisecourseenrollment e ON e.id = h.id "
+	    "JOIN enterprise_enterprisecustomeruser u ON u.id = e.enterprise_customer_user_id "
+	    "WHERE u.user_id = 2 AND h.history_type = '+'"), "1");
+	run_free(&r);
+}
+
 static void
 test_existing_users_by_id_and_email(void **state)
 {
@@ -913,6 +974,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_enterprise_lookup_and_link, reset),
 		cmocka_unit_test_setup(test_unknown_email_is_pending, reset),
+		cmocka_unit_test_setup(test_one_item_rows_named_by_insert_id, reset),
 		cmocka_unit_test_setup(test_existing_users_by_id_and_email, reset),
 		cmocka_unit_test_setup(test_invalid_ids_and_emails, reset),
 		cmocka_unit_test_setup(test_relink_and_learner_credit_reactivation, reset),
