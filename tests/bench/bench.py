@@ -73,6 +73,7 @@ USER_ID_BASE = 1000000
 COURSES = ["course-v1:Bench+C%02d+2026" % i for i in range(25)]
 TIMEOUT_S = 120
 FLOOR_ROWS_PER_STATEMENT = 1000
+FLOOR_B2_CLIENTS = 16          # as many as wrk's connections
 
 # Existing learners (seeded accounts), by figure: every other learner of a
 # figure is one of these; the others are unknown e-mails.
@@ -415,16 +416,14 @@ def floor_db_name():
     return env("BULK_DB_NAME") + "_bench_floor"
 
 
-def build_floor(conn, before, sql_path):
-    """Reads the rows B1 wrote (every table that grew since `before`) and
-    writes them to sql_path as multi-row upserts, parents first, in one
-    transaction.  Makes the scratch database they go to: the definitions
-    (indexes, foreign keys) of those tables and of the tables they
-    reference, with the rows that were there before B1, so the floor writes
-    the same rows into the same tables as B1 did, and the bench's own tables
-    keep what B1 left.  Returns {table: rows}."""
-    written = {}
+def floor_scratch(conn, before):
+    """Makes the scratch database a floor writes into: the definitions
+    (indexes, foreign keys) of every table that grew since `before` and of
+    the tables they reference, with the rows that were there before, and
+    reads the rows that were added.  Returns [(table, columns, rows)],
+    parents before children."""
     fdb = floor_db_name()
+    grown_rows = []
     with conn.cursor() as cur:
         after = table_state(cur)
         grown = [t for t in after if after[t][0] != before[t][0]]
@@ -433,7 +432,7 @@ def build_floor(conn, before, sql_path):
             if n0 > 0 and col is None:
                 sys.exit("bench: floor: %s grew but had rows and no auto-increment id" % t)
             if after[t][0] < n0:
-                sys.exit("bench: floor: %s lost rows during B1" % t)
+                sys.exit("bench: floor: %s lost rows during the run" % t)
         cur.execute("DROP DATABASE IF EXISTS `%s`" % fdb)
         cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" % fdb)
         cur.execute("SET FOREIGN_KEY_CHECKS = 0")
@@ -450,26 +449,102 @@ def build_floor(conn, before, sql_path):
                 cur.execute("INSERT INTO `%s`.`%s` SELECT * FROM `%s` WHERE `%s` <= %d"
                             % (fdb, t, t, col, top0))
         cur.execute("SET FOREIGN_KEY_CHECKS = 1")
-        order = parents_first(cur, grown)
-        with open(sql_path, "w", encoding="utf-8") as out:
-            out.write("SET time_zone = '+00:00';\nSTART TRANSACTION;\n")
-            for t in order:
-                n0, top0, col = before[t]
-                where = "" if n0 == 0 else " WHERE `%s` > %d" % (col, top0)
-                cur.execute("SELECT * FROM `%s`%s" % (t, where))
-                cols = [d[0] for d in cur.description]
-                rows = cur.fetchall()
-                written[t] = len(rows)
-                head = "INSERT INTO `%s` (%s) VALUES\n" % (t, ", ".join("`%s`" % c for c in cols))
-                tail = "\nON DUPLICATE KEY UPDATE `%s` = VALUES(`%s`);\n" % (cols[-1], cols[-1])
-                for i in range(0, len(rows), FLOOR_ROWS_PER_STATEMENT):
-                    part = rows[i:i + FLOOR_ROWS_PER_STATEMENT]
-                    out.write(head)
-                    out.write(",\n".join("(" + ", ".join(conn.escape(v) for v in r) + ")"
-                                         for r in part))
-                    out.write(tail)
-            out.write("COMMIT;\n")
+        for t in parents_first(cur, grown):
+            n0, top0, col = before[t]
+            order = "" if col is None else " ORDER BY `%s`" % col
+            where = "" if n0 == 0 else " WHERE `%s` > %d" % (col, top0)
+            cur.execute("SELECT * FROM `%s`%s%s" % (t, where, order))
+            grown_rows.append((t, [d[0] for d in cur.description], cur.fetchall()))
+    return grown_rows
+
+
+def upsert_head(t, cols):
+    return "INSERT INTO `%s` (%s) VALUES\n" % (t, ", ".join("`%s`" % c for c in cols))
+
+
+def upsert_tail(cols):
+    return "\nON DUPLICATE KEY UPDATE `%s` = VALUES(`%s`);\n" % (cols[-1], cols[-1])
+
+
+def build_floor(conn, before, sql_path):
+    """B1's floor: the rows B1 wrote (floor_scratch) as multi-row upserts,
+    parents first, in one transaction, written to sql_path.  Returns
+    {table: rows}."""
+    written = {}
+    with open(sql_path, "w", encoding="utf-8") as out:
+        out.write("SET time_zone = '+00:00';\nSTART TRANSACTION;\n")
+        for t, cols, rows in floor_scratch(conn, before):
+            written[t] = len(rows)
+            for i in range(0, len(rows), FLOOR_ROWS_PER_STATEMENT):
+                part = rows[i:i + FLOOR_ROWS_PER_STATEMENT]
+                out.write(upsert_head(t, cols))
+                out.write(",\n".join("(" + ", ".join(conn.escape(v) for v in r) + ")"
+                                     for r in part))
+                out.write(upsert_tail(cols))
+        out.write("COMMIT;\n")
     return written
+
+
+def build_floor_b2(conn, before, requests, work):
+    """B2's floor: the rows B2's `requests` requests wrote (floor_scratch),
+    dealt into `requests` transactions of the same shape (each table's
+    share, one single-row upsert a row, parents first), spread over
+    FLOOR_B2_CLIENTS files, one per concurrent `mariadb` client.  Foreign
+    key checks are off in the floor's sessions (a transaction's rows need
+    not be one request's), which only makes the floor cheaper.  Returns
+    ({table: rows}, [paths], transactions)."""
+    grown = floor_scratch(conn, before)
+    written = {t: len(rows) for t, cols, rows in grown}
+    per = {t: len(rows) // requests for t, cols, rows in grown}
+    if requests == 0 or any(n == 0 for n in per.values()):
+        sys.exit("bench: B2 floor: %d requests wrote %r" % (requests, written))
+    paths = [os.path.join(work, "floor-b2-%02d.sql" % c) for c in range(FLOOR_B2_CLIENTS)]
+    outs = [open(p, "w", encoding="utf-8") for p in paths]
+    try:
+        for o in outs:
+            o.write("SET time_zone = '+00:00';\nSET foreign_key_checks = 0;\n")
+        for j in range(requests):
+            o = outs[j % FLOOR_B2_CLIENTS]
+            o.write("START TRANSACTION;\n")
+            for t, cols, rows in grown:
+                for r in rows[j * per[t]:(j + 1) * per[t]]:
+                    o.write(upsert_head(t, cols) + "(" + ", ".join(conn.escape(v) for v in r)
+                            + ")" + upsert_tail(cols))
+            o.write("COMMIT;\n")
+    finally:
+        for o in outs:
+            o.close()
+    return written, paths, requests
+
+
+def run_floor_b2(conn, paths, written, requests):
+    """Runs the B2 floor's clients at once; checks the rows arrived; drops
+    the scratch database.  Returns transactions per second."""
+    fdb = floor_db_name()
+    cmd = mariadb_cmd()[:-1] + [fdb]
+    files = [open(p, "rb") for p in paths]
+    try:
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(cmd, stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for f in files]
+        errs = [p.communicate(timeout=TIMEOUT_S)[1] for p in procs]
+        elapsed = time.perf_counter() - t0
+    finally:
+        for f in files:
+            f.close()
+    for p, e in zip(procs, errs):
+        if p.returncode != 0:
+            sys.exit("bench: B2 floor: mariadb failed: %s" % e.decode(errors="replace")[:500])
+    with conn.cursor() as cur:
+        for t, n in written.items():
+            cur.execute("SELECT COUNT(*) FROM `%s`.`%s`" % (fdb, t))
+            have = cur.fetchone()[0]
+            cur.execute("SELECT COUNT(*) FROM `%s`" % t)
+            # Rows beyond requests x share (a remainder) are not replayed.
+            if have > cur.fetchone()[0] or have < n - n % requests:
+                sys.exit("bench: B2 floor: %s has %d rows, expected about %d" % (t, have, n))
+        cur.execute("DROP DATABASE `%s`" % fdb)
+    return requests / elapsed
 
 
 def run_floor(conn, sql_path, written):
@@ -560,7 +635,8 @@ def pending_rows_like(conn, prefix):
 
 
 def run_b2(conn, tok, seconds, lua_path):
-    """The service, then the trivial responder on the pool's socket."""
+    """The service, then the trivial responder on the pool's socket.
+    svc["committed"]: the requests whose rows are in the database."""
     probe = Probe()
     svc = wrk("b2svc", tok, seconds, lua_path)
     svc.update(probe.figures(max(1, svc["requests"])))
@@ -569,6 +645,7 @@ def run_b2(conn, tok, seconds, lua_path):
     if svc["non2xx"] or svc["socket_errors"] or not svc["requests"] <= rows <= svc["requests"] + 16:
         sys.exit("bench: B2: WRONG ANSWER: %d requests, %d non-2xx, %d socket errors, %d rows"
                  % (svc["requests"], svc["non2xx"], svc["socket_errors"], rows))
+    svc["committed"] = rows
     exe = build_trivial()
     workers = int(os.environ.get("BULK_WORKERS", "2"))
     stack_sh("pool-stop")
@@ -652,6 +729,8 @@ def timed(name, body, want_status, want, tok, repeat=1):
 
 
 def verdict(key, value):
+    if key not in TARGETS:
+        return "(no target)"
     op, target = TARGETS[key]
     ok = value <= target if op == "<=" else value >= target
     return "%s %s %-6s %s" % (op, target, "" if ok else "MISSED", "")
@@ -721,7 +800,15 @@ def main():
             lua_path = os.path.join(work, "b2.lua")
             with open(lua_path, "w", encoding="utf-8") as f:
                 f.write(WRK_LUA)
+            with conn.cursor() as cur:
+                before = table_state(cur)
             svc, triv = run_b2(conn, tok, wrk_s, lua_path)
+            written2, paths, ntx = build_floor_b2(conn, before, svc["committed"], work)
+            fp = Probe()
+            fig["B2 floor tx/s"] = run_floor_b2(conn, paths, written2, ntx)
+            fig["B2 floor db cpu s"] = fp.figures(ntx)["db_cpu_s"]
+            fig["B2 / floor"] = svc["rps"] / fig["B2 floor tx/s"]
+            fig["B2 floor tables"] = {t: n // ntx for t, n in written2.items()}
             fig.update({"B2 req/s": svc["rps"], "B2 p99 ms": svc["p99_ms"],
                         "B2 p50 ms": svc["p50_ms"], "trivial req/s": triv["rps"],
                         "trivial p99 ms": triv["p99_ms"], "B2 / trivial": svc["rps"] / triv["rps"]})
@@ -753,6 +840,8 @@ def main():
         ("B1 re-sent (median of %d)" % repeat, "B1 re-sent s", "s", "B1 s", "B1 re-sent / B1", "B1"),
         ("B2 one-item requests", "B2 req/s", "req/s", "trivial req/s", "B2 / trivial",
          "trivial responder"),
+        ("B2 against its SQL floor", "B2 req/s", "req/s", "B2 floor tx/s", "B2 / floor",
+         "B2's rows, a transaction a request, 16 mariadb clients"),
         ("B3 100,000 items", "B3 s", "s", "B1 s", "B3 / B1", "B1"),
         ("B3 peak RSS of its responder", "B3 peak RSS MiB", "MiB", None, "B3 peak RSS MiB", ""),
         ("B4 16 x 625 items, 4 clients", "B4 items/s", "items/s", "B1 items/s", "B4 / B1 items/s",
@@ -784,6 +873,12 @@ def main():
     if "B3 RSS before MiB" in fig:
         print("B3 responder: VmRSS %.1f MiB before the request, VmHWM %.1f MiB after it" % (
             fig["B3 RSS before MiB"], fig["B3 peak RSS MiB"]))
+    if "B2 floor tx/s" in fig:
+        print("B2 SQL floor: %.0f transactions/s of %s; mariadbd %.4f CPU s a transaction; "
+              "as a share of the trivial responder: %.2f" % (
+                  fig["B2 floor tx/s"], ", ".join("%d %s" % (n, t) for t, n in
+                                                  sorted(fig["B2 floor tables"].items())),
+                  fig["B2 floor db cpu s"], fig["B2 floor tx/s"] / fig["trivial req/s"]))
     if "floor s" in fig:
         print("SQL floor: %.3f s, mariadbd %.2f CPU s" % (fig["floor s"], fig["floor db cpu s"]))
     for n in notes:
