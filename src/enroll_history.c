@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "arena.h"
@@ -69,8 +70,15 @@ struct columns {
 	bool nomem;
 };
 
+/*
+ * Written once by the first request that finds the tables (under
+ * detect_lock: request threads start together), then only read; detected
+ * publishes it (release) to the threads that read it without the lock
+ * (acquire).
+ */
 static struct lms_tables cached;
 static bool detected;
+static pthread_mutex_t detect_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int
 column_row(void *ctx, const struct db_row *row)
@@ -211,8 +219,9 @@ describe(struct arena *keep, const struct columns *c, const char *reqid)
 	return 0;
 }
 
-enum db_err
-lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
+/* lms_tables_get's first run, under detect_lock. */
+static enum db_err
+detect_tables(struct db *db, const char *reqid)
 {
 	static struct arena *keep;
 	struct sqlbuild q;
@@ -221,10 +230,6 @@ lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
 	enum db_err e;
 	size_t i;
 
-	if (detected) {
-		*out = &cached;
-		return DB_OK;
-	}
 	if (keep == NULL && (keep = arena_new(TABLES_ARENA_MAX)) == NULL)
 		return DB_ERR_NOMEM;
 	arena_reset(keep);      /* what a failed attempt left: nothing points at it */
@@ -248,9 +253,26 @@ lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
 	if (e == DB_OK && describe(keep, &c, reqid) != 0)
 		e = DB_ERR_NOMEM;
 	arena_free(scratch);
-	if (e != DB_OK)
-		return e;
-	detected = true;
+	if (e == DB_OK)
+		__atomic_store_n(&detected, true, __ATOMIC_RELEASE);
+	return e;
+}
+
+enum db_err
+lms_tables_get(struct db *db, const char *reqid, const struct lms_tables **out)
+{
+	enum db_err e = DB_OK;
+
+	if (!__atomic_load_n(&detected, __ATOMIC_ACQUIRE)) {
+		if (pthread_mutex_lock(&detect_lock) != 0)
+			return DB_ERR_QUERY;
+		/* Another thread may have finished while this one waited. */
+		if (!__atomic_load_n(&detected, __ATOMIC_RELAXED))
+			e = detect_tables(db, reqid);
+		(void)pthread_mutex_unlock(&detect_lock);
+		if (e != DB_OK)
+			return e;
+	}
 	*out = &cached;
 	return DB_OK;
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include "arena.h"
 #include "db.h"
 #include "enroll.h"
+#include "enroll_history.h"
 #include "response.h"
 #include "schema.h"
 #include "store.h"
@@ -220,6 +222,96 @@ run_free(struct run *r)
 }
 
 /* ---- tests ---------------------------------------------------------------- */
+
+/*
+ * The optional-table detection is process-wide and done by the first
+ * request: request threads start together, so several threads make their
+ * first call at once.  Each must get the one, complete description (it
+ * was built by one of them, under a lock; before, each reset and refilled
+ * the shared memory while the others read it).  Runs first in this
+ * process, while nothing is detected yet.
+ */
+#define FIRST_CALLERS 8
+
+struct first_call {
+	pthread_barrier_t *go;
+	struct db *db;
+	const struct lms_tables *got;
+	enum db_err e;
+	long long prepares;     /* on this connection, across the call */
+};
+
+/* The connection's Com_stmt_prepare into *(long long *)ctx. */
+static int
+prepares_row(void *ctx, const struct db_row *row)
+{
+	int64_t v;
+
+	if (row->ncols == 2 && db_row_i64(row, 1, &v) == DB_OK)
+		*(long long *)ctx = v;
+	return 0;
+}
+
+static void *
+first_call(void *arg)
+{
+	static const char show[] = "SHOW SESSION STATUS LIKE 'Com_stmt_prepare'";
+	struct first_call *fc = arg;
+	long long before = -1, after = -1;
+
+	if (db_thread_start() != DB_OK) {
+		fc->e = DB_ERR_NOMEM;
+		return NULL;
+	}
+	if ((fc->e = db_query(fc->db, show, NULL, 0, prepares_row, &before)) == DB_OK) {
+		(void)pthread_barrier_wait(fc->go);
+		fc->e = lms_tables_get(fc->db, "test", &fc->got);
+		if (fc->e == DB_OK)
+			fc->e = db_query(fc->db, show, NULL, 0, prepares_row, &after);
+	} else
+		(void)pthread_barrier_wait(fc->go);
+	fc->prepares = after - before;
+	db_thread_end();
+	return NULL;
+}
+
+static void
+test_first_table_detection_from_many_threads(void **state)
+{
+	struct first_call fc[FIRST_CALLERS];
+	pthread_t th[FIRST_CALLERS];
+	pthread_barrier_t go;
+	long long least = -1, detections = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(pthread_barrier_init(&go, NULL, FIRST_CALLERS), 0);
+	for (i = 0; i < FIRST_CALLERS; i++) {
+		fc[i].go = &go;
+		fc[i].got = NULL;
+		fc[i].e = DB_ERR_QUERY;
+		assert_non_null(fc[i].db = db_clone(db));
+		assert_int_equal(pthread_create(&th[i], NULL, first_call, &fc[i]), 0);
+	}
+	for (i = 0; i < FIRST_CALLERS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(fc[i].e, DB_OK);
+		assert_ptr_equal(fc[i].got, fc[0].got);
+		if (least < 0 || fc[i].prepares < least)
+			least = fc[i].prepares;
+		db_free(fc[i].db);
+	}
+	(void)pthread_barrier_destroy(&go);
+	/* Every connection counts its own SHOW alike; the one that ran the
+	 * detection query prepared one statement more.  Exactly one did. */
+	for (i = 0; i < FIRST_CALLERS; i++)
+		detections += fc[i].prepares - least;
+	assert_int_equal(detections, 1);
+	assert_true(fc[0].got->roles);
+	assert_non_null(fc[0].got->hist_columns[HIST_PENDINGUSER]);
+	assert_non_null(strstr(fc[0].got->hist_columns[HIST_PENDINGUSER], "`user_email`"));
+	assert_non_null(strstr(fc[0].got->hist_select[HIST_PENDINGENROLLMENT], "t.`license_uuid`"));
+}
 
 static void
 test_enterprise_lookup_and_link(void **state)
@@ -972,6 +1064,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_first_table_detection_from_many_threads, reset),
 		cmocka_unit_test_setup(test_enterprise_lookup_and_link, reset),
 		cmocka_unit_test_setup(test_unknown_email_is_pending, reset),
 		cmocka_unit_test_setup(test_one_item_rows_named_by_insert_id, reset),
