@@ -1,6 +1,11 @@
 /*
  * A chain of blocks; allocations are bump-pointer within the newest block.
  * Large requests get a block of their own so the common block stays small.
+ *
+ * The budget: a root arena counts, in `charged`, the blocks it and its
+ * children hold plus what arena_charge() took for malloc'd buffers; a block
+ * or a charge that would take that past the root's max_bytes is refused.
+ * One request runs on one thread, so plain size_t arithmetic suffices.
  */
 #include "config.h"
 
@@ -22,9 +27,13 @@ struct block {
 
 struct arena {
 	struct block *head;   /* newest block first */
-	size_t max_bytes;
+	size_t max_bytes;     /* this arena's own cap on its blocks */
 	size_t total;         /* bytes of blocks currently held */
 	size_t handed;        /* bytes handed out since reset */
+	struct arena *root;   /* whose budget the blocks charge: itself for a root */
+	/* Root only: */
+	size_t charged;       /* the budget in use: every block of the family, charges */
+	size_t peak;          /* the most `charged` has been since the last reset */
 };
 
 #define BLOCK_HDR  ((sizeof(struct block) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
@@ -35,20 +44,63 @@ block_data(struct block *b)
 	return (unsigned char *)b + BLOCK_HDR;
 }
 
+enum arena_err
+arena_charge(struct arena *a, size_t n)
+{
+	struct arena *r = a->root;
+
+	if (n > r->max_bytes - r->charged)
+		return ARENA_ERR_FULL;
+	r->charged += n;
+	if (r->charged > r->peak)
+		r->peak = r->charged;
+	return ARENA_OK;
+}
+
+void
+arena_uncharge(struct arena *a, size_t n)
+{
+	struct arena *r = a->root;
+
+	r->charged -= n < r->charged ? n : r->charged;
+}
+
+const char *
+arena_strerror(enum arena_err e)
+{
+	switch (e) {
+	case ARENA_OK: return "success";
+	case ARENA_ERR_FULL: return "over the memory budget";
+	}
+	return "unknown arena error";
+}
+
 static struct block *
 block_new(struct arena *a, size_t size)
 {
 	struct block *b;
 
-	if (size > SIZE_MAX - BLOCK_HDR || a->total + size > a->max_bytes)
+	if (size > SIZE_MAX - BLOCK_HDR || size > a->max_bytes - a->total)
 		return NULL;
-	if ((b = malloc(BLOCK_HDR + size)) == NULL)
+	if (arena_charge(a, size) != ARENA_OK)
 		return NULL;
+	if ((b = malloc(BLOCK_HDR + size)) == NULL) {
+		arena_uncharge(a, size);
+		return NULL;
+	}
 	b->next = NULL;
 	b->size = size;
 	b->used = 0;
 	a->total += size;
 	return b;
+}
+
+static void
+block_free(struct arena *a, struct block *b)
+{
+	a->total -= b->size;
+	arena_uncharge(a, b->size);
+	free(b);
 }
 
 struct arena *
@@ -59,6 +111,19 @@ arena_new(size_t max_bytes)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	a->max_bytes = max_bytes;
+	a->root = a;
+	return a;
+}
+
+struct arena *
+arena_new_child(struct arena *parent, size_t max_bytes)
+{
+	struct arena *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->max_bytes = max_bytes;
+	a->root = parent->root;
 	return a;
 }
 
@@ -149,6 +214,18 @@ arena_used(const struct arena *a)
 	return a->handed;
 }
 
+size_t
+arena_budget_used(const struct arena *a)
+{
+	return a->root->charged;
+}
+
+size_t
+arena_budget_peak(const struct arena *a)
+{
+	return a->root->peak;
+}
+
 void
 arena_reset(struct arena *a)
 {
@@ -160,8 +237,7 @@ arena_reset(struct arena *a)
 			keep = b;
 			continue;
 		}
-		a->total -= b->size;
-		free(b);
+		block_free(a, b);
 	}
 	if (keep != NULL) {
 		keep->next = NULL;
@@ -169,6 +245,8 @@ arena_reset(struct arena *a)
 	}
 	a->head = keep;
 	a->handed = 0;
+	if (a->root == a)
+		a->peak = a->charged;
 }
 
 void
@@ -178,6 +256,6 @@ arena_free(struct arena *a)
 		return;
 	arena_reset(a);
 	if (a->head != NULL)
-		free(a->head);
+		block_free(a, a->head);
 	free(a);
 }

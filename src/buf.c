@@ -4,15 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buf.h"
 
 void
 buf_init(struct buf *b, size_t max)
 {
+	buf_init_charged(b, max, NULL);
+}
+
+void
+buf_init_charged(struct buf *b, size_t max, struct arena *budget)
+{
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->budget = budget;
 }
 
 const char *
@@ -24,6 +32,23 @@ buf_strerror(enum buf_err e)
 	case BUF_ERR_FORMAT: return "format cannot be expanded";
 	}
 	return "unknown buffer error";
+}
+
+/*
+ * Charges the growth from b->cap to *cap to the budget, if any; short of
+ * budget for the doubling, the want bytes asked for may still fit, and
+ * *cap becomes want.  BUF_OK, or BUF_ERR_FULL with nothing charged.
+ */
+static enum buf_err
+charge_growth(struct buf *b, size_t *cap, size_t want)
+{
+	if (b->budget == NULL || arena_charge(b->budget, *cap - b->cap) == ARENA_OK)
+		return BUF_OK;
+	if (want < *cap && arena_charge(b->budget, want - b->cap) == ARENA_OK) {
+		*cap = want;
+		return BUF_OK;
+	}
+	return BUF_ERR_FULL;
 }
 
 /* Makes room for extra more bytes and the NUL: BUF_OK or BUF_ERR_FULL. */
@@ -43,8 +68,13 @@ buf_reserve(struct buf *b, size_t extra)
 		cap = cap > ((size_t)-1) / 2 ? want : cap * 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
-	if ((p = realloc(b->data, cap)) == NULL)
+	if (charge_growth(b, &cap, want) != BUF_OK)
 		return BUF_ERR_FULL;
+	if ((p = realloc(b->data, cap)) == NULL) {
+		if (b->budget != NULL)
+			arena_uncharge(b->budget, cap - b->cap);
+		return BUF_ERR_FULL;
+	}
 	b->data = p;
 	b->cap = cap;
 	return BUF_OK;
@@ -112,6 +142,8 @@ buf_reset(struct buf *b)
 void
 buf_free(struct buf *b)
 {
+	if (b->budget != NULL)
+		arena_uncharge(b->budget, b->cap);
 	free(b->data);
-	buf_init(b, b->max);
+	buf_init_charged(b, b->max, b->budget);
 }

@@ -19,8 +19,9 @@
  * upserts make them converge.  Deadlocks are retried; any other error in a
  * chunk rolls it back and redoes it item by item to name the culprit.
  *
- * Memory: the plan of a chunk lives in a scratch arena reset per chunk;
- * only the results go to the request arena.
+ * Memory: the plan of a chunk lives in a scratch arena reset per chunk, a
+ * child of the request arena (its budget, limits.max_request_memory, caps
+ * both, and the SQL texts); only the results go to the request arena.
  *
  * This file is the driver: chunks, transactions, retries, the per-item
  * fallback.  The chunk's model is enroll_chunk.h; its loaders and writers
@@ -349,9 +350,10 @@ enroll_run(struct db *db, struct arena *a, const struct enterprise *e,
 	if ((o = arena_calloc(a, 1, sizeof(*o))) == NULL ||
 	    (o->results = arena_calloc(a, req->nitems, sizeof(*o->results))) == NULL ||
 	    strmap_init(&pend_txn, a, 16) != 0 ||
-	    (scratch = arena_new(CHUNK_ARENA_MAX)) == NULL)
+	    (scratch = arena_new_child(a, CHUNK_ARENA_MAX)) == NULL)
 		return fail(err, ENROLL_ERR_NOMEM, NULL, "request memory");
 	o->nresults = req->nitems;
+	o->mem = a;
 	b.deadline_ms = clock_mono_ms() + opts->retry_budget_ms;
 	b.lock_wait_ms = 1000LL * (db_lock_wait_timeout(db) > 0 ? db_lock_wait_timeout(db) : 50);
 	b.stats = opts->stats != NULL ? opts->stats : &unused;

@@ -52,6 +52,9 @@ struct enroll_stats {
 struct enroll_outcome {
 	struct enroll_result *results;   /* one per request item, request order */
 	size_t nresults;
+	/* The arena the outcome lives in: rendering it (response.h) charges
+	 * that arena's budget. */
+	struct arena *mem;
 };
 
 /* Why a whole request failed (no item outcome can be given). */

@@ -253,8 +253,9 @@ serve_one(FCGX_Request *r, struct app *app, struct arena *arena)
 		log_warn(rid, "could not write the response (client gone?)");
 	ms = elapsed_ms(&t0);
 	metrics_request(resp.status, ms / 1e3);
-	log_info(rid, "%s %.256s -> %d in %.1f ms (%zu bytes of request memory)",
-	    req.method, req.path, resp.status, ms, arena_used(arena));
+	log_info(rid, "%s %.256s -> %d in %.1f ms (%zu bytes of request memory, %zu at peak "
+	    "with scratch, SQL and response)", req.method, req.path, resp.status, ms,
+	    arena_used(arena), arena_budget_peak(arena));
 	http_response_free(&resp);
 }
 
@@ -320,7 +321,7 @@ worker_loop(void *arg)
 		}
 		serve_one(&w->req, &w->app, w->arena);
 		FCGX_Finish_r(&w->req);
-		used = arena_used(w->arena);
+		used = arena_budget_peak(w->arena);
 		arena_reset(w->arena);
 		if (used > TRIM_AFTER_BYTES)
 			(void)malloc_trim(0);   /* returns only whether it released memory */
@@ -341,6 +342,8 @@ worker_open(struct worker *w, int listen_fd, const struct app *app, const sigset
 		return -1;
 	}
 	w->app_open = true;
+	/* The root of every request's memory budget (arena.h): the scratch
+	 * arena, SQL texts and response pieces charge it as its own blocks. */
 	if ((w->arena = arena_new((size_t)app->conf->limits_max_request_memory)) == NULL) {
 		log_error(NULL, "responder: out of memory");
 		return -1;

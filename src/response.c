@@ -18,7 +18,8 @@
 /* A streamed body goes out in pieces of about this size. */
 #define FLUSH_AT     (64u * 1024)
 /* The set of invalid e-mails already written: at most one slot pair per
- * item of a 100,000-item request, with room to grow. */
+ * item of a 100,000-item request, with room to grow.  A child of the
+ * outcome's arena: its budget caps it. */
 #define SEEN_MEMORY_MAX ((size_t)64 << 20)
 
 /* The piece buffer's cap: FLUSH_AT plus the largest single item. */
@@ -219,7 +220,7 @@ render(struct render *rd, const struct enroll_outcome *o)
 		struct arena *seen_mem;
 		struct strmap seen;
 
-		if ((seen_mem = arena_new(SEEN_MEMORY_MAX)) == NULL)
+		if ((seen_mem = arena_new_child(o->mem, SEEN_MEMORY_MAX)) == NULL)
 			return RESPONSE_ERR_NOMEM;
 		if (strmap_init(&seen, seen_mem, nbademail) != 0) {
 			arena_free(seen_mem);
@@ -283,7 +284,7 @@ response_stream(const struct enroll_outcome *o, response_sink sink, void *ctx)
 	enum response_err rc;
 
 	memset(&rd, 0, sizeof(rd));
-	buf_init(&piece, PIECE_MAX);
+	buf_init_charged(&piece, PIECE_MAX, o->mem);
 	rd.buf = &piece;
 	rd.sink = sink;
 	rd.sink_ctx = ctx;

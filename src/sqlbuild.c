@@ -12,7 +12,7 @@
 void
 sqlb_init(struct sqlbuild *q, struct arena *a)
 {
-	buf_init(&q->sql, SQLBUILD_MAX);
+	buf_init_charged(&q->sql, SQLBUILD_MAX, a);
 	q->p = NULL;
 	q->np = q->cap = 0;
 	q->nrows = 0;

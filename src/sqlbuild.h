@@ -6,9 +6,11 @@
  * Errors are sticky: an append that fails (text over SQLBUILD_MAX, or the
  * arena refusing the parameter array) marks the builder failed and later
  * appends do nothing; sqlb_query / sqlb_exec then return DB_ERR_NOMEM
- * without touching the database.  The text is malloc'd: every builder is
- * ended by exactly one of sqlb_query, sqlb_exec, sqlb_exec_affected,
- * sqlb_exec_ids or sqlb_discard, which free it.  The parameter array is arena memory, and
+ * without touching the database.  The text is malloc'd and charged to the
+ * arena's budget (arena.h) while it lives, so a statement counts against
+ * limits.max_request_memory: every builder is ended by exactly one of
+ * sqlb_query, sqlb_exec, sqlb_exec_affected, sqlb_exec_ids or
+ * sqlb_discard, which free it.  The parameter array is arena memory, and
  * string parameters are borrowed (they must live until the statement ran).
  */
 #ifndef BULK_SQLBUILD_H
@@ -35,7 +37,8 @@ struct sqlbuild {
 	bool failed;
 };
 
-/* Starts an empty statement whose parameters live in arena a. */
+/* Starts an empty statement whose parameters live in arena a and whose
+ * text is charged to a's budget; a must outlive the builder. */
 void sqlb_init(struct sqlbuild *q, struct arena *a);
 
 /* Appends constant SQL text. */

@@ -1,6 +1,8 @@
 /*
- * The small shared modules: arena (caps, alignment, reset), buf (maximum),
- * jsonw (layout and escaping), uuid (forms); log.c has its own (test_log.c).
+ * The small shared modules: arena (caps, alignment, reset, the budget of a
+ * root and its children and charges), buf (maximum, charged capacity),
+ * sqlbuild's charged text, jsonw (layout and escaping), uuid (forms);
+ * log.c has its own (test_log.c).
  */
 #include "config.h"
 
@@ -16,7 +18,11 @@
 #include "buf.h"
 #include "jsonw.h"
 #include "pool.h"
+#include "sqlbuild.h"
 #include "uuid.h"
+
+/* arena.c's common block size (what a reset keeps). */
+#define BLOCK (64 * 1024)
 
 static void
 test_arena_cap_and_reset(void **state)
@@ -46,6 +52,173 @@ test_arena_cap_and_reset(void **state)
 	q = arena_realloc(a, p, 6, 100);
 	assert_string_equal(q, "hello");
 	arena_free(a);
+}
+
+/* A child's blocks charge its root's budget: the child can crowd out the
+ * root itself, and its reset or free gives the memory back. */
+static void
+test_arena_child_charges_the_root(void **state)
+{
+	struct arena *root = arena_new(256 * 1024);
+	struct arena *child, *grandchild;
+
+	(void)state;
+	assert_non_null(root);
+	assert_non_null(child = arena_new_child(root, 1024 * 1024));
+	assert_int_equal(arena_budget_used(root), 0);
+	assert_non_null(arena_alloc(child, 100 * 1024));          /* a block of its own */
+	assert_int_equal(arena_budget_used(root), 100 * 1024);
+	assert_int_equal(arena_budget_used(child), 100 * 1024);  /* one budget, seen from both */
+	assert_int_equal(arena_used(root), 0);                   /* not the root's allocations */
+	assert_non_null(arena_alloc(root, 100 * 1024));
+	assert_int_equal(arena_budget_used(root), 200 * 1024);
+	/* 200 KiB + a 64 KiB block passes 256 KiB: refused in either arena. */
+	assert_null(arena_alloc(root, 10));
+	assert_null(arena_alloc(child, 10));
+	/* A grandchild charges the same root. */
+	assert_non_null(grandchild = arena_new_child(child, 1024 * 1024));
+	assert_null(arena_alloc(grandchild, 60 * 1024));
+	assert_non_null(arena_alloc(grandchild, 50 * 1024));
+	assert_int_equal(arena_budget_used(root), 250 * 1024);
+	arena_free(grandchild);
+	assert_int_equal(arena_budget_used(root), 200 * 1024);
+	/* The child's reset gives its oversized block back: the root fits again. */
+	arena_reset(child);
+	assert_int_equal(arena_budget_used(root), 100 * 1024);
+	assert_non_null(arena_alloc(root, 10));
+	assert_int_equal(arena_budget_used(root), 100 * 1024 + BLOCK);
+	assert_non_null(arena_alloc(child, 10));
+	assert_int_equal(arena_budget_used(root), 100 * 1024 + 2 * BLOCK);
+	arena_free(child);
+	assert_int_equal(arena_budget_used(root), 100 * 1024 + BLOCK);
+	arena_free(root);
+}
+
+/* A child is also held to its own cap, however much budget is left. */
+static void
+test_arena_child_own_cap(void **state)
+{
+	struct arena *root = arena_new(16 * 1024 * 1024);
+	struct arena *child;
+
+	(void)state;
+	assert_non_null(root);
+	assert_non_null(child = arena_new_child(root, 128 * 1024));
+	assert_non_null(arena_alloc(child, 100 * 1024));
+	assert_null(arena_alloc(child, 100 * 1024));
+	assert_int_equal(arena_budget_used(root), 100 * 1024);
+	assert_non_null(arena_alloc(root, 1024 * 1024));
+	arena_free(child);
+	arena_free(root);
+}
+
+/* Charges for malloc'd memory: exact to the byte, refused whole, given
+ * back; the peak follows the most held, and a root's reset restarts it. */
+static void
+test_arena_charge_and_peak(void **state)
+{
+	struct arena *root = arena_new(1000);
+	struct arena *child;
+
+	(void)state;
+	assert_non_null(root);
+	assert_non_null(child = arena_new_child(root, 1000));
+	assert_int_equal(arena_charge(root, 600), ARENA_OK);
+	assert_int_equal(arena_charge(child, 401), ARENA_ERR_FULL);
+	assert_int_equal(arena_budget_used(root), 600);          /* nothing of the refusal */
+	assert_int_equal(arena_charge(child, 400), ARENA_OK);
+	assert_int_equal(arena_budget_used(root), 1000);
+	assert_int_equal(arena_charge(root, 1), ARENA_ERR_FULL);
+	assert_int_equal(arena_charge(root, SIZE_MAX), ARENA_ERR_FULL);
+	assert_int_equal(arena_charge(root, 0), ARENA_OK);
+	arena_uncharge(child, 400);
+	arena_uncharge(root, 500);
+	assert_int_equal(arena_budget_used(root), 100);
+	assert_int_equal(arena_budget_peak(child), 1000);
+	/* Blocks count too: the arena's own cap refuses what the charges left no room for. */
+	assert_null(arena_alloc(root, 950));
+	arena_reset(root);
+	assert_int_equal(arena_budget_peak(root), 100);          /* what is still held */
+	arena_uncharge(root, 100);
+	arena_uncharge(root, 5);                                 /* never below zero */
+	assert_int_equal(arena_budget_used(root), 0);
+	assert_string_equal(arena_strerror(ARENA_ERR_FULL), "over the memory budget");
+	arena_free(child);
+	arena_free(root);
+}
+
+/* A charged buffer holds its capacity against the budget: an append the
+ * budget refuses leaves the buffer as it was, buf_free gives it back. */
+static void
+test_buf_charged(void **state)
+{
+	struct arena *root = arena_new(1000);
+	struct buf b, other;
+	char big[700];
+
+	(void)state;
+	assert_non_null(root);
+	memset(big, 'x', sizeof(big));
+	buf_init_charged(&b, 4096, root);
+	assert_int_equal(buf_puts(&b, "abc"), BUF_OK);
+	assert_int_equal(b.cap, 256);
+	assert_int_equal(arena_budget_used(root), 256);
+	/* Doubling to 1024 would pass the budget; the 704 bytes asked for fit. */
+	assert_int_equal(buf_append(&b, big, sizeof(big)), BUF_OK);
+	assert_int_equal(b.cap, 704);
+	assert_int_equal(arena_budget_used(root), 704);
+	/* Another buffer of the same budget is refused, whole. */
+	buf_init_charged(&other, 4096, root);
+	assert_int_equal(buf_append(&other, big, 400), BUF_ERR_FULL);
+	assert_null(other.data);
+	assert_int_equal(arena_budget_used(root), 704);
+	assert_int_equal(buf_append(&b, big, 400), BUF_ERR_FULL);
+	assert_int_equal(b.len, 703);
+	assert_int_equal(b.data[703], '\0');
+	/* A reset keeps the memory, and so its charge; buf_free gives it back. */
+	buf_reset(&b);
+	assert_int_equal(arena_budget_used(root), 704);
+	buf_free(&b);
+	assert_int_equal(arena_budget_used(root), 0);
+	assert_int_equal(buf_append(&other, big, 400), BUF_OK);
+	assert_true(b.budget == root);                           /* reusable as it was */
+	buf_free(&other);
+	assert_int_equal(arena_budget_used(root), 0);
+	assert_int_equal(arena_budget_peak(root), 704);
+	arena_free(root);
+}
+
+/* A statement's text counts against its arena's budget while it lives: too
+ * long a text fails the builder (DB_ERR_NOMEM, the database untouched). */
+static void
+test_sqlbuild_text_is_charged(void **state)
+{
+	struct arena *root = arena_new(256 * 1024);
+	struct sqlbuild q;
+	size_t i, text, held;
+
+	(void)state;
+	assert_non_null(root);
+	sqlb_init(&q, root);
+	sqlb_sql(&q, "SELECT 1");
+	assert_false(q.failed);
+	assert_int_equal(arena_budget_used(root), 256);
+	sqlb_discard(&q);
+	assert_int_equal(arena_budget_used(root), 0);
+	/* 64 KiB of parameters (a block) plus text: more than 256 KiB in all. */
+	sqlb_init(&q, root);
+	for (i = 0; i < 4000 && !q.failed; i++) {
+		sqlb_row(&q, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		sqlb_int(&q, (long long)i);
+	}
+	assert_true(q.failed);
+	held = arena_budget_used(root);
+	text = q.sql.cap;
+	assert_true(held <= 256 * 1024);
+	assert_true(text > 64 * 1024);
+	assert_int_equal(sqlb_exec(&q, NULL), DB_ERR_NOMEM);
+	assert_int_equal(arena_budget_used(root), held - text);  /* the parameters' blocks */
+	arena_free(root);
 }
 
 static void
@@ -144,6 +317,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_arena_cap_and_reset),
+		cmocka_unit_test(test_arena_child_charges_the_root),
+		cmocka_unit_test(test_arena_child_own_cap),
+		cmocka_unit_test(test_arena_charge_and_peak),
+		cmocka_unit_test(test_buf_charged),
+		cmocka_unit_test(test_sqlbuild_text_is_charged),
 		cmocka_unit_test(test_buf_max),
 		cmocka_unit_test(test_jsonw_layout),
 		cmocka_unit_test(test_uuid_forms),

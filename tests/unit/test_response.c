@@ -12,13 +12,32 @@
 
 #include <cmocka.h>
 
+#include "arena.h"
 #include "enroll.h"
 #include "response.h"
+
+/* The outcomes' arena: what rendering them charges (o->mem). */
+static struct arena *mem;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	return (mem = arena_new(64u << 20)) != NULL ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	arena_free(mem);
+	return 0;
+}
 
 static void
 render(const struct enroll_result *r, size_t n, const char *want, int want_status)
 {
-	struct enroll_outcome o = { (struct enroll_result *)r, n };
+	struct enroll_outcome o = { (struct enroll_result *)r, n, mem };
 	struct buf b;
 	int status = 0;
 
@@ -110,7 +129,7 @@ static void
 test_buffer_limit_fails(void **state)
 {
 	struct enroll_result r[1] = { { .kind = ENROLL_PENDING, .email = "a@b.co", .course_run_key = "c" } };
-	struct enroll_outcome o = { r, 1 };
+	struct enroll_outcome o = { r, 1, mem };
 	struct buf b;
 	int status = 0;
 
@@ -166,7 +185,7 @@ test_stream_is_the_rendered_body_in_pieces(void **state)
 	enum { N = 6000 };
 	static char emails[N][48];
 	struct enroll_result *r = big_outcome(N, emails);
-	struct enroll_outcome o = { r, N };
+	struct enroll_outcome o = { r, N, mem };
 	struct collect c = { .calls = 0, .refuse_after = 0 };
 	struct buf whole;
 	int status = 0;
@@ -200,7 +219,7 @@ test_stream_stops_when_the_sink_refuses(void **state)
 	enum { N = 6000 };
 	static char emails[N][48];
 	struct enroll_result *r = big_outcome(N, emails);
-	struct enroll_outcome o = { r, N };
+	struct enroll_outcome o = { r, N, mem };
 	struct collect c = { .calls = 0, .refuse_after = 2 };
 
 	(void)state;
@@ -211,6 +230,40 @@ test_stream_stops_when_the_sink_refuses(void **state)
 	test_free(r);
 }
 
+/* The write piece and the set of e-mails seen are charged to the outcome's
+ * budget while the body is made, and given back after: a budget without
+ * room for them gets RESPONSE_ERR_NOMEM (the responder's counting pass
+ * then answers 500, before any byte is sent). */
+static void
+test_stream_is_charged_to_the_budget(void **state)
+{
+	enum { N = 6000 };
+	static char emails[N][48];
+	struct enroll_result *r = big_outcome(N, emails);
+	struct arena *budget = arena_new(512 * 1024);
+	struct enroll_outcome o = { r, N, budget };
+	struct collect c = { .calls = 0, .refuse_after = 0 };
+	size_t before;
+
+	(void)state;
+	assert_non_null(budget);
+	assert_non_null(arena_alloc(budget, 16));   /* the outcome's own block */
+	before = arena_budget_used(budget);
+	buf_init(&c.all, 64u << 20);
+	assert_int_equal(response_stream(&o, collect_sink, &c), 0);
+	assert_int_equal(arena_budget_used(budget), before);
+	assert_true(arena_budget_peak(budget) > before + 64 * 1024);
+	/* The same body with less room: the piece no longer fits. */
+	assert_non_null(arena_alloc(budget, 400 * 1024));
+	buf_reset(&c.all);
+	before = arena_budget_used(budget);
+	assert_int_equal(response_stream(&o, collect_sink, &c), RESPONSE_ERR_NOMEM);
+	assert_int_equal(arena_budget_used(budget), before);
+	buf_free(&c.all);
+	arena_free(budget);
+	test_free(r);
+}
+
 static void
 test_status_without_rendering(void **state)
 {
@@ -218,7 +271,7 @@ test_status_without_rendering(void **state)
 		{ .kind = ENROLL_SUCCESS, .user_id = 1, .email = "a@b.co", .course_run_key = "c" },
 		{ .kind = ENROLL_PENDING, .email = "p@b.co", .course_run_key = "c" },
 	};
-	struct enroll_outcome o = { r, 1 };
+	struct enroll_outcome o = { r, 1, mem };
 
 	(void)state;
 	assert_int_equal(response_status(&o), 201);
@@ -262,9 +315,10 @@ main(void)
 		cmocka_unit_test(test_buffer_limit_fails),
 		cmocka_unit_test(test_stream_is_the_rendered_body_in_pieces),
 		cmocka_unit_test(test_stream_stops_when_the_sink_refuses),
+		cmocka_unit_test(test_stream_is_charged_to_the_budget),
 		cmocka_unit_test(test_status_without_rendering),
 		cmocka_unit_test(test_best_mode),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
