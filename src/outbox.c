@@ -44,8 +44,8 @@ outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows, siz
 		goto out;
 	for (i = 0; i < n; i++) {
 		p[3 * i] = DB_STRP(outbox_kind_name(rows[i].kind));
-		p[3 * i + 1] = DB_STRP(rows[i].key);
-		p[3 * i + 2] = DB_STRP(rows[i].payload);
+		p[3 * i + 1] = DB_STRNP(rows[i].key, rows[i].keylen);
+		p[3 * i + 2] = DB_STRNP(rows[i].payload, rows[i].paylen);
 	}
 	e = db_exec(db, sql.data, p, n * 3, NULL, NULL);
 out:
