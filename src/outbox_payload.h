@@ -1,8 +1,9 @@
 /*
- * The outbox payloads' one encoder and decoder (SPEC §5).  enroll.c builds
- * rows with outbox_order_row() / outbox_email_row(); the dispatcher reads
- * them back with outbox_order_key() / outbox_email_parse().  Payloads are
- * JSON objects written with jsonw (every string escaped) and read with
+ * The outbox payloads' one encoder and decoder (SPEC §5).  enroll_outbox.c
+ * builds a chunk's rows with one outbox_builder and outbox_order_row() /
+ * outbox_email_row(); the dispatcher reads them back with
+ * outbox_order_key() / outbox_email_parse().  Payloads are JSON objects in
+ * jsonw's layout (every string escaped by its json_quote()) and read with
  * jsonr (strict yajl), at most OUTBOX_PAYLOAD_MAX bytes.
  *
  * Idempotency keys (the receiver deduplicates on them, and so does the
