@@ -29,11 +29,14 @@ learner_name(struct arena *a, const struct user *u)
 enum db_err
 enroll_outbox_write(struct chunk *ch)
 {
+	struct outbox_builder b;
 	struct outbox_row *rows;
 	size_t i, n = 0;
+	enum db_err e = DB_ERR_NOMEM;
 
 	if ((rows = arena_calloc(ch->ca, 2 * ch->n + 1, sizeof(*rows))) == NULL)
 		return DB_ERR_NOMEM;
+	outbox_builder_init(&b, ch->ca);
 	for (i = 0; i < ch->n; i++) {
 		struct plan *pl = &ch->plan[i];
 
@@ -52,8 +55,8 @@ enroll_outbox_write(struct chunk *ch)
 				.subsidy_uuid = pl->p->ful_subsidy,
 			};
 
-			if (outbox_order_row(ch->ca, &o, &rows[n++]) != 0)
-				return DB_ERR_NOMEM;
+			if (outbox_order_row(&b, &o, &rows[n++]) != OUTBOX_PAYLOAD_OK)
+				goto out;
 		}
 		if ((pl->kind == ENROLL_SUCCESS || pl->kind == ENROLL_PENDING) && pl->mail) {
 			bool pend = pl->kind == ENROLL_PENDING;
@@ -71,9 +74,13 @@ enroll_outbox_write(struct chunk *ch)
 				.pending_enrollment_id = pend ? pl->pe->id : 0,
 			};
 
-			if ((!pend && m.learner_name == NULL) || outbox_email_row(ch->ca, &m, &rows[n++]) != 0)
-				return DB_ERR_NOMEM;
+			if ((!pend && m.learner_name == NULL) ||
+			    outbox_email_row(&b, &m, &rows[n++]) != OUTBOX_PAYLOAD_OK)
+				goto out;
 		}
 	}
-	return outbox_insert(ch->db, ch->ca, rows, n);
+	e = outbox_insert(ch->db, ch->ca, rows, n);
+out:
+	outbox_builder_free(&b);
+	return e;
 }

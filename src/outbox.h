@@ -51,8 +51,13 @@ struct arena;
 
 /*
  * Inserts rows[0..n) as state 'pending', due now, with one multi-row
- * statement; a row whose key exists already is left alone.  Call inside the
- * transaction of the enrollments.  Returns DB_OK or a db.h error.
+ * statement whose rows are in idempotency_key order (rows with the same key
+ * in the order given; the first wins), so concurrent transactions take the
+ * unique key's locks in one order; a row whose key exists already is left
+ * alone.  rows is not changed; the statement's parameters and the sorted
+ * order take memory from arena a.  Call inside the transaction of the
+ * enrollments.  Returns DB_OK or a db.h error (DB_ERR_NOMEM: arena or SQL
+ * buffer).
  */
 enum db_err outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows,
     size_t n) __attribute__((warn_unused_result));

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,131 +39,164 @@ outbox_kind_name(enum outbox_kind k)
 
 /* ---- encoders -------------------------------------------------------- */
 
-/* Copies the finished buffer into the arena as *dst. */
-static enum outbox_payload_err
-to_arena(struct arena *a, const struct buf *b, const char **dst)
-{
-	char *p;
+/*
+ * The payloads are written member by member as jsonw.h would write them
+ * ({"name": value, "name": value}: Python's json.dumps layout), but with
+ * the constant text (braces, member names, separators) appended as it is
+ * and only the values escaped, by jsonw's own json_quote(): the bytes are
+ * jsonw's, without quoting a dozen constant names per row.
+ */
 
-	if (b->data == NULL || (p = arena_strndup(a, b->data, b->len)) == NULL)
-		return OUTBOX_PAYLOAD_ERR_NOMEM;
-	*dst = p;
-	return OUTBOX_PAYLOAD_OK;
+void
+outbox_builder_init(struct outbox_builder *b, struct arena *a)
+{
+	b->a = a;
+	buf_init(&b->scratch, OUTBOX_PAYLOAD_MAX);
 }
 
-static void
-put_str_or_null(struct jsonw *w, const char *s)
+void
+outbox_builder_free(struct outbox_builder *b)
 {
-	if (s == NULL)
-		jsonw_null(w);
-	else
-		jsonw_string(w, s);
+	buf_free(&b->scratch);
+}
+
+/* Appends the constant text lit (a string literal). */
+#define PUT_LIT(out, lit) buf_append((out), (lit), sizeof(lit) - 1)
+
+/* Appends s as a JSON string: 0 or non-zero (the buffer's maximum). */
+static int
+put_str(struct buf *out, const char *s)
+{
+	return json_quote(out, s, strlen(s)) != JSONW_OK;
+}
+
+static int
+put_str_or_null(struct buf *out, const char *s)
+{
+	return s == NULL ? PUT_LIT(out, "null") != BUF_OK : put_str(out, s);
+}
+
+/* A key of n parts into key[OUTBOX_KEY_MAX + 1]: its length, or 0 when over. */
+static size_t
+key_join(char *key, const char *const *parts, size_t n)
+{
+	size_t len = 0, i, k;
+
+	for (i = 0; i < n; i++) {
+		k = strlen(parts[i]);
+		if (k > OUTBOX_KEY_MAX - len)
+			return 0;
+		memcpy(key + len, parts[i], k);
+		len += k;
+	}
+	key[len] = '\0';
+	return len;
 }
 
 /*
- * Ends a payload whose other members w has written: its key as the last
- * member, then the row (kind, key and payload copied into arena a).
+ * Ends the payload in b's scratch with its key as the last member, then
+ * fills *row with kind, key and payload, both copied into one block of
+ * b's arena.
  */
 static enum outbox_payload_err
-finish_row(struct arena *a, enum outbox_kind kind, struct jsonw *w, const struct buf *key,
-    const struct buf *pay, struct outbox_row *row)
+finish_row(struct outbox_builder *b, enum outbox_kind kind, const char *key, size_t keylen,
+    struct outbox_row *row)
 {
-	jsonw_key(w, "idempotency_key");
-	jsonw_stringn(w, key->data, key->len);
-	jsonw_object_close(w);
-	if (jsonw_finish(w) != 0)
+	struct buf *pay = &b->scratch;
+	char *p;
+
+	if (PUT_LIT(pay, ", \"" KEY_MEMBER "\": ") != BUF_OK ||
+	    json_quote(pay, key, keylen) != JSONW_OK || PUT_LIT(pay, "}") != BUF_OK ||
+	    (p = arena_alloc(b->a, keylen + 1 + pay->len + 1)) == NULL)
 		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	memcpy(p, key, keylen + 1);
+	memcpy(p + keylen + 1, pay->data, pay->len + 1);
 	row->kind = kind;
-	if (to_arena(a, key, &row->key) != OUTBOX_PAYLOAD_OK ||
-	    to_arena(a, pay, &row->payload) != OUTBOX_PAYLOAD_OK)
-		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	row->key = p;
+	row->keylen = keylen;
+	row->payload = p + keylen + 1;
+	row->paylen = pay->len;
 	return OUTBOX_PAYLOAD_OK;
 }
 
 enum outbox_payload_err
-outbox_order_row(struct arena *a, const struct outbox_order *o, struct outbox_row *row)
+outbox_order_row(struct outbox_builder *b, const struct outbox_order *o, struct outbox_row *row)
 {
-	struct buf key, pay;
-	struct jsonw w;
-	char hyph[37];
-	enum outbox_payload_err rc = OUTBOX_PAYLOAD_ERR_NOMEM;
+	const char *parts[] = { "order:", o->fulfillment_uuid, ":", o->subsidy_uuid };
+	struct buf *pay = &b->scratch;
+	char key[OUTBOX_KEY_MAX + 1], hyph[37], id[24];
+	size_t keylen;
+	int n;
 
-	buf_init(&key, OUTBOX_KEY_MAX);
-	buf_init(&pay, OUTBOX_PAYLOAD_MAX);
-	if (buf_printf(&key, "order:%s:%s", o->fulfillment_uuid, o->subsidy_uuid) != 0)
-		goto out;
+	if ((keylen = key_join(key, parts, 4)) == 0)
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	n = snprintf(id, sizeof(id), "%" PRId64, o->lms_user_id);
+	if (n < 0 || (size_t)n >= sizeof(id))
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
 	uuid_hyphenate(o->enterprise_uuid, hyph);
+	buf_reset(pay);
 
 	/* SPEC §5 line fields, in the order the order service documents. */
-	jsonw_init(&w, &pay);
-	jsonw_object_open(&w);
-	jsonw_key(&w, "lms_user_id");
-	jsonw_int(&w, o->lms_user_id);
-	jsonw_key(&w, "username");
-	jsonw_string(&w, o->username);
-	jsonw_key(&w, "email");
-	jsonw_string(&w, o->email);
-	jsonw_key(&w, "course_run_key");
-	jsonw_string(&w, o->course_run_key);
-	jsonw_key(&w, "mode");
-	jsonw_string(&w, o->mode);
-	jsonw_key(&w, "discount_percentage");
-	/* Canonical decimal text from the validated request: a JSON number. */
-	jsonw_raw(&w, o->discount, strlen(o->discount));
-	jsonw_key(&w, "enterprise_customer_name");
-	jsonw_string(&w, o->enterprise_name);
-	jsonw_key(&w, "enterprise_customer_uuid");
-	jsonw_string(&w, hyph);
-	jsonw_key(&w, "sales_force_id");
-	put_str_or_null(&w, o->sales_force_id);
-	rc = finish_row(a, OUTBOX_ORDER, &w, &key, &pay, row);
-out:
-	buf_free(&pay);
-	buf_free(&key);
-	return rc;
+	if (PUT_LIT(pay, "{\"lms_user_id\": ") != BUF_OK ||
+	    buf_append(pay, id, (size_t)n) != BUF_OK ||
+	    PUT_LIT(pay, ", \"username\": ") != BUF_OK || put_str(pay, o->username) != 0 ||
+	    PUT_LIT(pay, ", \"email\": ") != BUF_OK || put_str(pay, o->email) != 0 ||
+	    PUT_LIT(pay, ", \"course_run_key\": ") != BUF_OK ||
+	    put_str(pay, o->course_run_key) != 0 ||
+	    PUT_LIT(pay, ", \"mode\": ") != BUF_OK || put_str(pay, o->mode) != 0 ||
+	    /* Canonical decimal text from the validated request: a JSON number. */
+	    PUT_LIT(pay, ", \"discount_percentage\": ") != BUF_OK ||
+	    buf_puts(pay, o->discount) != BUF_OK ||
+	    PUT_LIT(pay, ", \"enterprise_customer_name\": ") != BUF_OK ||
+	    put_str(pay, o->enterprise_name) != 0 ||
+	    PUT_LIT(pay, ", \"enterprise_customer_uuid\": ") != BUF_OK || put_str(pay, hyph) != 0 ||
+	    PUT_LIT(pay, ", \"sales_force_id\": ") != BUF_OK ||
+	    put_str_or_null(pay, o->sales_force_id) != 0)
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	return finish_row(b, OUTBOX_ORDER, key, keylen, row);
 }
 
 enum outbox_payload_err
-outbox_email_row(struct arena *a, const struct outbox_email *m, struct outbox_row *row)
+outbox_email_row(struct outbox_builder *b, const struct outbox_email *m, struct outbox_row *row)
 {
-	struct buf key, pay;
-	struct jsonw w;
-	char hyph[37];
-	enum outbox_payload_err rc = OUTBOX_PAYLOAD_ERR_NOMEM;
+	struct buf *pay = &b->scratch;
+	char key[OUTBOX_KEY_MAX + 1], hyph[37], id[24];
+	size_t keylen;
+	int n;
 
-	buf_init(&key, OUTBOX_KEY_MAX);
-	buf_init(&pay, OUTBOX_PAYLOAD_MAX);
 	if (m->pending) {
-		if (buf_printf(&key, "email-pending:%s:%lld", m->enterprise_uuid,
-		    (long long)m->pending_enrollment_id) != 0)
-			goto out;
-	} else if (buf_printf(&key, "email:%s:%s", m->fulfillment_uuid, m->subsidy_uuid) != 0)
-		goto out;
-	uuid_hyphenate(m->enterprise_uuid, hyph);
+		const char *parts[] = { "email-pending:", m->enterprise_uuid, ":", id };
 
-	jsonw_init(&w, &pay);
-	jsonw_object_open(&w);
-	jsonw_key(&w, "learner_name");
-	put_str_or_null(&w, m->learner_name);
-	jsonw_key(&w, "email");
-	jsonw_string(&w, m->email);
-	jsonw_key(&w, "course_run_key");
-	jsonw_string(&w, m->course_run_key);
-	jsonw_key(&w, "course_name");
-	jsonw_string(&w, m->course_name != NULL ? m->course_name : m->course_run_key);
-	jsonw_key(&w, "enterprise_customer_name");
-	jsonw_string(&w, m->enterprise_name);
-	jsonw_key(&w, "enterprise_customer_uuid");
-	jsonw_string(&w, hyph);
-	jsonw_key(&w, "enterprise_customer_slug");
-	jsonw_string(&w, m->enterprise_slug);
-	jsonw_key(&w, "pending");
-	jsonw_bool(&w, m->pending);
-	rc = finish_row(a, OUTBOX_EMAIL, &w, &key, &pay, row);
-out:
-	buf_free(&pay);
-	buf_free(&key);
-	return rc;
+		n = snprintf(id, sizeof(id), "%lld", (long long)m->pending_enrollment_id);
+		if (n < 0 || (size_t)n >= sizeof(id))
+			return OUTBOX_PAYLOAD_ERR_NOMEM;
+		keylen = key_join(key, parts, 4);
+	} else {
+		const char *parts[] = { "email:", m->fulfillment_uuid, ":", m->subsidy_uuid };
+
+		keylen = key_join(key, parts, 4);
+	}
+	if (keylen == 0)
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	uuid_hyphenate(m->enterprise_uuid, hyph);
+	buf_reset(pay);
+
+	if (PUT_LIT(pay, "{\"learner_name\": ") != BUF_OK ||
+	    put_str_or_null(pay, m->learner_name) != 0 ||
+	    PUT_LIT(pay, ", \"email\": ") != BUF_OK || put_str(pay, m->email) != 0 ||
+	    PUT_LIT(pay, ", \"course_run_key\": ") != BUF_OK ||
+	    put_str(pay, m->course_run_key) != 0 ||
+	    PUT_LIT(pay, ", \"course_name\": ") != BUF_OK ||
+	    put_str(pay, m->course_name != NULL ? m->course_name : m->course_run_key) != 0 ||
+	    PUT_LIT(pay, ", \"enterprise_customer_name\": ") != BUF_OK ||
+	    put_str(pay, m->enterprise_name) != 0 ||
+	    PUT_LIT(pay, ", \"enterprise_customer_uuid\": ") != BUF_OK || put_str(pay, hyph) != 0 ||
+	    PUT_LIT(pay, ", \"enterprise_customer_slug\": ") != BUF_OK ||
+	    put_str(pay, m->enterprise_slug) != 0 ||
+	    (m->pending ? PUT_LIT(pay, ", \"pending\": true") :
+	    PUT_LIT(pay, ", \"pending\": false")) != BUF_OK)
+		return OUTBOX_PAYLOAD_ERR_NOMEM;
+	return finish_row(b, OUTBOX_EMAIL, key, keylen, row);
 }
 
 /* ---- the e-mail payload's decoder ----------------------------------- */

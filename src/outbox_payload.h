@@ -1,8 +1,9 @@
 /*
- * The outbox payloads' one encoder and decoder (SPEC §5).  enroll.c builds
- * rows with outbox_order_row() / outbox_email_row(); the dispatcher reads
- * them back with outbox_order_key() / outbox_email_parse().  Payloads are
- * JSON objects written with jsonw (every string escaped) and read with
+ * The outbox payloads' one encoder and decoder (SPEC §5).  enroll_outbox.c
+ * builds a chunk's rows with one outbox_builder and outbox_order_row() /
+ * outbox_email_row(); the dispatcher reads them back with
+ * outbox_order_key() / outbox_email_parse().  Payloads are JSON objects in
+ * jsonw's layout (every string escaped by its json_quote()) and read with
  * jsonr (strict yajl), at most OUTBOX_PAYLOAD_MAX bytes.
  *
  * Idempotency keys (the receiver deduplicates on them, and so does the
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 
 struct arena;
@@ -48,8 +50,26 @@ const char *outbox_kind_name(enum outbox_kind k);
 struct outbox_row {
 	enum outbox_kind kind;
 	const char *key;
+	size_t keylen;                   /* strlen(key) */
 	const char *payload;
+	size_t paylen;                   /* strlen(payload) */
 };
+
+/*
+ * What builds a batch of rows: their memory comes from arena a, and one
+ * scratch buffer (malloc'd once, grown to the longest payload, at most
+ * OUTBOX_PAYLOAD_MAX bytes) is reused for every row, so building a row
+ * allocates nothing but its one arena block.  The caller owns it:
+ * outbox_builder_init() before the first row, outbox_builder_free() after
+ * the last (the rows stay valid: they live in the arena).
+ */
+struct outbox_builder {
+	struct arena *a;
+	struct buf scratch;
+};
+
+void outbox_builder_init(struct outbox_builder *b, struct arena *a);
+void outbox_builder_free(struct outbox_builder *b);
 
 /* An order line: SPEC §5 fields. */
 struct outbox_order {
@@ -84,15 +104,17 @@ struct outbox_email {
 
 /*
  * Fills *row with the order line payload (JSON object, the key included as
- * "idempotency_key") and its key, both in arena a (released with it).
- * Returns OUTBOX_PAYLOAD_OK or OUTBOX_PAYLOAD_ERR_NOMEM (arena or buffer
- * maximum); *row is unspecified then.
+ * "idempotency_key") and its key, both in b's arena (released with it):
+ * the bytes jsonw.h writes for those members, in the documented order (the
+ * format of the rows already stored).  Returns OUTBOX_PAYLOAD_OK or
+ * OUTBOX_PAYLOAD_ERR_NOMEM (the arena, the key over OUTBOX_KEY_MAX bytes
+ * or the payload over OUTBOX_PAYLOAD_MAX); *row is unspecified then.
  */
-enum outbox_payload_err outbox_order_row(struct arena *a, const struct outbox_order *o,
+enum outbox_payload_err outbox_order_row(struct outbox_builder *b, const struct outbox_order *o,
     struct outbox_row *row) __attribute__((warn_unused_result));
 
 /* Fills *row with an e-mail payload and key; as outbox_order_row(). */
-enum outbox_payload_err outbox_email_row(struct arena *a, const struct outbox_email *m,
+enum outbox_payload_err outbox_email_row(struct outbox_builder *b, const struct outbox_email *m,
     struct outbox_row *row) __attribute__((warn_unused_result));
 
 /*

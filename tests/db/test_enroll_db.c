@@ -718,6 +718,37 @@ test_thousand_items_mixed(void **state)
 	free(it);
 }
 
+/*
+ * A chunk's outbox rows go into the table in idempotency-key order (the ids
+ * the statement's rows get are in VALUES order), not in the items' order,
+ * which interleaves order: and email: keys: so two requests lock the
+ * unique key's entries in one order.
+ */
+static void
+test_outbox_rows_in_key_order(void **state)
+{
+	struct enroll_item it[4] = {
+		item(NULL, 3, DEMOX, LIC2, NULL),
+		item("zed.new@example.com", 0, DEMOX, LIC1, NULL),
+		item(NULL, 2, DEMOX, LIC1, NULL),
+		item("abe.new@example.com", 0, DEMOX, LIC2, NULL),
+	};
+	struct run r;
+
+	(void)state;
+	run(&r, it, 4, true);
+	assert_int_equal(r.status, 202);
+	/* An order and an e-mail for each of the two learners, an e-mail for
+	 * each pending one. */
+	assert_string_equal(scalar("SELECT GROUP_CONCAT(LEFT(idempotency_key, 6) ORDER BY "
+	    "idempotency_key) FROM bulk_enroll_outbox"), "email-,email-,email:,email:,order:,order:");
+	/* No row whose place by id differs from its place by key. */
+	assert_string_equal(scalar("SELECT COUNT(*) FROM (SELECT ROW_NUMBER() OVER (ORDER BY id) AS "
+	    "by_id, ROW_NUMBER() OVER (ORDER BY idempotency_key) AS by_key FROM bulk_enroll_outbox) "
+	    "AS t WHERE by_id <> by_key"), "0");
+	run_free(&r);
+}
+
 static void
 test_negative_user_id_is_invalid(void **state)
 {
@@ -1084,6 +1115,7 @@ main(void)
 		cmocka_unit_test_setup(test_pending_other_transaction_across_chunks_and_fallback, reset),
 		cmocka_unit_test_setup(test_one_utc_time_per_chunk_and_resend_moves_nothing, reset),
 		cmocka_unit_test_setup(test_history_rows_and_learner_roles, reset),
+		cmocka_unit_test_setup(test_outbox_rows_in_key_order, reset),
 		cmocka_unit_test_setup_teardown(test_locked_row_fails_only_its_item, reset, release_holder),
 		cmocka_unit_test_setup_teardown(test_locked_item_retried_within_budget_only, reset,
 		    release_holder),

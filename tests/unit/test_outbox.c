@@ -19,8 +19,10 @@
 #include "buf.h"
 #include "db.h"
 #include "err.h"
+#include "jsonw.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "uuid.h"
 
 static void
 test_order_row(void **state)
@@ -33,11 +35,14 @@ test_order_row(void **state)
 		.sales_force_id = NULL, .fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa",
 		.subsidy_uuid = "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb",
 	};
+	struct outbox_builder b;
 	struct outbox_row row;
 
 	(void)state;
 	assert_non_null(a);
-	assert_int_equal(outbox_order_row(a, &o, &row), 0);
+	outbox_builder_init(&b, a);
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_OK);
+	outbox_builder_free(&b);
 	assert_int_equal(row.kind, OUTBOX_ORDER);
 	assert_string_equal(row.key,
 	    "order:aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa:bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb");
@@ -48,6 +53,8 @@ test_order_row(void **state)
 	    "\"enterprise_customer_uuid\": \"e1a2b3c4-d5e6-478f-9a0b-1c2d3e4f5a6b\", "
 	    "\"sales_force_id\": null, \"idempotency_key\": "
 	    "\"order:aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa:bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb\"}");
+	assert_int_equal(row.keylen, strlen(row.key));
+	assert_int_equal(row.paylen, strlen(row.payload));
 	arena_free(a);
 }
 
@@ -61,11 +68,13 @@ test_email_rows(void **state)
 		.enterprise_uuid = "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b", .enterprise_slug = "demo-corp",
 		.pending = true, .pending_enrollment_id = 17,
 	};
+	struct outbox_builder b;
 	struct outbox_row row;
 
 	(void)state;
 	assert_non_null(a);
-	assert_int_equal(outbox_email_row(a, &m, &row), 0);
+	outbox_builder_init(&b, a);
+	assert_int_equal(outbox_email_row(&b, &m, &row), OUTBOX_PAYLOAD_OK);
 	assert_int_equal(row.kind, OUTBOX_EMAIL);
 	assert_string_equal(row.key, "email-pending:e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b:17");
 	assert_string_equal(row.payload, "{\"learner_name\": null, \"email\": \"new@example.com\", "
@@ -80,11 +89,259 @@ test_email_rows(void **state)
 	m.course_name = "Demo";
 	m.fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa";
 	m.subsidy_uuid = "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb";
-	assert_int_equal(outbox_email_row(a, &m, &row), 0);
+	assert_int_equal(outbox_email_row(&b, &m, &row), OUTBOX_PAYLOAD_OK);
 	assert_string_equal(row.key,
 	    "email:aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa:bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb");
 	assert_non_null(strstr(row.payload, "\"learner_name\": \"Alice Anders\""));
 	assert_non_null(strstr(row.payload, "\"course_name\": \"Demo\""));
+	assert_non_null(strstr(row.payload, "\"pending\": false, "));
+	outbox_builder_free(&b);
+	arena_free(a);
+}
+
+/*
+ * The payloads as jsonw writes them: the encoder before it wrote the
+ * constant text itself, kept here as the reference, so that every row
+ * stays byte-for-byte what rows already stored are.
+ */
+static void
+ref_order(const struct outbox_order *o, struct buf *key, struct buf *pay)
+{
+	struct jsonw w;
+	char hyph[37];
+
+	assert_int_equal(buf_printf(key, "order:%s:%s", o->fulfillment_uuid, o->subsidy_uuid), 0);
+	uuid_hyphenate(o->enterprise_uuid, hyph);
+	jsonw_init(&w, pay);
+	jsonw_object_open(&w);
+	jsonw_key(&w, "lms_user_id");
+	jsonw_int(&w, o->lms_user_id);
+	jsonw_key(&w, "username");
+	jsonw_string(&w, o->username);
+	jsonw_key(&w, "email");
+	jsonw_string(&w, o->email);
+	jsonw_key(&w, "course_run_key");
+	jsonw_string(&w, o->course_run_key);
+	jsonw_key(&w, "mode");
+	jsonw_string(&w, o->mode);
+	jsonw_key(&w, "discount_percentage");
+	jsonw_raw(&w, o->discount, strlen(o->discount));
+	jsonw_key(&w, "enterprise_customer_name");
+	jsonw_string(&w, o->enterprise_name);
+	jsonw_key(&w, "enterprise_customer_uuid");
+	jsonw_string(&w, hyph);
+	jsonw_key(&w, "sales_force_id");
+	if (o->sales_force_id == NULL)
+		jsonw_null(&w);
+	else
+		jsonw_string(&w, o->sales_force_id);
+	jsonw_key(&w, "idempotency_key");
+	jsonw_stringn(&w, key->data, key->len);
+	jsonw_object_close(&w);
+	assert_int_equal(jsonw_finish(&w), JSONW_OK);
+}
+
+static void
+ref_email(const struct outbox_email *m, struct buf *key, struct buf *pay)
+{
+	struct jsonw w;
+	char hyph[37];
+
+	if (m->pending)
+		assert_int_equal(buf_printf(key, "email-pending:%s:%lld", m->enterprise_uuid,
+		    (long long)m->pending_enrollment_id), 0);
+	else
+		assert_int_equal(buf_printf(key, "email:%s:%s", m->fulfillment_uuid,
+		    m->subsidy_uuid), 0);
+	uuid_hyphenate(m->enterprise_uuid, hyph);
+	jsonw_init(&w, pay);
+	jsonw_object_open(&w);
+	jsonw_key(&w, "learner_name");
+	if (m->learner_name == NULL)
+		jsonw_null(&w);
+	else
+		jsonw_string(&w, m->learner_name);
+	jsonw_key(&w, "email");
+	jsonw_string(&w, m->email);
+	jsonw_key(&w, "course_run_key");
+	jsonw_string(&w, m->course_run_key);
+	jsonw_key(&w, "course_name");
+	jsonw_string(&w, m->course_name != NULL ? m->course_name : m->course_run_key);
+	jsonw_key(&w, "enterprise_customer_name");
+	jsonw_string(&w, m->enterprise_name);
+	jsonw_key(&w, "enterprise_customer_uuid");
+	jsonw_string(&w, hyph);
+	jsonw_key(&w, "enterprise_customer_slug");
+	jsonw_string(&w, m->enterprise_slug);
+	jsonw_key(&w, "pending");
+	jsonw_bool(&w, m->pending);
+	jsonw_key(&w, "idempotency_key");
+	jsonw_stringn(&w, key->data, key->len);
+	jsonw_object_close(&w);
+	assert_int_equal(jsonw_finish(&w), JSONW_OK);
+}
+
+static void
+assert_row_is(const struct outbox_row *row, const struct buf *key, const struct buf *pay)
+{
+	assert_int_equal(row->keylen, key->len);
+	assert_memory_equal(row->key, key->data, key->len + 1);
+	assert_int_equal(row->paylen, pay->len);
+	assert_memory_equal(row->payload, pay->data, pay->len + 1);
+}
+
+/* Strings that need escaping, or replacing (invalid UTF-8), or neither. */
+static const char *const odd[] = {
+	"plain", "", "quote \" and back\\slash", "tab\tnl\ncr\rbs\bff\f", "ctl \x01\x1f \x7f",
+	"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "bad \xff\xfe \xc3 end",
+	"\xe2\x80\xa8 line separator", "</script>",
+};
+#define NODD (sizeof(odd) / sizeof(odd[0]))
+
+static void
+test_rows_are_what_jsonw_writes(void **state)
+{
+	static const int64_t ids[] = { 0, 1, -1, INT64_MAX, INT64_MIN };
+	struct arena *a = arena_new(4 << 20);
+	struct outbox_builder b;
+	struct outbox_row row;
+	struct buf key, pay;
+	size_t i;
+
+	(void)state;
+	assert_non_null(a);
+	outbox_builder_init(&b, a);
+	buf_init(&key, OUTBOX_KEY_MAX);
+	buf_init(&pay, OUTBOX_PAYLOAD_MAX);
+	for (i = 0; i < NODD * 5; i++) {
+		const char *s = odd[i % NODD], *t = odd[(i / NODD + i) % NODD];
+		struct outbox_order o = {
+			.lms_user_id = ids[i % 5], .username = s, .email = t, .course_run_key = s,
+			.mode = t, .discount = i % 2 ? "12.5" : "100", .enterprise_name = s,
+			.enterprise_uuid = "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b",
+			.sales_force_id = i % 3 ? t : NULL,
+			.fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa",
+			.subsidy_uuid = "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb",
+		};
+		struct outbox_email m = {
+			.learner_name = i % 4 ? s : NULL, .email = t, .course_run_key = s,
+			.course_name = i % 3 ? t : NULL, .enterprise_name = t,
+			.enterprise_uuid = "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b", .enterprise_slug = s,
+			.pending = i % 2, .fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa",
+			.subsidy_uuid = "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb",
+			.pending_enrollment_id = ids[i % 5],
+		};
+
+		buf_reset(&key);
+		buf_reset(&pay);
+		ref_order(&o, &key, &pay);
+		assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_OK);
+		assert_int_equal(row.kind, OUTBOX_ORDER);
+		assert_row_is(&row, &key, &pay);
+
+		buf_reset(&key);
+		buf_reset(&pay);
+		ref_email(&m, &key, &pay);
+		assert_int_equal(outbox_email_row(&b, &m, &row), OUTBOX_PAYLOAD_OK);
+		assert_int_equal(row.kind, OUTBOX_EMAIL);
+		assert_row_is(&row, &key, &pay);
+	}
+	buf_free(&key);
+	buf_free(&pay);
+	outbox_builder_free(&b);
+	arena_free(a);
+}
+
+/* One builder, many rows: each row keeps its bytes after the next is built. */
+static void
+test_rows_outlive_the_builders_scratch(void **state)
+{
+	struct arena *a = arena_new(1 << 20);
+	struct outbox_builder b;
+	struct outbox_row rows[3];
+	struct outbox_order o = {
+		.lms_user_id = 2, .username = "alice", .email = "alice@example.com",
+		.course_run_key = "course-v1:edX+DemoX+2026", .mode = "verified", .discount = "100",
+		.enterprise_name = "Demo Corp", .enterprise_uuid = "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b",
+		.sales_force_id = NULL, .fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa",
+		.subsidy_uuid = "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb",
+	};
+	char first[1024];
+
+	(void)state;
+	assert_non_null(a);
+	outbox_builder_init(&b, a);
+	assert_int_equal(outbox_order_row(&b, &o, &rows[0]), OUTBOX_PAYLOAD_OK);
+	assert_true(rows[0].paylen < sizeof(first));
+	memcpy(first, rows[0].payload, rows[0].paylen + 1);
+	o.username = "a much longer user name than the first, so the scratch buffer grows";
+	assert_int_equal(outbox_order_row(&b, &o, &rows[1]), OUTBOX_PAYLOAD_OK);
+	o.username = "b";
+	assert_int_equal(outbox_order_row(&b, &o, &rows[2]), OUTBOX_PAYLOAD_OK);
+	outbox_builder_free(&b);
+	assert_string_equal(rows[0].payload, first);
+	assert_non_null(strstr(rows[1].payload, "\"username\": \"a much longer"));
+	assert_non_null(strstr(rows[2].payload, "\"username\": \"b\", "));
+	assert_true(rows[0].payload != rows[1].payload && rows[1].payload != rows[2].payload);
+	arena_free(a);
+}
+
+/*
+ * The limits: a key of OUTBOX_KEY_MAX bytes and a payload of
+ * OUTBOX_PAYLOAD_MAX are built, one byte more is refused, and so is a row
+ * the arena cannot hold; the builder builds the next row right.
+ */
+static void
+test_row_limits(void **state)
+{
+	static char name[OUTBOX_PAYLOAD_MAX + 2], ful[OUTBOX_KEY_MAX + 2];
+	struct arena *a = arena_new(1 << 20), *tiny = arena_new(256);
+	struct outbox_builder b;
+	struct outbox_row row, good;
+	struct outbox_order o = {
+		.lms_user_id = 2, .username = "", .email = "alice@example.com",
+		.course_run_key = "course-v1:edX+DemoX+2026", .mode = "verified", .discount = "100",
+		.enterprise_name = "Demo Corp", .enterprise_uuid = "e1a2b3c4d5e6478f9a0b1c2d3e4f5a6b",
+		.sales_force_id = NULL, .fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa",
+		.subsidy_uuid = "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb",
+	};
+	size_t base, fill;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(tiny);
+	outbox_builder_init(&b, a);
+	assert_int_equal(outbox_order_row(&b, &o, &good), OUTBOX_PAYLOAD_OK);
+	base = good.paylen;                       /* with an empty username */
+
+	/* order:<ful>:<32 hex>: 7 + 32 bytes besides the fulfillment part */
+	memset(ful, 'f', OUTBOX_KEY_MAX - 39);
+	o.fulfillment_uuid = ful;
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_OK);
+	assert_int_equal(row.keylen, OUTBOX_KEY_MAX);
+	ful[OUTBOX_KEY_MAX - 39] = 'f';
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_ERR_NOMEM);
+	o.fulfillment_uuid = "aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa";
+
+	fill = OUTBOX_PAYLOAD_MAX - base;
+	memset(name, 'n', fill);
+	o.username = name;
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_OK);
+	assert_int_equal(row.paylen, OUTBOX_PAYLOAD_MAX);
+	name[fill] = 'n';
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_ERR_NOMEM);
+
+	o.username = "";
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_OK);
+	assert_string_equal(row.payload, good.payload);
+	assert_string_equal(row.key, good.key);
+	outbox_builder_free(&b);
+
+	/* The arena's cap: nothing half-built is handed out. */
+	outbox_builder_init(&b, tiny);
+	assert_int_equal(outbox_order_row(&b, &o, &row), OUTBOX_PAYLOAD_ERR_NOMEM);
+	outbox_builder_free(&b);
+	arena_free(tiny);
 	arena_free(a);
 }
 
@@ -319,6 +576,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_row),
 		cmocka_unit_test(test_email_rows),
+		cmocka_unit_test(test_rows_are_what_jsonw_writes),
+		cmocka_unit_test(test_rows_outlive_the_builders_scratch),
+		cmocka_unit_test(test_row_limits),
 		cmocka_unit_test(test_line_key_reads_the_top_level_member),
 		cmocka_unit_test(test_line_key_refuses_unusable_lines),
 		cmocka_unit_test(test_line_key_depth_is_bounded),
