@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -66,5 +67,31 @@ strmap_put(struct strmap *m, const char *key, void *val)
 	m->slots[i].key = key;
 	m->slots[i].val = val;
 	m->len++;
+	return STRMAP_OK;
+}
+
+int
+strmap_key_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct strmap_slot *)x)->key, ((const struct strmap_slot *)y)->key);
+}
+
+enum strmap_err
+strmap_sorted(const struct strmap *m, struct arena *a, strmap_cmp *cmp, struct strmap_slot **out,
+    size_t *n)
+{
+	struct strmap_slot *v;
+	size_t i, len = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((v = arena_calloc(a, m->len + 1, sizeof(*v))) == NULL)
+		return STRMAP_ERR_NOMEM;
+	for (i = 0; i < m->cap && len < m->len; i++)
+		if (m->slots[i].key != NULL)
+			v[len++] = m->slots[i];
+	qsort(v, len, sizeof(*v), cmp != NULL ? cmp : strmap_key_cmp);
+	*out = v;
+	*n = len;
 	return STRMAP_OK;
 }
