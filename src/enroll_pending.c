@@ -163,19 +163,23 @@ new_pending_emails(struct sqlbuild *q, struct chunk *ch)
 enum db_err
 pending_load_users(struct chunk *ch)
 {
+	struct strmap_slot *users;
 	struct sqlbuild q;
-	size_t i, missing;
+	size_t i, missing, nusers;
 	enum db_err e;
 
 	if (ch->pend_users.len == 0)
 		return DB_OK;
 	if ((e = read_pending_users(ch, &missing)) != DB_OK || missing == 0)
 		return e;
+	/* In the order of the unique (user_email, enterprise) key. */
+	if (strmap_sorted(&ch->pend_users, ch->ca, chunk_pend_user_cmp, &users, &nusers) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_pendingenterprisecustomeruser (created, modified, "
 	    "user_email, enterprise_customer_id) VALUES ");
-	for (i = 0; i < ch->pend_users.cap; i++) {
-		struct pend_user *pu = ch->pend_users.slots[i].val;
+	for (i = 0; i < nusers; i++) {
+		struct pend_user *pu = users[i].val;
 
 		if (pu == NULL || pu->id != 0)
 			continue;
@@ -260,15 +264,19 @@ pending_history(struct chunk *ch)
 enum db_err
 pending_write(struct chunk *ch)
 {
+	struct strmap_slot *pends;
 	struct sqlbuild q;
-	size_t i;
+	size_t i, npends;
 	enum db_err e;
 
+	/* In the order of the unique (user_id, course_id) key. */
+	if (strmap_sorted(&ch->pends, ch->ca, chunk_pend_cmp, &pends, &npends) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_pendingenrollment (created, modified, course_id, course_mode, "
 	    "user_id, discount_percentage, sales_force_id, source_id, license_uuid) VALUES ");
-	for (i = 0; i < ch->pends.cap; i++) {
-		struct pend *pe = ch->pends.slots[i].val;
+	for (i = 0; i < npends; i++) {
+		struct pend *pe = pends[i].val;
 
 		if (pe == NULL || !pe->write)
 			continue;
