@@ -117,6 +117,9 @@ text_cmp(const char *x, const char *y)
 {
 	const unsigned char *a = (const unsigned char *)x, *b = (const unsigned char *)y;
 
+	/* Keys share long prefixes ("course-v1:..."): skip the equal bytes first. */
+	while (*a == *b && *a != '\0')
+		a++, b++;
 	for (; *a != '\0' || *b != '\0'; a++, b++) {
 		int ca = *a >= 'a' && *a <= 'z' ? *a - 'a' + 'A' : *a;
 		int cb = *b >= 'a' && *b <= 'z' ? *b - 'a' + 'A' : *b;

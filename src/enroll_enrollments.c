@@ -277,6 +277,31 @@ enrollments_load(struct chunk *ch)
 	return ch->pair_by_ece_id.len == 0 ? DB_OK : load_fulfillments(ch);
 }
 
+/* strmap_sorted's filters of pairs: the rows each writer writes. */
+static bool
+keep_enr_written(const void *p)
+{
+	return ((const struct pair *)p)->enr_write;
+}
+
+static bool
+keep_ece_written(const void *p)
+{
+	return ((const struct pair *)p)->ece_write;
+}
+
+static bool
+keep_ful_written(const void *p)
+{
+	return ((const struct pair *)p)->ful_write;
+}
+
+static bool
+keep_realized(const void *p)
+{
+	return ((const struct pair *)p)->realize;
+}
+
 enum db_err
 enrollments_write_lms(struct chunk *ch)
 {
@@ -286,7 +311,8 @@ enrollments_write_lms(struct chunk *ch)
 	enum db_err e;
 
 	/* In the order of the unique (user_id, course_id) key. */
-	if (strmap_sorted(&ch->pairs, ch->ca, chunk_pair_user_cmp, &pairs, &npairs) != STRMAP_OK)
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_enr_written, chunk_pair_user_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO student_courseenrollment (user_id, course_id, created, is_active, mode) "
@@ -345,7 +371,8 @@ enrollments_write_enterprise(struct chunk *ch)
 	enum db_err e;
 
 	/* In the order of the unique (enterprise_customer_user_id, course_id) key. */
-	if (strmap_sorted(&ch->pairs, ch->ca, chunk_pair_link_cmp, &pairs, &npairs) != STRMAP_OK)
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_ece_written, chunk_pair_link_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_enterprisecourseenrollment (created, modified, course_id, "
@@ -450,7 +477,8 @@ enrollments_write_fulfillments(struct chunk *ch)
 	int kind;
 
 	/* In the order of the unique enterprise_course_enrollment_id key. */
-	if (strmap_sorted(&ch->pairs, ch->ca, chunk_pair_ece_cmp, &pairs, &npairs) != STRMAP_OK)
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_ful_written, chunk_pair_ece_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	for (kind = 0; kind < 2; kind++) {
 		enum ful_kind fk = kind == 0 ? FUL_LICENSE : FUL_CREDIT;
@@ -529,7 +557,8 @@ enrollments_write_realizations(struct chunk *ch)
 	enum db_err e;
 
 	/* In the order of the unique realized_enrollment_id key. */
-	if (strmap_sorted(&ch->pairs, ch->ca, chunk_pair_ece_cmp, &pairs, &npairs) != STRMAP_OK)
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_realized, chunk_pair_ece_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_defaultenterpriseenrollmentrealization (created, modified, "

@@ -150,6 +150,13 @@ link_written(const struct user *u)
 	return u->link && !(u->ecu_exists && u->ecu_active && u->ecu_linked);
 }
 
+/* link_written, as strmap_sorted's filter of users_by_id. */
+static bool
+keep_link_written(const void *u)
+{
+	return link_written(u);
+}
+
 /* Appends "?, ?, ..." with the ids of the learners with a written link. */
 static size_t
 written_user_ids(struct sqlbuild *q, struct chunk *ch)
@@ -183,7 +190,8 @@ upsert_links(struct chunk *ch, size_t *n)
 	size_t i, nusers;
 
 	*n = 0;
-	if (strmap_sorted(&ch->users_by_id, ch->ca, chunk_user_cmp, &users, &nusers) != STRMAP_OK)
+	if (strmap_sorted(&ch->users_by_id, ch->ca, keep_link_written, chunk_user_cmp, &users,
+	    &nusers) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, fk ? "INSERT INTO enterprise_enterprisecustomeruser (created, modified, user_id, "
@@ -233,7 +241,8 @@ assign_roles(struct chunk *ch)
 
 	if (ch->lms->role_id <= 0)
 		return DB_OK;
-	if (strmap_sorted(&ch->users_by_id, ch->ca, chunk_user_cmp, &users, &nusers) != STRMAP_OK)
+	if (strmap_sorted(&ch->users_by_id, ch->ca, keep_link_written, chunk_user_cmp, &users,
+	    &nusers) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_systemwideenterpriseuserroleassignment (created, "

@@ -160,6 +160,13 @@ new_pending_emails(struct sqlbuild *q, struct chunk *ch)
 	}
 }
 
+/* strmap_sorted's filter of pend_users: the learners read_pending_users did not find. */
+static bool
+keep_new_pend_user(const void *pu)
+{
+	return ((const struct pend_user *)pu)->id == 0;
+}
+
 enum db_err
 pending_load_users(struct chunk *ch)
 {
@@ -173,7 +180,8 @@ pending_load_users(struct chunk *ch)
 	if ((e = read_pending_users(ch, &missing)) != DB_OK || missing == 0)
 		return e;
 	/* In the order of the unique (user_email, enterprise) key. */
-	if (strmap_sorted(&ch->pend_users, ch->ca, chunk_pend_user_cmp, &users, &nusers) != STRMAP_OK)
+	if (strmap_sorted(&ch->pend_users, ch->ca, keep_new_pend_user, chunk_pend_user_cmp, &users,
+	    &nusers) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_pendingenterprisecustomeruser (created, modified, "
@@ -261,6 +269,13 @@ pending_history(struct chunk *ch)
 	return sqlb_exec(&q, ch->db);
 }
 
+/* strmap_sorted's filter of pends: the pending enrollments to write. */
+static bool
+keep_pend_written(const void *pe)
+{
+	return ((const struct pend *)pe)->write;
+}
+
 enum db_err
 pending_write(struct chunk *ch)
 {
@@ -270,7 +285,8 @@ pending_write(struct chunk *ch)
 	enum db_err e;
 
 	/* In the order of the unique (user_id, course_id) key. */
-	if (strmap_sorted(&ch->pends, ch->ca, chunk_pend_cmp, &pends, &npends) != STRMAP_OK)
+	if (strmap_sorted(&ch->pends, ch->ca, keep_pend_written, chunk_pend_cmp, &pends,
+	    &npends) != STRMAP_OK)
 		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_pendingenrollment (created, modified, course_id, course_mode, "

@@ -12,6 +12,7 @@
 #ifndef BULK_STRMAP_H
 #define BULK_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct arena;
@@ -58,16 +59,21 @@ typedef int strmap_cmp(const void *x, const void *y);
 /* The default order of strmap_sorted(): the keys by strcmp(3). */
 int strmap_key_cmp(const void *x, const void *y);
 
+/* Which entries strmap_sorted() keeps: true to keep the entry with value val. */
+typedef bool strmap_keep(const void *val);
+
 /*
- * The map's entries in the order cmp gives (NULL: strmap_key_cmp): *out
- * is a new array of *n = m->len copies of the occupied slots, in arena a
- * (nothing to free; the keys and values stay borrowed), valid until the
- * arena is reset; later puts do not change it.  The order depends only
- * on the entries, never on the hash key, the table size or the insertion
- * order.  O(n log n) time.  STRMAP_OK, or STRMAP_ERR_NOMEM (*out NULL and
- * *n 0).
+ * The map's entries that keep accepts (NULL: all), in the order cmp gives
+ * (NULL: strmap_key_cmp): *out is a new array of copies of their slots,
+ * *n of them, in arena a (nothing to free; the keys and values stay
+ * borrowed), valid until the arena is reset; later puts do not change it.
+ * The order depends only on the entries, never on the hash key, the table
+ * size or the insertion order.  A stable merge sort: O(len) to filter,
+ * O(n log n) to sort, 2n + 1 slots of a.  A caller that writes only some
+ * entries passes keep, so that it sorts only those (nothing when none).
+ * STRMAP_OK, or STRMAP_ERR_NOMEM (*out NULL and *n 0).
  */
-enum strmap_err strmap_sorted(const struct strmap *m, struct arena *a, strmap_cmp *cmp,
-    struct strmap_slot **out, size_t *n) __attribute__((warn_unused_result));
+enum strmap_err strmap_sorted(const struct strmap *m, struct arena *a, strmap_keep *keep,
+    strmap_cmp *cmp, struct strmap_slot **out, size_t *n) __attribute__((warn_unused_result));
 
 #endif

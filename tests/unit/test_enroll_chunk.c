@@ -51,7 +51,7 @@ sorted(struct arena *a, const struct strmap *m, strmap_cmp *cmp, size_t want)
 	struct strmap_slot *s;
 	size_t n;
 
-	assert_int_equal(strmap_sorted(m, a, cmp, &s, &n), STRMAP_OK);
+	assert_int_equal(strmap_sorted(m, a, NULL, cmp, &s, &n), STRMAP_OK);
 	assert_int_equal(n, want);
 	return s;
 }

@@ -2,7 +2,8 @@
  * src/strmap.h: the ordered walk.  strmap_sorted() gives the entries in an
  * order that depends only on the entries: the same under two hash keys,
  * two insertion orders and two table sizes (where the slot order differs),
- * by key or by the caller's order; it copies the slots, so later puts leave
+ * by key or by the caller's order, only the entries the caller keeps; it
+ * copies the slots, so later puts leave
  * it as it was; an empty map gives an empty walk; an arena that refuses
  * gives STRMAP_ERR_NOMEM and nothing.
  */
@@ -108,8 +109,8 @@ test_sorted_by_key_whatever_the_hash_key_size_and_insertion_order(void **state)
 	/* The premise: the two tables do walk their slots differently. */
 	assert_false(same_slot_order(&m1, &m2));
 
-	assert_int_equal(strmap_sorted(&m1, fx->a, NULL, &s1, &n1), STRMAP_OK);
-	assert_int_equal(strmap_sorted(&m2, fx->a, strmap_key_cmp, &s2, &n2), STRMAP_OK);
+	assert_int_equal(strmap_sorted(&m1, fx->a, NULL, NULL, &s1, &n1), STRMAP_OK);
+	assert_int_equal(strmap_sorted(&m2, fx->a, NULL, strmap_key_cmp, &s2, &n2), STRMAP_OK);
 	assert_int_equal(n1, NKEYS);
 	assert_int_equal(n2, NKEYS);
 	for (i = 0; i < n1; i++) {
@@ -145,13 +146,36 @@ test_sorted_by_the_callers_order(void **state)
 
 	hash_seed_set(key_a);
 	fill(fx, &m, NKEYS, false);
-	assert_int_equal(strmap_sorted(&m, fx->a, by_value, &s, &n), STRMAP_OK);
+	assert_int_equal(strmap_sorted(&m, fx->a, NULL, by_value, &s, &n), STRMAP_OK);
 	assert_int_equal(n, NKEYS);
 	for (i = 1; i < n; i++)
 		assert_true(*(const long *)s[i - 1].val < *(const long *)s[i].val);
 	assert_string_equal(s[0].key, "0");
 	assert_string_equal(s[1].key, "1");
 	assert_string_equal(s[2].key, "2");
+}
+
+/* Keeps the even values. */
+static bool
+even(const void *val)
+{
+	return *(const long *)val % 2 == 0;
+}
+
+static void
+test_only_the_kept_entries(void **state)
+{
+	struct fixture *fx = *state;
+	struct strmap m;
+	struct strmap_slot *s;
+	size_t n, i;
+
+	hash_seed_set(key_b);
+	fill(fx, &m, NKEYS, true);
+	assert_int_equal(strmap_sorted(&m, fx->a, even, by_value, &s, &n), STRMAP_OK);
+	assert_int_equal(n, NKEYS / 2);
+	for (i = 0; i < n; i++)
+		assert_true(*(const long *)s[i].val == (long)(2 * i));
 }
 
 static void
@@ -166,7 +190,7 @@ test_the_walk_is_a_copy(void **state)
 	assert_int_equal(strmap_init(&m, fx->a, 2), STRMAP_OK);
 	for (i = 0; i < 6; i++)
 		assert_int_equal(strmap_put(&m, fx->keys[i], &fx->vals[i]), STRMAP_OK);
-	assert_int_equal(strmap_sorted(&m, fx->a, NULL, &s, &n), STRMAP_OK);
+	assert_int_equal(strmap_sorted(&m, fx->a, NULL, NULL, &s, &n), STRMAP_OK);
 	assert_int_equal(n, 6);
 	/* Growing the table and replacing a value leave the walk alone. */
 	for (i = 6; i < 40; i++)
@@ -186,7 +210,7 @@ test_an_empty_map_walks_nothing(void **state)
 	size_t n = 99;
 
 	assert_int_equal(strmap_init(&m, fx->a, 0), STRMAP_OK);
-	assert_int_equal(strmap_sorted(&m, fx->a, NULL, &s, &n), STRMAP_OK);
+	assert_int_equal(strmap_sorted(&m, fx->a, NULL, NULL, &s, &n), STRMAP_OK);
 	assert_non_null(s);
 	assert_int_equal(n, 0);
 }
@@ -202,7 +226,7 @@ test_out_of_memory_gives_nothing(void **state)
 
 	assert_non_null(none);
 	fill(fx, &m, 8, false);
-	assert_int_equal(strmap_sorted(&m, none, NULL, &s, &n), STRMAP_ERR_NOMEM);
+	assert_int_equal(strmap_sorted(&m, none, NULL, NULL, &s, &n), STRMAP_ERR_NOMEM);
 	assert_null(s);
 	assert_int_equal(n, 0);
 	assert_string_equal(strmap_strerror(STRMAP_ERR_NOMEM), "out of memory");
@@ -216,6 +240,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sorted_by_key_whatever_the_hash_key_size_and_insertion_order,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sorted_by_the_callers_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_only_the_kept_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_walk_is_a_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_an_empty_map_walks_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_memory_gives_nothing, setup, teardown),
