@@ -155,26 +155,32 @@ chunk_pend_user_cmp(const void *x, const void *y)
 	return c != 0 ? c : strmap_key_cmp(x, y);
 }
 
+/* (id, course key), then the map keys. */
+static int
+id_course_cmp(const void *x, const void *y, long long xid, long long yid, const char *xkey,
+    const char *ykey)
+{
+	int c = id_cmp(xid, yid);
+
+	if (c == 0)
+		c = text_cmp(xkey, ykey);
+	return c != 0 ? c : strmap_key_cmp(x, y);
+}
+
 int
 chunk_pair_user_cmp(const void *x, const void *y)
 {
 	const struct pair *a = SLOT_VAL(struct pair, x), *b = SLOT_VAL(struct pair, y);
-	int c = id_cmp(a->u->id, b->u->id);
 
-	if (c == 0)
-		c = text_cmp(a->c->key, b->c->key);
-	return c != 0 ? c : strmap_key_cmp(x, y);
+	return id_course_cmp(x, y, a->u->id, b->u->id, a->c->key, b->c->key);
 }
 
 int
 chunk_pair_link_cmp(const void *x, const void *y)
 {
 	const struct pair *a = SLOT_VAL(struct pair, x), *b = SLOT_VAL(struct pair, y);
-	int c = id_cmp(a->u->ecu_id, b->u->ecu_id);
 
-	if (c == 0)
-		c = text_cmp(a->c->key, b->c->key);
-	return c != 0 ? c : strmap_key_cmp(x, y);
+	return id_course_cmp(x, y, a->u->ecu_id, b->u->ecu_id, a->c->key, b->c->key);
 }
 
 int
@@ -189,11 +195,8 @@ int
 chunk_pend_cmp(const void *x, const void *y)
 {
 	const struct pend *a = SLOT_VAL(struct pend, x), *b = SLOT_VAL(struct pend, y);
-	int c = id_cmp(a->pu->id, b->pu->id);
 
-	if (c == 0)
-		c = text_cmp(a->c->key, b->c->key);
-	return c != 0 ? c : strmap_key_cmp(x, y);
+	return id_course_cmp(x, y, a->pu->id, b->pu->id, a->c->key, b->c->key);
 }
 
 /* ---- IN-lists --------------------------------------------------------------- */
