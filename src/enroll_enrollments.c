@@ -281,25 +281,25 @@ enrollments_load(struct chunk *ch)
 static bool
 keep_enr_written(const void *p)
 {
-	return ((const struct pair *)p)->enr_write;
+	return p != NULL && ((const struct pair *)p)->enr_write;
 }
 
 static bool
 keep_ece_written(const void *p)
 {
-	return ((const struct pair *)p)->ece_write;
+	return p != NULL && ((const struct pair *)p)->ece_write;
 }
 
 static bool
 keep_ful_written(const void *p)
 {
-	return ((const struct pair *)p)->ful_write;
+	return p != NULL && ((const struct pair *)p)->ful_write;
 }
 
 static bool
 keep_realized(const void *p)
 {
-	return ((const struct pair *)p)->realize;
+	return p != NULL && ((const struct pair *)p)->realize;
 }
 
 enum db_err

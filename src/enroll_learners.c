@@ -154,7 +154,7 @@ link_written(const struct user *u)
 static bool
 keep_link_written(const void *u)
 {
-	return link_written(u);
+	return u != NULL && link_written(u);
 }
 
 /* Appends "?, ?, ..." with the ids of the learners with a written link. */

@@ -164,7 +164,7 @@ new_pending_emails(struct sqlbuild *q, struct chunk *ch)
 static bool
 keep_new_pend_user(const void *pu)
 {
-	return ((const struct pend_user *)pu)->id == 0;
+	return pu != NULL && ((const struct pend_user *)pu)->id == 0;
 }
 
 enum db_err
@@ -273,7 +273,7 @@ pending_history(struct chunk *ch)
 static bool
 keep_pend_written(const void *pe)
 {
-	return ((const struct pend *)pe)->write;
+	return pe != NULL && ((const struct pend *)pe)->write;
 }
 
 enum db_err
