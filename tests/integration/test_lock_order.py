@@ -34,8 +34,10 @@ DEMOX = "course-v1:edX+DemoX+2026"
 AUDIT = "course-v1:edX+AuditOnly+2026"     # Demo Corp's default intention
 COURSES = (DEMOX, AUDIT)
 ROUNDS = 5              # pairs of concurrent requests per test, each on fresh learners
+# 48 and 80 items: the chunk's maps get 128 and 256 slots, so even one
+# responder walks the two requests' slots in different orders.
 LEARNERS = 24           # per round in both requests of a pair
-EXTRA = 16               # per round in the larger request only
+EXTRA = 16              # per round in the larger request only
 FIRST_ID = 70000
 ANSWER_WITHIN_S = 20
 WAITS = re.compile(r"enroll: database waits: (\d+) deadlocks, (\d+) lock-wait timeouts")
