@@ -108,6 +108,99 @@ chunk_parent_course_key(struct arena *a, const char *run)
 	return arena_strndup(a, p, (size_t)(last - p));
 }
 
+/* ---- row orders (strmap_sorted) ------------------------------------------- */
+
+/* ASCII case-insensitive (upper-cased, as utf8 general_ci weighs ASCII),
+ * then byte by byte: a total order. */
+static int
+text_cmp(const char *x, const char *y)
+{
+	const unsigned char *a = (const unsigned char *)x, *b = (const unsigned char *)y;
+
+	/* Keys share long prefixes ("course-v1:..."): skip the equal bytes first. */
+	while (*a == *b && *a != '\0')
+		a++, b++;
+	for (; *a != '\0' || *b != '\0'; a++, b++) {
+		int ca = *a >= 'a' && *a <= 'z' ? *a - 'a' + 'A' : *a;
+		int cb = *b >= 'a' && *b <= 'z' ? *b - 'a' + 'A' : *b;
+
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+	}
+	return strcmp(x, y);
+}
+
+static int
+id_cmp(long long a, long long b)
+{
+	return a < b ? -1 : a > b;
+}
+
+/* Each order ends on the map keys (strmap_key_cmp), which makes it total. */
+#define SLOT_VAL(type, s) ((const type *)((const struct strmap_slot *)(s))->val)
+
+int
+chunk_user_cmp(const void *x, const void *y)
+{
+	int c = id_cmp(SLOT_VAL(struct user, x)->id, SLOT_VAL(struct user, y)->id);
+
+	return c != 0 ? c : strmap_key_cmp(x, y);
+}
+
+int
+chunk_pend_user_cmp(const void *x, const void *y)
+{
+	int c = text_cmp(SLOT_VAL(struct pend_user, x)->email, SLOT_VAL(struct pend_user, y)->email);
+
+	return c != 0 ? c : strmap_key_cmp(x, y);
+}
+
+/* (id, course key), then the map keys. */
+static int
+id_course_cmp(const void *x, const void *y, long long xid, long long yid, const char *xkey,
+    const char *ykey)
+{
+	int c = id_cmp(xid, yid);
+
+	if (c == 0)
+		c = text_cmp(xkey, ykey);
+	return c != 0 ? c : strmap_key_cmp(x, y);
+}
+
+int
+chunk_pair_user_cmp(const void *x, const void *y)
+{
+	const struct pair *a = SLOT_VAL(struct pair, x), *b = SLOT_VAL(struct pair, y);
+
+	return id_course_cmp(x, y, a->u->id, b->u->id, a->c->key, b->c->key);
+}
+
+int
+chunk_pair_link_cmp(const void *x, const void *y)
+{
+	const struct pair *a = SLOT_VAL(struct pair, x), *b = SLOT_VAL(struct pair, y);
+
+	return id_course_cmp(x, y, a->u->ecu_id, b->u->ecu_id, a->c->key, b->c->key);
+}
+
+int
+chunk_pair_ece_cmp(const void *x, const void *y)
+{
+	int c = id_cmp(SLOT_VAL(struct pair, x)->ece_id, SLOT_VAL(struct pair, y)->ece_id);
+
+	return c != 0 ? c : strmap_key_cmp(x, y);
+}
+
+int
+chunk_pend_cmp(const void *x, const void *y)
+{
+	const struct pend *a = SLOT_VAL(struct pend, x), *b = SLOT_VAL(struct pend, y);
+
+	return id_course_cmp(x, y, a->pu->id, b->pu->id, a->c->key, b->c->key);
+}
+
+/* ---- IN-lists --------------------------------------------------------------- */
+
 /* Appends the distinct course keys of pairs (pairs) or pends into q. */
 size_t
 chunk_course_keys(struct sqlbuild *q, struct chunk *ch, bool pending)

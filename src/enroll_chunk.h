@@ -155,6 +155,37 @@ void chunk_col_uuid(const char *v, char dst[33]);
 char *chunk_parent_course_key(struct arena *a, const char *run);
 
 /*
+ * Orders for strmap_sorted() (strmap.h): the rows of a multi-row upsert go
+ * in the order of the unique key it meets, so that two transactions
+ * writing overlapping keys (two responders, two request sizes, two item
+ * orders) lock them in one order and wait for each other instead of
+ * deadlocking.  Each is a total order (ties broken by the map key), so
+ * every process walks the same entries the same way.  Numbers compare as
+ * numbers; text (course keys, e-mails) ASCII case-insensitively, then
+ * byte by byte, which is the utf8 general_ci order of the LMS columns for
+ * ASCII text and a fixed order for the rest.
+ *
+ *   chunk_user_cmp       struct user by id: the links' (enterprise,
+ *                        user_id) and the role assignments' (enterprise,
+ *                        role, user_id)
+ *   chunk_pend_user_cmp  struct pend_user by lower-cased e-mail: the
+ *                        pending learners' (user_email, enterprise)
+ *   chunk_pair_user_cmp  struct pair by (user id, course): student_courseenrollment
+ *   chunk_pair_link_cmp  struct pair by (link id, course): the enterprise
+ *                        course enrollments
+ *   chunk_pair_ece_cmp   struct pair by enterprise enrollment id: the
+ *                        fulfillments and realizations
+ *   chunk_pend_cmp       struct pend by (pending learner id, course): the
+ *                        pending enrollments
+ */
+int chunk_user_cmp(const void *x, const void *y);
+int chunk_pend_user_cmp(const void *x, const void *y);
+int chunk_pair_user_cmp(const void *x, const void *y);
+int chunk_pair_link_cmp(const void *x, const void *y);
+int chunk_pair_ece_cmp(const void *x, const void *y);
+int chunk_pend_cmp(const void *x, const void *y);
+
+/*
  * Appends "?, ?, ..." with the distinct course keys of the chunk's pairs
  * (pending false) or pending pairs (pending true) as parameters to q;
  * returns how many.  On OOM marks q failed (so the statement fails).

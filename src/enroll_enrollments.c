@@ -277,18 +277,48 @@ enrollments_load(struct chunk *ch)
 	return ch->pair_by_ece_id.len == 0 ? DB_OK : load_fulfillments(ch);
 }
 
+/* strmap_sorted's filters of pairs: the rows each writer writes. */
+static bool
+keep_enr_written(const void *p)
+{
+	return p != NULL && ((const struct pair *)p)->enr_write;
+}
+
+static bool
+keep_ece_written(const void *p)
+{
+	return p != NULL && ((const struct pair *)p)->ece_write;
+}
+
+static bool
+keep_ful_written(const void *p)
+{
+	return p != NULL && ((const struct pair *)p)->ful_write;
+}
+
+static bool
+keep_realized(const void *p)
+{
+	return p != NULL && ((const struct pair *)p)->realize;
+}
+
 enum db_err
 enrollments_write_lms(struct chunk *ch)
 {
+	struct strmap_slot *pairs;
 	struct sqlbuild q;
-	size_t i;
+	size_t i, npairs;
 	enum db_err e;
 
+	/* In the order of the unique (user_id, course_id) key. */
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_enr_written, chunk_pair_user_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO student_courseenrollment (user_id, course_id, created, is_active, mode) "
 	    "VALUES ");
-	for (i = 0; i < ch->pairs.cap; i++) {
-		struct pair *p = ch->pairs.slots[i].val;
+	for (i = 0; i < npairs; i++) {
+		struct pair *p = pairs[i].val;
 
 		if (p == NULL || !p->enr_write)
 			continue;
@@ -368,17 +398,22 @@ ece_ids_known(struct chunk *ch, size_t nrows, uint64_t affected, uint64_t id)
 enum db_err
 enrollments_write_enterprise(struct chunk *ch)
 {
+	struct strmap_slot *pairs;
 	struct sqlbuild q;
-	size_t i, nrows;
+	size_t i, nrows, npairs;
 	uint64_t affected = 0, id = 0;
 	enum db_err e;
 	int known;
 
+	/* In the order of the unique (enterprise_customer_user_id, course_id) key. */
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_ece_written, chunk_pair_link_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_enterprisecourseenrollment (created, modified, course_id, "
 	    "enterprise_customer_user_id, source_id, saved_for_later, unenrolled, unenrolled_at) VALUES ");
-	for (i = 0; i < ch->pairs.cap; i++) {
-		struct pair *p = ch->pairs.slots[i].val;
+	for (i = 0; i < npairs; i++) {
+		struct pair *p = pairs[i].val;
 
 		if (p == NULL || !p->ece_write)
 			continue;
@@ -474,9 +509,15 @@ fulfillment_history(struct chunk *ch, enum ful_kind fk)
 enum db_err
 enrollments_write_fulfillments(struct chunk *ch)
 {
+	struct strmap_slot *pairs;
+	size_t npairs;
 	enum db_err e;
 	int kind;
 
+	/* In the order of the unique enterprise_course_enrollment_id key. */
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_ful_written, chunk_pair_ece_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	for (kind = 0; kind < 2; kind++) {
 		enum ful_kind fk = kind == 0 ? FUL_LICENSE : FUL_CREDIT;
 		struct reread rr = { ch, fk };
@@ -491,8 +532,8 @@ enrollments_write_fulfillments(struct chunk *ch)
 		    "INSERT INTO enterprise_learnercreditenterprisecourseenrollment (created, modified, "
 		    "uuid, fulfillment_type, is_revoked, transaction_id, enterprise_course_enrollment_id) "
 		    "VALUES ");
-		for (i = 0; i < ch->pairs.cap; i++) {
-			struct pair *p = ch->pairs.slots[i].val;
+		for (i = 0; i < npairs; i++) {
+			struct pair *p = pairs[i].val;
 
 			if (p == NULL || p->ful != fk || !p->ful_write)
 				continue;
@@ -549,15 +590,20 @@ enrollments_write_fulfillments(struct chunk *ch)
 enum db_err
 enrollments_write_realizations(struct chunk *ch)
 {
+	struct strmap_slot *pairs;
 	struct sqlbuild q;
-	size_t i;
+	size_t i, npairs;
 	enum db_err e;
 
+	/* In the order of the unique realized_enrollment_id key. */
+	if (strmap_sorted(&ch->pairs, ch->ca, keep_realized, chunk_pair_ece_cmp, &pairs,
+	    &npairs) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_defaultenterpriseenrollmentrealization (created, modified, "
 	    "intended_enrollment_id, realized_enrollment_id) VALUES ");
-	for (i = 0; i < ch->pairs.cap; i++) {
-		struct pair *p = ch->pairs.slots[i].val;
+	for (i = 0; i < npairs; i++) {
+		struct pair *p = pairs[i].val;
 
 		if (p == NULL || !p->realize)
 			continue;

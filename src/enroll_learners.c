@@ -150,6 +150,13 @@ link_written(const struct user *u)
 	return u->link && !(u->ecu_exists && u->ecu_active && u->ecu_linked);
 }
 
+/* link_written, as strmap_sorted's filter of users_by_id. */
+static bool
+keep_link_written(const void *u)
+{
+	return u != NULL && link_written(u);
+}
+
 /* Appends "?, ?, ..." with the ids of the learners with a written link. */
 static size_t
 written_user_ids(struct sqlbuild *q, struct chunk *ch)
@@ -170,15 +177,22 @@ written_user_ids(struct sqlbuild *q, struct chunk *ch)
 /*
  * Creates the links active and linked, or relinks / reactivates them.
  * EnterpriseCustomerUser.save() sets user_fk = user_id; so do we where the
- * column exists.  Returns how many links it wrote in *n.
+ * column exists.  The rows go in user id order, the order of the unique
+ * (enterprise, user_id) key (enroll_chunk.h).  Returns how many links it
+ * wrote in *n.
  */
 static enum db_err
 upsert_links(struct chunk *ch, size_t *n)
 {
 	bool fk = ch->lms->tables->customeruser_user_fk;
+	struct strmap_slot *users;
 	struct sqlbuild q;
-	size_t i;
+	size_t i, nusers;
 
+	*n = 0;
+	if (strmap_sorted(&ch->users_by_id, ch->ca, keep_link_written, chunk_user_cmp, &users,
+	    &nusers) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, fk ? "INSERT INTO enterprise_enterprisecustomeruser (created, modified, user_id, "
 	    "enterprise_customer_id, active, linked, is_relinkable, should_inactivate_other_customers, "
@@ -186,8 +200,8 @@ upsert_links(struct chunk *ch, size_t *n)
 	    "INSERT INTO enterprise_enterprisecustomeruser (created, modified, user_id, "
 	    "enterprise_customer_id, active, linked, is_relinkable, should_inactivate_other_customers) "
 	    "VALUES ");
-	for (i = 0; i < ch->users_by_id.cap; i++) {
-		struct user *u = ch->users_by_id.slots[i].val;
+	for (i = 0; i < nusers; i++) {
+		struct user *u = users[i].val;
 
 		if (u == NULL || !link_written(u))
 			continue;
@@ -214,23 +228,27 @@ upsert_links(struct chunk *ch, size_t *n)
 /*
  * edx-enterprise's post_save signal (assign_or_delete_enterprise_learner_role):
  * a link left linked gets the enterprise_learner role for its enterprise,
- * get-or-create on the table's unique (enterprise, role, user) key; then
- * the history of the roles created.
+ * get-or-create on the table's unique (enterprise, role, user) key, in
+ * user id order; then the history of the roles created.
  */
 static enum db_err
 assign_roles(struct chunk *ch)
 {
+	struct strmap_slot *users;
 	struct sqlbuild q;
-	size_t i;
+	size_t i, nusers;
 	enum db_err e;
 
 	if (ch->lms->role_id <= 0)
 		return DB_OK;
+	if (strmap_sorted(&ch->users_by_id, ch->ca, keep_link_written, chunk_user_cmp, &users,
+	    &nusers) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_systemwideenterpriseuserroleassignment (created, "
 	    "modified, role_id, user_id, enterprise_customer_id, applies_to_all_contexts) VALUES ");
-	for (i = 0; i < ch->users_by_id.cap; i++) {
-		struct user *u = ch->users_by_id.slots[i].val;
+	for (i = 0; i < nusers; i++) {
+		struct user *u = users[i].val;
 
 		if (u == NULL || !link_written(u))
 			continue;

@@ -171,27 +171,20 @@ new_pending_emails(struct sqlbuild *q, struct chunk *ch)
 	}
 }
 
-/* The one pending learner without an id yet (pending_load_users: missing == 1). */
-static struct pend_user *
-only_new_pending_user(struct chunk *ch)
+/* strmap_sorted's filter of pend_users: the learners read_pending_users did not find. */
+static bool
+keep_new_pend_user(const void *pu)
 {
-	size_t i;
-
-	for (i = 0; i < ch->pend_users.cap; i++) {
-		struct pend_user *pu = ch->pend_users.slots[i].val;
-
-		if (pu != NULL && pu->id == 0)
-			return pu;
-	}
-	return NULL;
+	return pu != NULL && ((const struct pend_user *)pu)->id == 0;
 }
 
 enum db_err
 pending_load_users(struct chunk *ch)
 {
+	struct strmap_slot *users;
 	struct sqlbuild q;
 	struct pend_user *one;
-	size_t i, missing;
+	size_t i, missing, nusers;
 	uint64_t affected = 0, id = 0;
 	enum db_err e;
 
@@ -199,11 +192,15 @@ pending_load_users(struct chunk *ch)
 		return DB_OK;
 	if ((e = read_pending_users(ch, &missing)) != DB_OK || missing == 0)
 		return e;
+	/* In the order of the unique (user_email, enterprise) key. */
+	if (strmap_sorted(&ch->pend_users, ch->ca, keep_new_pend_user, chunk_pend_user_cmp, &users,
+	    &nusers) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_pendingenterprisecustomeruser (created, modified, "
 	    "user_email, enterprise_customer_id) VALUES ");
-	for (i = 0; i < ch->pend_users.cap; i++) {
-		struct pend_user *pu = ch->pend_users.slots[i].val;
+	for (i = 0; i < nusers; i++) {
+		struct pend_user *pu = users[i].val;
 
 		if (pu == NULL || pu->id != 0)
 			continue;
@@ -221,7 +218,7 @@ pending_load_users(struct chunk *ch)
 	 * is the insert id, and a row this transaction just created has no
 	 * pending enrollments, so there is nothing to read back.
 	 */
-	one = missing == 1 && affected == 1 && id > 0 ? only_new_pending_user(ch) : NULL;
+	one = nusers == 1 && affected == 1 && id > 0 ? users[0].val : NULL;
 	if (history_begin(&q, ch, HIST_PENDINGUSER)) {
 		sqlb_sql(&q, "t.enterprise_customer_id = ? AND t.user_email IN (");
 		sqlb_str(&q, ch->e->uuid);
@@ -321,19 +318,31 @@ pending_ids_known(struct chunk *ch, size_t nrows, uint64_t affected, uint64_t id
 	return true;
 }
 
+/* strmap_sorted's filter of pends: the pending enrollments to write. */
+static bool
+keep_pend_written(const void *pe)
+{
+	return pe != NULL && ((const struct pend *)pe)->write;
+}
+
 enum db_err
 pending_write(struct chunk *ch)
 {
+	struct strmap_slot *pends;
 	struct sqlbuild q;
-	size_t i, nrows;
+	size_t i, nrows, npends;
 	uint64_t affected = 0, id = 0;
 	enum db_err e;
 
+	/* In the order of the unique (user_id, course_id) key. */
+	if (strmap_sorted(&ch->pends, ch->ca, keep_pend_written, chunk_pend_cmp, &pends,
+	    &npends) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "INSERT INTO enterprise_pendingenrollment (created, modified, course_id, course_mode, "
 	    "user_id, discount_percentage, sales_force_id, source_id, license_uuid) VALUES ");
-	for (i = 0; i < ch->pends.cap; i++) {
-		struct pend *pe = ch->pends.slots[i].val;
+	for (i = 0; i < npends; i++) {
+		struct pend *pe = pends[i].val;
 
 		if (pe == NULL || !pe->write)
 			continue;

@@ -68,3 +68,64 @@ strmap_put(struct strmap *m, const char *key, void *val)
 	m->len++;
 	return STRMAP_OK;
 }
+
+int
+strmap_key_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct strmap_slot *)x)->key, ((const struct strmap_slot *)y)->key);
+}
+
+/*
+ * Bottom-up merge sort of v[0..n) with tmp as the other half-buffer (n
+ * slots each): returns whichever holds the result.  Arena memory rather
+ * than qsort(3), which mallocs its own buffer past a few hundred slots.
+ */
+static struct strmap_slot *
+merge_sort(struct strmap_slot *v, struct strmap_slot *tmp, size_t n, strmap_cmp *cmp)
+{
+	size_t width, lo;
+
+	for (width = 1; width < n; width *= 2) {
+		struct strmap_slot *t;
+
+		for (lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = n - lo > width ? lo + width : n;
+			size_t hi = n - mid > width ? mid + width : n;
+			size_t a = lo, b = mid, k = lo;
+
+			while (a < mid && b < hi)
+				tmp[k++] = cmp(&v[b], &v[a]) < 0 ? v[b++] : v[a++];
+			while (a < mid)
+				tmp[k++] = v[a++];
+			while (b < hi)
+				tmp[k++] = v[b++];
+		}
+		t = v;
+		v = tmp;
+		tmp = t;
+	}
+	return v;
+}
+
+enum strmap_err
+strmap_sorted(const struct strmap *m, struct arena *a, strmap_keep *keep, strmap_cmp *cmp,
+    struct strmap_slot **out, size_t *n)
+{
+	struct strmap_slot *v;
+	size_t i, len = 0, k = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < m->cap; i++)
+		if (m->slots[i].key != NULL && (keep == NULL || keep(m->slots[i].val)))
+			len++;
+	/* The sorted copy and the merge buffer, in one block. */
+	if (len > SIZE_MAX / 2 - 1 || (v = arena_calloc(a, 2 * len + 1, sizeof(*v))) == NULL)
+		return STRMAP_ERR_NOMEM;
+	for (i = 0; i < m->cap && k < len; i++)
+		if (m->slots[i].key != NULL && (keep == NULL || keep(m->slots[i].val)))
+			v[k++] = m->slots[i];
+	*out = merge_sort(v, v + len, len, cmp != NULL ? cmp : strmap_key_cmp);
+	*n = len;
+	return STRMAP_OK;
+}

@@ -3,10 +3,16 @@
  * comes from an arena: nothing to free, it goes with the arena.  Keys and
  * values are borrowed, never copied.  Iterate with
  *   for (i = 0; i < m->cap; i++) if (m->slots[i].key != NULL) ...
+ * in slot order, which depends on the per-process hash key (hash.h), the
+ * table's size and the insertion order; or with strmap_sorted() in an
+ * order that depends only on the entries (what a statement that takes
+ * row locks needs, so that every process locks the same keys in the same
+ * order).
  */
 #ifndef BULK_STRMAP_H
 #define BULK_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct arena;
@@ -40,5 +46,34 @@ void *strmap_get(const struct strmap *m, const char *key);
  * readable).
  */
 enum strmap_err strmap_put(struct strmap *m, const char *key, void *val) __attribute__((warn_unused_result));
+
+/*
+ * An order for strmap_sorted(), qsort(3)-style: x and y point to two
+ * const struct strmap_slot of the map (key and value); negative, 0 or
+ * positive.  It must be a total order on the map's entries (0 only for an
+ * entry and itself: break ties with the key), else the walk may differ
+ * from one process to the next.
+ */
+typedef int strmap_cmp(const void *x, const void *y);
+
+/* The default order of strmap_sorted(): the keys by strcmp(3). */
+int strmap_key_cmp(const void *x, const void *y);
+
+/* Which entries strmap_sorted() keeps: true to keep the entry with value val. */
+typedef bool strmap_keep(const void *val);
+
+/*
+ * The map's entries that keep accepts (NULL: all), in the order cmp gives
+ * (NULL: strmap_key_cmp): *out is a new array of copies of their slots,
+ * *n of them, in arena a (nothing to free; the keys and values stay
+ * borrowed), valid until the arena is reset; later puts do not change it.
+ * The order depends only on the entries, never on the hash key, the table
+ * size or the insertion order.  A stable merge sort: O(len) to filter,
+ * O(n log n) to sort, 2n + 1 slots of a.  A caller that writes only some
+ * entries passes keep, so that it sorts only those (nothing when none).
+ * STRMAP_OK, or STRMAP_ERR_NOMEM (*out NULL and *n 0).
+ */
+enum strmap_err strmap_sorted(const struct strmap *m, struct arena *a, strmap_keep *keep,
+    strmap_cmp *cmp, struct strmap_slot **out, size_t *n) __attribute__((warn_unused_result));
 
 #endif
