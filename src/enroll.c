@@ -1,8 +1,8 @@
 /*
  * SPEC §2.4, set-based.  For each chunk of items, in one transaction:
  *
- *   load   learners with their links (by id, by e-mail), course runs,
- *          modes, intentions                            one SELECT each
+ *   load   learners with their links (by id, by e-mail), course runs
+ *          with their modes, intentions                 one SELECT each
  *   plan   resolve learners, invalid ids / e-mails, course failures
  *   write  links (+ deactivate other links), pending learners (read with
  *          their pending enrollments before and, for new ones, after)
@@ -11,8 +11,10 @@
  *                                                       one SELECT each
  *   plan   walk the items in request order against an in-memory copy of
  *          those rows (so duplicates see their predecessors' effects)
- *   write  one multi-row upsert per table, re-read generated ids/uuids,
- *          then the outbox rows
+ *   write  one multi-row upsert per table, its rows in the order of the
+ *          table's unique key; generated ids/uuids re-read (or, for one
+ *          new row the upsert inserted, taken from its insert id), then
+ *          the outbox rows
  *
  * Transactions run at READ COMMITTED (as Django runs the LMS), so no gap
  * locks: concurrent identical requests serialise on the unique keys and the
