@@ -27,11 +27,15 @@ The figures of issue 9, both sides of every ratio measured in this run:
       script; 16 connections, 2 wrk threads, --wrk-seconds each) against
       tests/bench/trivial_responder.c (built here) behind the same nginx on
       the same socket with as many processes: req/s ratio, and p99 of both.
+      For context, against B2's SQL floor: the rows B2 wrote, read back,
+      dealt into one transaction a request and replayed by 16 concurrent
+      `mariadb` clients into a scratch copy of the tables.
   B3  100,000 items (10,000 learners x 10 courses, B1's shape) against B1's
       wall time; and the peak RSS (VmHWM) of the responder that served it.
   B4  license-manager's pattern: 16 requests of 625 items (25 learners x 25
       courses, B1's mix, licenses, notify) from 4 concurrent clients:
-      items/s against B1's items/s.
+      items/s against B1's items/s; after B3 the tables are emptied and
+      seeded again first, so B4 meets the database B1 met.
 
 Every answer is checked (status and counts; B2 by its rows), so a fast
 wrong answer does not pass for a result.  Figures are printed, never

@@ -19,9 +19,11 @@
 #   B1 re-sent vs B1
 #   B2  one-item requests (wrk, 16 connections, distinct unknown e-mails)
 #       vs tests/bench/trivial_responder.c behind the same nginx, same
-#       number of processes; p99 of both
+#       number of processes; p99 of both; and vs B2's SQL floor (B2's rows,
+#       one transaction a request, 16 mariadb clients)
 #   B3  100,000 items vs B1; peak RSS (VmHWM) of the responder serving it
-#   B4  16 x 625-item requests from 4 clients: items/s vs B1's
+#   B4  16 x 625-item requests from 4 clients (on the tables emptied and
+#       seeded again after B3): items/s vs B1's
 # with the issue's targets next to them (printed, never asserted).
 #
 # Before/after: BULK_BENCH_SAVE=FILE writes the figures as JSON;
