@@ -2,7 +2,8 @@
  * MariaDB Connector/C behind the small API of db.h.
  *
  * Statements are server-side prepared once per connection and cached by
- * their SQL text (an LRU of 128, looked up by a hash of the text), so the
+ * their SQL text (an LRU of at most 128 statements and STMT_CACHE_WEIGHT
+ * parameters and columns in all, looked up by a hash of the text), so the
  * set-based multi-row statements of a chunk cost one prepare the first time
  * and none afterwards; IN-lists are padded to bucketed lengths so chunks of
  * different sizes share their SELECTs.  Parameter and result bindings live
@@ -31,6 +32,15 @@
 #include "db_lists.h"
 
 #define STMT_CACHE     128
+/*
+ * What the cache may hold in parameters and result columns together.  A
+ * prepared statement costs a binding per parameter in the client (112
+ * bytes) and more in the server, and a 1,000-row upsert has 10,000
+ * parameters: 128 such statements (chunks of many sizes meet many VALUES
+ * lists) would pin about 140 MB per connection on each side.  A chunk's
+ * own statements (about 40,000 for 1,000 items) fit several times over.
+ */
+#define STMT_CACHE_WEIGHT (128u * 1024)
 #define MAX_PARAMS     65535
 #define COL_BUF_INIT   256
 #define COL_BUF_MAX    (16u * 1024 * 1024)
@@ -42,6 +52,7 @@ struct cached_stmt {
 	char *sql;              /* compared only when hash and length match */
 	MYSQL_STMT *stmt;
 	unsigned long long last_used;
+	size_t weight;          /* parameters + result columns + 1 */
 };
 
 /*
@@ -72,6 +83,7 @@ struct db {
 	char *host, *socket, *user, *password, *name;
 	unsigned port, connect_timeout_s, rw_timeout_s, lock_wait_timeout_s;
 	struct cached_stmt cache[STMT_CACHE];
+	size_t cache_weight;    /* the sum of the cached statements' weights */
 	unsigned long long tick;
 	unsigned last_errno;
 	char last_error[512];
@@ -119,16 +131,42 @@ set_error(struct db *db, unsigned no, const char *msg)
 	snprintf(db->last_error, sizeof(db->last_error), "%s", msg ? msg : "");
 }
 
+/* Closes one cached statement and empties its slot. */
+static void
+cache_drop(struct db *db, struct cached_stmt *c)
+{
+	if (c->stmt != NULL)
+		mysql_stmt_close(c->stmt);
+	free(c->sql);
+	db->cache_weight -= c->weight;
+	memset(c, 0, sizeof(*c));
+}
+
 static void
 cache_clear(struct db *db)
 {
 	size_t i;
 
-	for (i = 0; i < STMT_CACHE; i++) {
-		if (db->cache[i].stmt != NULL)
-			mysql_stmt_close(db->cache[i].stmt);
-		free(db->cache[i].sql);
-		memset(&db->cache[i], 0, sizeof(db->cache[i]));
+	for (i = 0; i < STMT_CACHE; i++)
+		cache_drop(db, &db->cache[i]);
+	db->cache_weight = 0;
+}
+
+/* Drops least recently used statements until weight more fits (or none is left). */
+static void
+cache_make_room(struct db *db, size_t weight)
+{
+	while (db->cache_weight + weight > STMT_CACHE_WEIGHT) {
+		struct cached_stmt *lru = NULL;
+		size_t i;
+
+		for (i = 0; i < STMT_CACHE; i++)
+			if (db->cache[i].stmt != NULL &&
+			    (lru == NULL || db->cache[i].last_used < lru->last_used))
+				lru = &db->cache[i];
+		if (lru == NULL)
+			return;
+		cache_drop(db, lru);
 	}
 }
 
@@ -313,7 +351,7 @@ prepare(struct db *db, const char *sql, MYSQL_STMT **out)
 {
 	struct cached_stmt *slot = NULL;
 	MYSQL_STMT *st = NULL;
-	size_t i, len = strlen(sql);
+	size_t i, len = strlen(sql), weight;
 	uint64_t h = sql_hash(sql, len);
 	char *copy;
 
@@ -343,14 +381,16 @@ prepare(struct db *db, const char *sql, MYSQL_STMT **out)
 		free(copy);
 		return e;
 	}
-	if (slot->stmt != NULL)
-		mysql_stmt_close(slot->stmt);
-	free(slot->sql);
+	cache_drop(db, slot);
+	weight = (size_t)mysql_stmt_param_count(st) + mysql_stmt_field_count(st) + 1;
+	cache_make_room(db, weight);
 	slot->hash = h;
 	slot->len = len;
 	slot->sql = copy;
 	slot->stmt = st;
 	slot->last_used = db->tick;
+	slot->weight = weight;
+	db->cache_weight += weight;
 	*out = st;
 	return DB_OK;
 }

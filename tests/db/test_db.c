@@ -219,6 +219,64 @@ prepares(void)
 	return n;
 }
 
+/* Statements h's session has closed so far. */
+static long long
+closes(struct db *h)
+{
+	long long n = -1;
+
+	assert_int_equal(db_query(h, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+	    "WHERE VARIABLE_NAME = 'COM_STMT_CLOSE'", NULL, 0, one_int, &n), DB_OK);
+	return n;
+}
+
+/*
+ * The cache is bounded by what its statements hold, not only by their
+ * number: 64 distinct statements of 4,096 parameters each (262,144 in
+ * all, twice what the cache may hold) are far fewer than 128, yet the
+ * oldest must be closed as they come; each still answers right, also
+ * when it comes back after being dropped.
+ */
+#define HEAVY_PARAMS 4096
+#define HEAVY_STMTS  64
+
+static void
+test_cache_is_bounded_by_weight(void **state)
+{
+	static struct db_param p[HEAVY_PARAMS];
+	static char sql[HEAVY_PARAMS * 4 + 64];
+	long long before, closed;
+	struct db *h;
+	struct sums s;
+	int k, round;
+	size_t i, len;
+
+	(void)state;
+	/* A connection of its own: an empty cache, far from its 128 slots. */
+	assert_non_null(h = db_clone(db));
+	for (i = 0; i < HEAVY_PARAMS; i++)
+		p[i] = DB_INTP(1);
+	before = closes(h);
+	for (round = 0; round < 2; round++)
+		for (k = 0; k < HEAVY_STMTS; k++) {
+			/* Distinct texts; a list of 4,096 is its own bucket. */
+			len = (size_t)snprintf(sql, sizeof(sql), "SELECT %d FROM DUAL WHERE 0 NOT IN (?", k);
+			for (i = 1; i < HEAVY_PARAMS; i++) {
+				memcpy(sql + len, ", ?", 3);
+				len += 3;
+			}
+			memcpy(sql + len, ")", 2);
+			memset(&s, 0, sizeof(s));
+			assert_int_equal(db_query(h, sql, p, HEAVY_PARAMS, sum_row, &s), DB_OK);
+			assert_int_equal(s.rows, 1);
+			assert_int_equal(s.sum, k);
+		}
+	closed = closes(h) - before;
+	/* At most 32 of them fit at a time: the rest were closed, each round. */
+	assert_true(closed >= 2 * HEAVY_STMTS - 2 * 32);
+	db_free(h);
+}
+
 /*
  * IN-lists are padded to a bucket (3 -> 4 placeholders, the last value
  * repeated): the answers are those of the unpadded lists, parameters after
@@ -446,6 +504,7 @@ main(void)
 		cmocka_unit_test_setup(test_error_classes_and_rollback, reset_table),
 		cmocka_unit_test_setup(test_cache_and_reused_bindings_across_shapes, reset_table),
 		cmocka_unit_test_setup(test_in_lists_are_bucketed, reset_table),
+		cmocka_unit_test_setup(test_cache_is_bounded_by_weight, reset_table),
 		cmocka_unit_test_setup(test_session_state_once_per_connection, reset_table),
 		cmocka_unit_test_setup(test_clone_has_the_originals_session, reset_table),
 		cmocka_unit_test_setup_teardown(test_lock_wait_and_read_only_classes, reset_table,
