@@ -107,8 +107,10 @@ courses_load(struct chunk *ch)
 
 	/* Default intentions name a run or its parent course.  Without both
 	 * default-enrollment tables (edx-enterprise before 0223, schema.h)
-	 * there are none to realize. */
-	if (!schema_has(SCHEMA_DEFAULT_INTENTION) || !schema_has(SCHEMA_DEFAULT_REALIZATION))
+	 * there are none to realize, nor when the enterprise lookup saw that
+	 * this enterprise has none (store.h). */
+	if (!schema_has(SCHEMA_DEFAULT_INTENTION) || !schema_has(SCHEMA_DEFAULT_REALIZATION) ||
+	    ch->e->no_intentions)
 		return DB_OK;
 	sqlb_init(&q, ch->ca);
 	sqlb_sql(&q, "SELECT uuid, content_key FROM enterprise_defaultenterpriseenrollmentintention "

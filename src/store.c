@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "schema.h"
 #include "store.h"
 
 struct find_ctx {
@@ -23,12 +24,14 @@ enterprise_row(void *ctx, const struct db_row *row)
 {
 	struct find_ctx *c = ctx;
 
-	if (row->ncols != 4 || row->vals[0] == NULL || row->lens[0] != 32)
+	if ((row->ncols != 4 && row->ncols != 5) || row->vals[0] == NULL || row->lens[0] != 32)
 		return 1;
 	memcpy(c->out->uuid, row->vals[0], 33);
 	c->out->name = arena_strdup(c->a, row->vals[1] != NULL ? row->vals[1] : "");
 	c->out->slug = arena_strdup(c->a, row->vals[2] != NULL ? row->vals[2] : "");
 	c->out->active = row->vals[3] != NULL && strcmp(row->vals[3], "0") != 0;
+	c->out->no_intentions = row->ncols == 5 && row->vals[4] != NULL &&
+	    strcmp(row->vals[4], "0") == 0;
 	if (c->out->name == NULL || c->out->slug == NULL) {
 		c->nomem = true;
 		return 1;
@@ -46,8 +49,17 @@ store_find_enterprise(struct db *db, struct arena *a, const char uuid[33],
 	enum db_err e;
 
 	*found = false;
-	e = db_query(db, "SELECT uuid, name, slug, active FROM enterprise_enterprisecustomer "
-	    "WHERE uuid = ?", p, 1, enterprise_row, &c);
+	memset(out, 0, sizeof(*out));
+	/* Whether there are intentions to realize, in the same round trip
+	 * (most enterprises have none: enroll_courses.c then skips a query). */
+	if (schema_has(SCHEMA_DEFAULT_INTENTION) && schema_has(SCHEMA_DEFAULT_REALIZATION))
+		e = db_query(db, "SELECT c.uuid, c.name, c.slug, c.active, EXISTS (SELECT 1 FROM "
+		    "enterprise_defaultenterpriseenrollmentintention i WHERE "
+		    "i.enterprise_customer_id = c.uuid AND i.is_removed = 0) "
+		    "FROM enterprise_enterprisecustomer c WHERE c.uuid = ?", p, 1, enterprise_row, &c);
+	else
+		e = db_query(db, "SELECT uuid, name, slug, active FROM enterprise_enterprisecustomer "
+		    "WHERE uuid = ?", p, 1, enterprise_row, &c);
 	if (c.nomem)
 		return DB_ERR_NOMEM;
 	if (e != DB_OK)

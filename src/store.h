@@ -19,11 +19,17 @@ struct enterprise {
 	const char *name;       /* arena memory */
 	const char *slug;       /* arena memory */
 	bool active;
+	/* True only when the lookup saw that the enterprise has no default
+	 * enrollment intention (not removed): no chunk of this request needs
+	 * to look for one.  False also when it did not look. */
+	bool no_intentions;
 };
 
 /*
  * Looks up enterprise_enterprisecustomer by canonical uuid.  On DB_OK sets
- * *found, and when found fills *out (strings in arena a).  Returns a db.h
+ * *found, and when found fills *out (strings in arena a); with both
+ * default-enrollment tables known present (schema_has), the same
+ * statement says whether the enterprise has intentions.  Returns a db.h
  * error otherwise (DB_ERR_NOMEM when the arena refuses).
  */
 enum db_err store_find_enterprise(struct db *db, struct arena *a, const char uuid[33],

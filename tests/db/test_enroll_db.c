@@ -326,9 +326,16 @@ test_enterprise_lookup_and_link(void **state)
 	assert_string_equal(e.name, "Demo Corp");
 	assert_string_equal(e.slug, "demo-corp");
 	assert_true(e.active);
+	assert_false(e.no_intentions);     /* AuditOnly's */
 	assert_int_equal(store_find_enterprise(db, a, "badc0ffee0dd4f00ba5eba11deadbeef", &e, &found), DB_OK);
 	assert_true(found);
 	assert_false(e.active);
+	assert_true(e.no_intentions);
+	/* Removed intentions do not count. */
+	assert_int_equal(db_exec(db, "UPDATE enterprise_defaultenterpriseenrollmentintention "
+	    "SET is_removed = 1", NULL, 0, NULL, NULL), DB_OK);
+	assert_int_equal(store_find_enterprise(db, a, DEMO, &e, &found), DB_OK);
+	assert_true(e.no_intentions);
 	assert_int_equal(store_find_enterprise(db, a, "00000000000000000000000000000000", &e, &found), DB_OK);
 	assert_false(found);
 	assert_int_equal(store_user_linked(db, "demo_admin", DEMO, &linked), DB_OK);
