@@ -80,8 +80,9 @@ struct result_scratch {
 struct db {
 	MYSQL *conn;            /* NULL when not connected */
 	bool in_txn;
-	char *host, *socket, *user, *password, *name;
-	unsigned port, connect_timeout_s, rw_timeout_s, lock_wait_timeout_s;
+	/* As db_new was given them (timeouts defaulted), the strings the
+	 * handle's own copies (NULL for none or ""): what db_clone passes on. */
+	struct db_settings set;
 	struct cached_stmt cache[STMT_CACHE];
 	size_t cache_weight;    /* the sum of the cached statements' weights */
 	unsigned long long tick;
@@ -93,10 +94,24 @@ struct db {
 	struct result_scratch res;
 };
 
-static char *
-dup_or_null(const char *s)
+/* Sets *dst to an owned copy of src (NULL for NULL or ""); false on OOM. */
+static bool
+own_copy(const char **dst, const char *src)
 {
-	return (s != NULL && *s != '\0') ? strdup(s) : NULL;
+	*dst = NULL;
+	if (src == NULL || *src == '\0')
+		return true;
+	return (*dst = strdup(src)) != NULL;
+}
+
+/* Frees an owned copy made by own_copy (erased first: it may be a password). */
+static void
+own_free(const char *s)
+{
+	if (s != NULL) {
+		explicit_bzero((char *)s, strlen(s));
+		free((char *)s);
+	}
 }
 
 struct db *
@@ -106,21 +121,19 @@ db_new(const struct db_settings *s)
 
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return NULL;
-	db->host = dup_or_null(s->host);
-	db->socket = dup_or_null(s->socket);
-	db->user = dup_or_null(s->user);
-	db->password = dup_or_null(s->password);
-	db->name = dup_or_null(s->name);
-	if ((s->host && *s->host && !db->host) || (s->socket && *s->socket && !db->socket) ||
-	    (s->user && *s->user && !db->user) || (s->password && *s->password && !db->password) ||
-	    (s->name && *s->name && !db->name)) {
+	db->set = *s;
+	/* Nothing of the caller's is ever freed, even when a copy fails. */
+	db->set.host = db->set.socket = db->set.user = db->set.password = db->set.name = NULL;
+	if (!own_copy(&db->set.host, s->host) || !own_copy(&db->set.socket, s->socket) ||
+	    !own_copy(&db->set.user, s->user) || !own_copy(&db->set.password, s->password) ||
+	    !own_copy(&db->set.name, s->name)) {
 		db_free(db);
 		return NULL;
 	}
-	db->port = s->port;
-	db->connect_timeout_s = s->connect_timeout_s ? s->connect_timeout_s : 5;
-	db->rw_timeout_s = s->rw_timeout_s ? s->rw_timeout_s : 30;
-	db->lock_wait_timeout_s = s->lock_wait_timeout_s;
+	if (db->set.connect_timeout_s == 0)
+		db->set.connect_timeout_s = 5;
+	if (db->set.rw_timeout_s == 0)
+		db->set.rw_timeout_s = 30;
 	return db;
 }
 
@@ -248,15 +261,15 @@ db_connect(struct db *db)
 		return DB_OK;
 	/* A number of our configuration, not input: safe in SQL text. */
 	(void)snprintf(lock_wait, sizeof(lock_wait), "SET SESSION innodb_lock_wait_timeout = %u",
-	    db->lock_wait_timeout_s);
+	    db->set.lock_wait_timeout_s);
 	if ((m = mysql_init(NULL)) == NULL) {
 		set_error(db, CR_OUT_OF_MEMORY, "mysql_init failed");
 		return DB_ERR_NOMEM;
 	}
-	timeout = db->connect_timeout_s;
+	timeout = db->set.connect_timeout_s;
 	if (mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout) != 0)
 		goto fail_options;
-	timeout = db->rw_timeout_s;
+	timeout = db->set.rw_timeout_s;
 	if (mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout) != 0 ||
 	    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout) != 0 ||
 	    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
@@ -264,10 +277,10 @@ db_connect(struct db *db)
 	        "SET time_zone = '+00:00', SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')") != 0 ||
 	    mysql_options(m, MYSQL_INIT_COMMAND,
 	        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0 ||
-	    (db->lock_wait_timeout_s > 0 && mysql_options(m, MYSQL_INIT_COMMAND, lock_wait) != 0))
+	    (db->set.lock_wait_timeout_s > 0 && mysql_options(m, MYSQL_INIT_COMMAND, lock_wait) != 0))
 		goto fail_options;
-	if (mysql_real_connect(m, db->socket ? NULL : db->host, db->user, db->password,
-	    db->name, db->port, db->socket, 0) == NULL) {
+	if (mysql_real_connect(m, db->set.socket ? NULL : db->set.host, db->set.user, db->set.password,
+	    db->set.name, db->set.port, db->set.socket, 0) == NULL) {
 		set_error(db, mysql_errno(m), mysql_error(m));
 		mysql_close(m);
 		return DB_ERR_CONNECT;
@@ -729,7 +742,7 @@ db_rollback(struct db *db)
 unsigned
 db_lock_wait_timeout(const struct db *db)
 {
-	return db->lock_wait_timeout_s;
+	return db->set.lock_wait_timeout_s;
 }
 
 const char *
@@ -772,35 +785,19 @@ db_free(struct db *db)
 	free(db->params);
 	db_lists_free(&db->lists);
 	scratch_free(&db->res);
-	free(db->host);
-	free(db->socket);
-	free(db->user);
-	if (db->password != NULL) {
-		explicit_bzero(db->password, strlen(db->password));
-		free(db->password);
-	}
-	free(db->name);
+	own_free(db->set.host);
+	own_free(db->set.socket);
+	own_free(db->set.user);
+	own_free(db->set.password);
+	own_free(db->set.name);
 	free(db);
 }
 
 struct db *
 db_clone(const struct db *db)
 {
-	struct db_settings s;
-
-	/* Through db_new, so a clone is made exactly as the original was:
-	 * every setting db_new takes must be passed on here. */
-	memset(&s, 0, sizeof(s));
-	s.host = db->host;
-	s.port = db->port;
-	s.socket = db->socket;
-	s.user = db->user;
-	s.password = db->password;
-	s.name = db->name;
-	s.connect_timeout_s = db->connect_timeout_s;
-	s.rw_timeout_s = db->rw_timeout_s;
-	s.lock_wait_timeout_s = db->lock_wait_timeout_s;
-	return db_new(&s);
+	/* The settings db_new kept, every one of them. */
+	return db_new(&db->set);
 }
 
 enum db_err
