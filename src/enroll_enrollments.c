@@ -320,8 +320,6 @@ enrollments_write_lms(struct chunk *ch)
 	for (i = 0; i < npairs; i++) {
 		struct pair *p = pairs[i].val;
 
-		if (p == NULL || !p->enr_write)
-			continue;
 		sqlb_row(&q, "(?, ?, ?, 1, ?)");
 		sqlb_int(&q, p->u->id);
 		sqlb_str(&q, p->c->key);
@@ -415,8 +413,6 @@ enrollments_write_enterprise(struct chunk *ch)
 	for (i = 0; i < npairs; i++) {
 		struct pair *p = pairs[i].val;
 
-		if (p == NULL || !p->ece_write)
-			continue;
 		sqlb_row(&q, "(?, ?, ?, ?, ?, ?, ?, NULL)");
 		sqlb_str(&q, ch->now);
 		sqlb_str(&q, ch->now);
@@ -535,7 +531,7 @@ enrollments_write_fulfillments(struct chunk *ch)
 		for (i = 0; i < npairs; i++) {
 			struct pair *p = pairs[i].val;
 
-			if (p == NULL || p->ful != fk || !p->ful_write)
+			if (p->ful != fk)
 				continue;
 			if (p->ful_uuid[0] == '\0') {
 				if (uuid_generate(p->ful_uuid) != 0) {
@@ -605,8 +601,6 @@ enrollments_write_realizations(struct chunk *ch)
 	for (i = 0; i < npairs; i++) {
 		struct pair *p = pairs[i].val;
 
-		if (p == NULL || !p->realize)
-			continue;
 		sqlb_row(&q, "(?, ?, ?, ?)");
 		sqlb_str(&q, ch->now);
 		sqlb_str(&q, ch->now);

@@ -203,8 +203,6 @@ upsert_links(struct chunk *ch, size_t *n)
 	for (i = 0; i < nusers; i++) {
 		struct user *u = users[i].val;
 
-		if (u == NULL || !link_written(u))
-			continue;
 		sqlb_row(&q, fk ? "(?, ?, ?, ?, 1, 1, 1, 1, ?)" : "(?, ?, ?, ?, 1, 1, 1, 1)");
 		sqlb_str(&q, ch->now);
 		sqlb_str(&q, ch->now);
@@ -250,8 +248,6 @@ assign_roles(struct chunk *ch)
 	for (i = 0; i < nusers; i++) {
 		struct user *u = users[i].val;
 
-		if (u == NULL || !link_written(u))
-			continue;
 		sqlb_row(&q, "(?, ?, ?, ?, ?, 0)");
 		sqlb_str(&q, ch->now);
 		sqlb_str(&q, ch->now);

@@ -202,8 +202,6 @@ pending_load_users(struct chunk *ch)
 	for (i = 0; i < nusers; i++) {
 		struct pend_user *pu = users[i].val;
 
-		if (pu == NULL || pu->id != 0)
-			continue;
 		sqlb_row(&q, "(?, ?, ?, ?)");
 		sqlb_str(&q, ch->now);
 		sqlb_str(&q, ch->now);
@@ -344,8 +342,6 @@ pending_write(struct chunk *ch)
 	for (i = 0; i < npends; i++) {
 		struct pend *pe = pends[i].val;
 
-		if (pe == NULL || !pe->write)
-			continue;
 		sqlb_row(&q, "(?, ?, ?, ?, ?, ?, ?, ?, ?)");
 		sqlb_str(&q, ch->now);
 		sqlb_str(&q, ch->now);
