@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -19,30 +18,12 @@
 #include "log.h"
 #include "outbox.h"
 #include "store.h"
-
-/*
- * Orders rows by idempotency_key, bytewise, then by place in the caller's
- * array (so rows with one key keep their order: the first is the one
- * inserted).  Keys are ASCII ("order:", "email:", "email-pending:", hex
- * digits, decimal ids), for which the unique index's collation
- * (utf8mb4_general_ci) sorts as the bytes do.
- */
-static int
-by_key(const void *x, const void *y)
-{
-	const struct outbox_row *a = *(const struct outbox_row *const *)x;
-	const struct outbox_row *b = *(const struct outbox_row *const *)y;
-	int c = strcmp(a->key, b->key);
-
-	if (c != 0)
-		return c;
-	return a < b ? -1 : a > b;
-}
+#include "strmap.h"
 
 enum db_err
 outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows, size_t n)
 {
-	const struct outbox_row **sorted;
+	struct strmap_slot *byk, *sorted;
 	struct db_param *p;
 	struct buf sql;
 	enum db_err e = DB_ERR_NOMEM;
@@ -51,14 +32,23 @@ outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows, siz
 	if (n == 0)
 		return DB_OK;
 	if ((p = arena_calloc(a, n * 3, sizeof(*p))) == NULL ||
-	    (sorted = arena_calloc(a, n, sizeof(*sorted))) == NULL)
+	    (byk = arena_calloc(a, n, sizeof(*byk))) == NULL)
 		return DB_ERR_NOMEM;
-	/* In key order, so that transactions inserting overlapping sets of
-	 * keys lock them in one order (InnoDB locks each unique-index entry
-	 * as it inserts it) and wait for each other instead of deadlocking. */
-	for (i = 0; i < n; i++)
-		sorted[i] = &rows[i];
-	qsort(sorted, n, sizeof(*sorted), by_key);
+	/*
+	 * In idempotency-key order, bytewise, so that transactions inserting
+	 * overlapping sets of keys lock them in one order (InnoDB locks each
+	 * unique-index entry as it inserts it) and wait for each other instead
+	 * of deadlocking.  Keys are ASCII ("order:", "email:",
+	 * "email-pending:", hex digits, decimal ids), which the unique index's
+	 * collation sorts as the bytes do.  The sort is stable: rows with one
+	 * key keep their order, and the first is the one inserted.
+	 */
+	for (i = 0; i < n; i++) {
+		byk[i].key = rows[i].key;
+		byk[i].val = (void *)&rows[i];
+	}
+	if (strmap_slots_sort(byk, n, a, NULL, &sorted) != STRMAP_OK)
+		return DB_ERR_NOMEM;
 	buf_init(&sql, 256 + n * 96);
 	/*
 	 * "ON DUPLICATE KEY UPDATE id = id" rather than INSERT IGNORE: only a
@@ -71,9 +61,11 @@ outbox_insert(struct db *db, struct arena *a, const struct outbox_row *rows, siz
 	    buf_puts(&sql, " ON DUPLICATE KEY UPDATE id = id") != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		p[3 * i] = DB_STRP(outbox_kind_name(sorted[i]->kind));
-		p[3 * i + 1] = DB_STRNP(sorted[i]->key, sorted[i]->keylen);
-		p[3 * i + 2] = DB_STRNP(sorted[i]->payload, sorted[i]->paylen);
+		const struct outbox_row *r = sorted[i].val;
+
+		p[3 * i] = DB_STRP(outbox_kind_name(r->kind));
+		p[3 * i + 1] = DB_STRNP(r->key, r->keylen);
+		p[3 * i + 2] = DB_STRNP(r->payload, r->paylen);
 	}
 	e = db_exec(db, sql.data, p, n * 3, NULL, NULL);
 out:

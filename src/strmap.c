@@ -108,6 +108,19 @@ merge_sort(struct strmap_slot *v, struct strmap_slot *tmp, size_t n, strmap_cmp 
 }
 
 enum strmap_err
+strmap_slots_sort(struct strmap_slot *v, size_t n, struct arena *a, strmap_cmp *cmp,
+    struct strmap_slot **out)
+{
+	struct strmap_slot *tmp;
+
+	*out = NULL;
+	if (n > SIZE_MAX / sizeof(*tmp) - 1 || (tmp = arena_calloc(a, n + 1, sizeof(*tmp))) == NULL)
+		return STRMAP_ERR_NOMEM;
+	*out = merge_sort(v, tmp, n, cmp != NULL ? cmp : strmap_key_cmp);
+	return STRMAP_OK;
+}
+
+enum strmap_err
 strmap_sorted(const struct strmap *m, struct arena *a, strmap_keep *keep, strmap_cmp *cmp,
     struct strmap_slot **out, size_t *n)
 {
@@ -119,13 +132,13 @@ strmap_sorted(const struct strmap *m, struct arena *a, strmap_keep *keep, strmap
 	for (i = 0; i < m->cap; i++)
 		if (m->slots[i].key != NULL && (keep == NULL || keep(m->slots[i].val)))
 			len++;
-	/* The sorted copy and the merge buffer, in one block. */
-	if (len > SIZE_MAX / 2 - 1 || (v = arena_calloc(a, 2 * len + 1, sizeof(*v))) == NULL)
+	if (len > SIZE_MAX / sizeof(*v) - 1 || (v = arena_calloc(a, len + 1, sizeof(*v))) == NULL)
 		return STRMAP_ERR_NOMEM;
 	for (i = 0; i < m->cap && k < len; i++)
 		if (m->slots[i].key != NULL && (keep == NULL || keep(m->slots[i].val)))
 			v[k++] = m->slots[i];
-	*out = merge_sort(v, v + len, len, cmp != NULL ? cmp : strmap_key_cmp);
+	if (strmap_slots_sort(v, len, a, cmp, out) != STRMAP_OK)
+		return STRMAP_ERR_NOMEM;
 	*n = len;
 	return STRMAP_OK;
 }

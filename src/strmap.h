@@ -76,4 +76,14 @@ typedef bool strmap_keep(const void *val);
 enum strmap_err strmap_sorted(const struct strmap *m, struct arena *a, strmap_keep *keep,
     strmap_cmp *cmp, struct strmap_slot **out, size_t *n) __attribute__((warn_unused_result));
 
+/*
+ * strmap_sorted's sort for slots that are no map's (e.g. rows keyed by a
+ * string): sorts v[0..n) stably in the order cmp gives (NULL:
+ * strmap_key_cmp), with n slots of scratch from arena a; *out is v or the
+ * scratch, whichever holds the result (v's contents are undefined after).
+ * STRMAP_OK, or STRMAP_ERR_NOMEM (*out NULL).
+ */
+enum strmap_err strmap_slots_sort(struct strmap_slot *v, size_t n, struct arena *a,
+    strmap_cmp *cmp, struct strmap_slot **out) __attribute__((warn_unused_result));
+
 #endif
